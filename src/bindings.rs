@@ -1,0 +1,141 @@
+//! The only `#[wasm_bindgen]` exports. They take `JsValue` everywhere so that a wrong JS type
+//! becomes a typed `AuthError`, never a wasm-bindgen exception or a trap. Results cross as
+//! JSON text which the JS entry hands to `JSON.parse`; this keeps serde out of the wasm.
+//! Errors cross as `Error` objects with a `code` property, turned into `AuthError` in JS.
+
+#[allow(unused_imports)]
+use crate::prelude::*;
+use js_sys::{JsString, Reflect, JSON};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+
+use crate::error::{Error, ErrorCode};
+use crate::key::{KeySet, MAX_KEY_BYTES};
+use crate::token::{UntrustedToken, DEFAULT_MAX_TOKEN_BYTES};
+use crate::verify::{verify, VerifyOptions};
+
+type JsResult<T> = Result<T, JsValue>;
+
+fn to_js(e: Error) -> JsValue {
+    let err = js_sys::Error::new(e.message());
+    // Setting a property on a fresh Error object cannot fail.
+    let _ = Reflect::set(
+        &err,
+        &JsValue::from_str("code"),
+        &JsValue::from_str(e.code().as_str()),
+    );
+    err.into()
+}
+
+/// Copies a JS string into wasm only if it is a string no longer than `max` UTF-16 units,
+/// so a 64 MiB string is refused before it costs 64 MiB of wasm memory.
+fn bounded_string(
+    value: &JsValue,
+    max: usize,
+    not_string: Error,
+    too_long: Error,
+) -> Result<String, Error> {
+    let s = value.dyn_ref::<JsString>().ok_or(not_string)?;
+    if usize::try_from(s.length()).map_or(true, |len| len > max) {
+        return Err(too_long);
+    }
+    value.as_string().ok_or(not_string)
+}
+
+fn now_s() -> u64 {
+    // Date.now() is a non-negative integer number of milliseconds; the cast saturates.
+    (js_sys::Date::now() / 1000.0) as u64
+}
+
+/// Parses a key given as a PEM string, or as a JWK / JWKS object (read through JSON.stringify).
+pub(crate) fn key_from_js(key: &JsValue) -> Result<KeySet, Error> {
+    const NOT_KEY: Error =
+        Error::bad_key("key must be a JWK object, a JWKS object or an SPKI PEM string");
+    const TOO_BIG: Error = Error::bad_key("key is too large");
+    if key.is_string() {
+        return KeySet::from_pem(&bounded_string(key, MAX_KEY_BYTES, NOT_KEY, TOO_BIG)?);
+    }
+    if !key.is_object() || key.is_function() {
+        return Err(NOT_KEY);
+    }
+    let text = JSON::stringify(key).map_err(|_| NOT_KEY)?;
+    let text = bounded_string(&text.into(), MAX_KEY_BYTES, NOT_KEY, TOO_BIG)?;
+    KeySet::from_json(text.as_bytes())
+}
+
+/// Reads `verifyJwt` options (undefined/null = defaults) through JSON.stringify.
+fn options_from_js(options: &JsValue) -> Result<VerifyOptions, Error> {
+    const NOT_OPTIONS: Error = Error::malformed("options must be an object");
+    if options.is_undefined() || options.is_null() {
+        return Ok(VerifyOptions::at(now_s()));
+    }
+    if !options.is_object() || options.is_function() {
+        return Err(NOT_OPTIONS);
+    }
+    let text = JSON::stringify(options).map_err(|_| NOT_OPTIONS)?;
+    let text = bounded_string(&text.into(), MAX_KEY_BYTES, NOT_OPTIONS, NOT_OPTIONS)?;
+    VerifyOptions::from_json(text.as_bytes(), now_s())
+}
+
+fn token_from_js(token: &JsValue, max_bytes: usize) -> Result<String, Error> {
+    bounded_string(
+        token,
+        max_bytes,
+        Error::malformed("token must be a string"),
+        Error::malformed("token is longer than maxTokenBytes"),
+    )
+}
+
+/// `decodeJwt(token)`: `{"header":…,"payload":…}` as JSON text. No signature or claim check.
+#[wasm_bindgen(js_name = decodeJwt, skip_typescript)]
+pub fn decode_jwt(token: JsValue) -> JsResult<String> {
+    let run = || -> Result<String, Error> {
+        let token = token_from_js(&token, DEFAULT_MAX_TOKEN_BYTES)?;
+        let t = UntrustedToken::parse(&token, DEFAULT_MAX_TOKEN_BYTES)?;
+        Ok([
+            "{\"header\":",
+            t.header_json(),
+            ",\"payload\":",
+            t.payload_json(),
+            "}",
+        ]
+        .concat())
+    };
+    run().map_err(to_js)
+}
+
+/// `verifyJwt(token, key, options)`: the verified payload as JSON text.
+#[wasm_bindgen(js_name = verifyJwt, skip_typescript)]
+pub fn verify_jwt(token: JsValue, key: JsValue, options: JsValue) -> JsResult<String> {
+    let run = || -> Result<String, Error> {
+        let opts = options_from_js(&options)?;
+        let keys = key_from_js(&key)?;
+        let token = token_from_js(&token, opts.max_token_bytes)?;
+        Ok(verify(&token, &keys, &opts)?.payload_json().into())
+    };
+    run().map_err(to_js)
+}
+
+/// Lists the stable error codes, so the JS layer and its tests agree with the crate.
+#[wasm_bindgen(js_name = errorCodes, skip_typescript)]
+pub fn error_codes() -> js_sys::Array {
+    [
+        ErrorCode::Malformed,
+        ErrorCode::UnsupportedAlg,
+        ErrorCode::BadKey,
+        ErrorCode::NoMatchingKey,
+        ErrorCode::BadSignature,
+        ErrorCode::Expired,
+        ErrorCode::NotYetValid,
+        ErrorCode::ClaimMismatch,
+        ErrorCode::NotAuthenticated,
+        ErrorCode::RefreshRejected,
+        ErrorCode::Network,
+        ErrorCode::Timeout,
+        ErrorCode::BadResponse,
+        ErrorCode::Internal,
+    ]
+    .iter()
+    .map(|c| JsValue::from_str(c.as_str()))
+    .collect()
+}

@@ -1,0 +1,52 @@
+//! # jwt-keeper
+//!
+//! Strict ES256 JWT verification (RFC 7515, RFC 7519, RFC 8725) and a browser session keeper,
+//! compiled to WebAssembly. The verification core is pure Rust and runs natively too:
+//!
+//! - [`token::UntrustedToken`] splits and decodes a token and trusts nothing;
+//! - [`key::KeySet`] imports a P-256 JWK, JWKS or SPKI PEM;
+//! - [`verify::verify`] is the only way to a [`verify::VerifiedToken`].
+//!
+//! The JavaScript API lives in `bindings` (wasm only).
+#![cfg_attr(all(feature = "tiny", target_arch = "wasm32"), no_std)]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod base64url;
+pub mod error;
+pub mod json;
+pub mod key;
+pub mod sha256;
+pub mod token;
+pub mod verify;
+
+extern crate alloc;
+
+/// `alloc` names that `std` would give, so every module builds with and without `std`.
+#[allow(unused_imports)]
+mod prelude {
+    pub use alloc::borrow::ToOwned;
+    pub use alloc::string::{String, ToString};
+    pub use alloc::vec;
+    pub use alloc::vec::Vec;
+}
+
+#[cfg(target_arch = "wasm32")]
+#[doc(hidden)]
+pub mod bindings;
+
+#[cfg(all(feature = "tiny", target_arch = "wasm32"))]
+mod tiny {
+    #[global_allocator]
+    static ALLOC: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
+
+    #[panic_handler]
+    fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
+        core::arch::wasm32::unreachable()
+    }
+}
+
+pub use error::{Error, ErrorCode, Result};
+pub use key::KeySet;
+pub use token::UntrustedToken;
+pub use verify::{verify, VerifiedToken, VerifyOptions};

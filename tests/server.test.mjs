@@ -1,0 +1,513 @@
+// Self-test of the local auth server (www/server): node --test tests/server.test.mjs
+
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs/promises';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, beforeEach, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import * as jose from 'jose';
+import { startAuthServer } from '../www/server/auth-server.mjs';
+
+const ORIGIN = 'http://127.0.0.1:5173';
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Minimal client for the three refresh styles and the other routes. */
+function client(server) {
+  const u = (p) => `${server.url}${p}`;
+  const form = (fields) => new URLSearchParams(fields).toString();
+  return {
+    login: (user = 'alice', extra = {}) =>
+      fetch(u('/login'), { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ user, ...extra }) }),
+    oauth: (fields) =>
+      fetch(u('/oauth/token'), {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+        body: form(fields),
+      }),
+    oauthRefresh: (refreshToken, clientId = server.clientId) =>
+      fetch(u('/oauth/token'), {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+        body: form({ grant_type: 'refresh_token', refresh_token: refreshToken, client_id: clientId }),
+      }),
+    jsonRefresh: (refreshToken) =>
+      fetch(u('/refresh'), { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ refreshToken }) }),
+    cookieRefresh: (cookie) =>
+      fetch(u('/cookie/refresh'), { method: 'POST', headers: cookie ? { Cookie: cookie } : {} }),
+    me: (token) => fetch(u('/api/me'), { headers: token ? { Authorization: `Bearer ${token}` } : {} }),
+    control: (body) => fetch(u('/__control'), { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) }),
+    stats: async () => (await fetch(u('/__stats'))).json(),
+  };
+}
+
+function cookieFrom(res) {
+  const set = res.headers.getSetCookie().find((c) => c.startsWith('refresh_token='));
+  return set?.split(';')[0];
+}
+
+async function verify(server, token) {
+  return jose.jwtVerify(token, jose.createLocalJWKSet(server.jwks), {
+    issuer: server.issuer,
+    audience: server.audience,
+    algorithms: ['ES256'],
+  });
+}
+
+describe('auth server', () => {
+  let server;
+  let c;
+
+  before(async () => {
+    server = await startAuthServer({ port: 0 });
+    c = client(server);
+  });
+  after(() => server.close());
+  beforeEach(() => {
+    server.controls.reset();
+    server.controls.resetStats();
+  });
+
+  async function loginTokens(user = 'alice') {
+    const res = await c.login(user);
+    assert.equal(res.status, 200);
+    return res.json();
+  }
+
+  test('listens on 127.0.0.1 with the key published as JWKS and PEM', async () => {
+    assert.match(server.url, /^http:\/\/127\.0\.0\.1:\d+$/);
+    assert.equal(server.issuer, server.url);
+    const jwks = await (await fetch(`${server.url}/.well-known/jwks.json`)).json();
+    assert.deepEqual(jwks, server.jwks);
+    assert.deepEqual(Object.keys(server.publicJwk), ['kty', 'crv', 'x', 'y', 'kid', 'alg', 'use']);
+    const pem = await (await fetch(`${server.url}/key.pem`)).text();
+    assert.match(pem, /^-----BEGIN PUBLIC KEY-----\n[\s\S]+\n-----END PUBLIC KEY-----\n$/);
+    const tokens = await loginTokens();
+    await jose.jwtVerify(tokens.access_token, await jose.importSPKI(pem, 'ES256'));
+  });
+
+  test('login returns an ES256 access token, an opaque refresh token and an HttpOnly cookie', async () => {
+    const res = await c.login('alice');
+    assert.equal(res.status, 200);
+    assert.ok(res.headers.get('date'));
+    const body = await res.json();
+    assert.deepEqual(Object.keys(body).sort(), ['access_token', 'expires_in', 'refresh_token', 'token_type']);
+    assert.equal(body.token_type, 'Bearer');
+    assert.equal(body.expires_in, 300);
+    assert.match(body.refresh_token, /^[A-Za-z0-9_-]{43}$/);
+    const { payload, protectedHeader } = await verify(server, body.access_token);
+    assert.deepEqual(protectedHeader, { alg: 'ES256', kid: server.publicJwk.kid, typ: 'JWT' });
+    assert.equal(payload.sub, 'alice');
+    assert.equal(payload.exp - payload.iat, 300);
+    assert.equal(typeof payload.jti, 'string');
+    const setCookie = res.headers.getSetCookie()[0];
+    assert.match(setCookie, /^refresh_token=[A-Za-z0-9_-]{43}; /);
+    assert.match(setCookie, /; HttpOnly/);
+    assert.match(setCookie, /; Path=\//);
+    assert.match(setCookie, /; SameSite=Lax/);
+    assert.equal(server.stats.logins, 1);
+
+    const formLogin = await fetch(`${server.url}/login`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: 'user=bob',
+    });
+    assert.equal(formLogin.status, 200);
+    assert.equal((await verify(server, (await formLogin.json()).access_token)).payload.sub, 'bob');
+    assert.equal((await c.login('')).status, 400);
+  });
+
+  test('oauth2 style: RFC 6749 §6 refresh with rotation and §5.2 errors', async () => {
+    const first = await loginTokens();
+    const res = await c.oauthRefresh(first.refresh_token);
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('cache-control'), 'no-store');
+    const body = await res.json();
+    assert.deepEqual(Object.keys(body).sort(), ['access_token', 'expires_in', 'refresh_token', 'token_type']);
+    assert.notEqual(body.refresh_token, first.refresh_token);
+    assert.equal((await verify(server, body.access_token)).payload.sub, 'alice');
+
+    const wrongClient = await c.oauthRefresh(body.refresh_token, 'someone-else');
+    assert.equal(wrongClient.status, 401);
+    assert.equal((await wrongClient.json()).error, 'invalid_client');
+    const noClient = await c.oauth({ grant_type: 'refresh_token', refresh_token: body.refresh_token });
+    assert.equal(noClient.status, 200, 'a public client may omit client_id');
+    const next = await noClient.json();
+
+    const cases = [
+      [{ refresh_token: next.refresh_token }, 400, 'invalid_request'],
+      [{ grant_type: 'password', refresh_token: next.refresh_token }, 400, 'unsupported_grant_type'],
+      [{ grant_type: 'refresh_token' }, 400, 'invalid_request'],
+      [{ grant_type: 'refresh_token', refresh_token: 'unknown' }, 400, 'invalid_grant'],
+    ];
+    for (const [fields, status, error] of cases) {
+      const r = await c.oauth(fields);
+      assert.equal(r.status, status, JSON.stringify(fields));
+      assert.equal(r.headers.get('cache-control'), 'no-store');
+      const e = await r.json();
+      assert.equal(e.error, error);
+      assert.equal(typeof e.error_description, 'string');
+    }
+    const repeated = await fetch(`${server.url}/oauth/token`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: `grant_type=refresh_token&refresh_token=${next.refresh_token}&refresh_token=x`,
+    });
+    assert.equal((await repeated.json()).error, 'invalid_request');
+    const asJson = await fetch(`${server.url}/oauth/token`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ grant_type: 'refresh_token', refresh_token: next.refresh_token }),
+    });
+    assert.equal(asJson.status, 400);
+    assert.equal((await asJson.json()).error, 'invalid_request');
+    // None of the refused requests consumed the token.
+    assert.equal((await c.oauthRefresh(next.refresh_token)).status, 200);
+  });
+
+  test('json style: {refreshToken} -> {accessToken, refreshToken}, 401 invalid_grant', async () => {
+    const first = await loginTokens();
+    const res = await c.jsonRefresh(first.refresh_token);
+    assert.equal(res.status, 200);
+    const body = await res.json();
+    assert.deepEqual(Object.keys(body).sort(), ['accessToken', 'refreshToken']);
+    await verify(server, body.accessToken);
+    const bad = await c.jsonRefresh('not-a-token');
+    assert.equal(bad.status, 401);
+    assert.equal((await bad.json()).error, 'invalid_grant');
+    const malformed = await fetch(`${server.url}/refresh`, { method: 'POST', body: '{"refresh":1}' });
+    assert.equal(malformed.status, 400);
+  });
+
+  test('cookie style: token only in the HttpOnly cookie, rotated on every refresh', async () => {
+    const login = await c.login('carol', { style: 'cookie' });
+    const loginBody = await login.json();
+    assert.equal(loginBody.refresh_token, undefined);
+    const cookie1 = cookieFrom(login);
+    assert.ok(cookie1);
+
+    const res = await c.cookieRefresh(cookie1);
+    assert.equal(res.status, 200);
+    const text = await res.text();
+    const body = JSON.parse(text);
+    assert.deepEqual(Object.keys(body).sort(), ['accessToken', 'expiresIn']);
+    assert.equal((await verify(server, body.accessToken)).payload.sub, 'carol');
+    const cookie2 = cookieFrom(res);
+    assert.ok(cookie2 && cookie2 !== cookie1);
+    for (const token of server.controls.issuedRefreshTokens()) assert.ok(!text.includes(token));
+
+    const none = await c.cookieRefresh(undefined);
+    assert.equal(none.status, 401);
+    assert.equal((await none.json()).error, 'invalid_grant');
+    assert.equal((await c.cookieRefresh(cookie2)).status, 200);
+  });
+
+  test('rotation: grace replay returns the same successor, late replay revokes the family', async () => {
+    server.controls.setReuseGraceMs(300);
+    const { refresh_token: rt1 } = await loginTokens();
+    const a = await (await c.jsonRefresh(rt1)).json();
+    const again = await (await c.jsonRefresh(rt1)).json();
+    assert.deepEqual(again, a, 'replay inside the grace window gets the identical answer');
+    assert.equal(server.stats.graceReuses, 1);
+
+    const b = await (await c.jsonRefresh(a.refreshToken)).json();
+    assert.ok(b.refreshToken);
+    await sleep(350);
+    const late = await c.jsonRefresh(rt1);
+    assert.equal(late.status, 401);
+    assert.equal((await late.json()).error, 'invalid_grant');
+    assert.equal(server.stats.reuseDetections, 1);
+    // Every descendant is dead now, including the newest token.
+    assert.equal((await c.jsonRefresh(b.refreshToken)).status, 401);
+    const viaOauth = await c.oauthRefresh(b.refreshToken);
+    assert.equal(viaOauth.status, 400);
+    assert.equal((await viaOauth.json()).error, 'invalid_grant');
+    assert.equal(server.stats.reuseDetections, 1);
+
+    // Concurrent use of one token yields a single successor.
+    const { refresh_token: rt } = await loginTokens();
+    const answers = await Promise.all([c.jsonRefresh(rt), c.jsonRefresh(rt), c.jsonRefresh(rt)].map(async (p) => (await p).json()));
+    assert.equal(new Set(answers.map((x) => x.refreshToken)).size, 1);
+  });
+
+  test('failNext: 503 twice then success, token untouched; 429 with Retry-After', async () => {
+    const { refresh_token: rt } = await loginTokens();
+    server.controls.failNext(2, 503);
+    for (let i = 0; i < 2; i += 1) {
+      const r = await c.oauthRefresh(rt);
+      assert.equal(r.status, 503);
+      assert.equal((await r.json()).error, 'temporarily_unavailable');
+    }
+    const ok = await c.oauthRefresh(rt);
+    assert.equal(ok.status, 200);
+    const { refresh_token: rt2 } = await ok.json();
+
+    server.controls.failNext(1, 429, { retryAfter: 7 });
+    const limited = await c.oauthRefresh(rt2);
+    assert.equal(limited.status, 429);
+    assert.equal(limited.headers.get('retry-after'), '7');
+    const custom = (server.controls.failNext(1, 500, { body: 'boom' }), await c.jsonRefresh(rt2));
+    assert.equal(custom.status, 500);
+    assert.equal(await custom.text(), 'boom');
+    assert.equal((await c.oauthRefresh(rt2)).status, 200);
+    assert.equal(server.stats.refreshRequests, 6);
+    assert.equal(server.stats.refreshFailures, 4);
+    assert.equal(server.stats.refreshSuccesses, 2);
+    assert.deepEqual(
+      server.stats.refreshLog.map((e) => [e.style, e.outcome, e.status]),
+      [
+        ['oauth2', 'injected', 503],
+        ['oauth2', 'injected', 503],
+        ['oauth2', 'rotated', 200],
+        ['oauth2', 'injected', 429],
+        ['json', 'injected', 500],
+        ['oauth2', 'rotated', 200],
+      ],
+    );
+  });
+
+  test('dropAfterRotateNext: lost response, then the retry gets the same successor', async () => {
+    const { refresh_token: rt } = await loginTokens();
+    server.controls.dropAfterRotateNext(1);
+    await assert.rejects(c.oauthRefresh(rt), TypeError);
+    const retry = await c.oauthRefresh(rt);
+    assert.equal(retry.status, 200);
+    const body = await retry.json();
+    assert.equal(server.stats.graceReuses, 1);
+    assert.deepEqual(
+      server.stats.refreshLog.map((e) => e.outcome),
+      ['dropped_after_rotated', 'grace_reuse'],
+    );
+    assert.equal((await c.oauthRefresh(body.refresh_token)).status, 200);
+  });
+
+  test('revokeAll: every existing refresh token becomes invalid_grant', async () => {
+    const one = await loginTokens('a');
+    const two = await loginTokens('b');
+    server.controls.revokeAll();
+    assert.equal((await (await c.oauthRefresh(one.refresh_token)).json()).error, 'invalid_grant');
+    assert.equal((await c.jsonRefresh(two.refresh_token)).status, 401);
+    const fresh = await loginTokens('c');
+    assert.equal((await c.jsonRefresh(fresh.refresh_token)).status, 200);
+  });
+
+  test('/api/me: Bearer check, 401 with WWW-Authenticate, api401Always, expiry', async () => {
+    const { access_token: at } = await loginTokens('dave');
+    const ok = await c.me(at);
+    assert.equal(ok.status, 200);
+    const me = await ok.json();
+    assert.deepEqual(Object.keys(me).sort(), ['exp', 'iat', 'sub']);
+    assert.equal(me.sub, 'dave');
+
+    const missing = await c.me(undefined);
+    assert.equal(missing.status, 401);
+    assert.match(missing.headers.get('www-authenticate'), /^Bearer /);
+
+    const garbage = await c.me('abc.def.ghi');
+    assert.equal(garbage.status, 401);
+    assert.match(garbage.headers.get('www-authenticate'), /^Bearer error="invalid_token"/);
+
+    server.controls.api401Always(true);
+    const forced = await c.me(at);
+    assert.equal(forced.status, 401);
+    assert.match(forced.headers.get('www-authenticate'), /^Bearer error="invalid_token"/);
+    server.controls.api401Always(false);
+
+    server.controls.setAccessTtl(0);
+    const { access_token: dead } = await loginTokens('dave');
+    const expired = await c.me(dead);
+    assert.equal(expired.status, 401);
+    assert.match(expired.headers.get('www-authenticate'), /error="invalid_token"/);
+    assert.equal(server.stats.apiCalls, 5);
+    assert.equal(server.stats.api401, 4);
+  });
+
+  test('setClockSkew shifts iat/exp and the Date header; the server stays self-consistent', async () => {
+    server.controls.setClockSkew(7200);
+    const res = await c.login('erin');
+    const dateSkew = Date.parse(res.headers.get('date')) - Date.now();
+    assert.ok(Math.abs(dateSkew - 7200_000) < 5000, `Date header off by ${dateSkew} ms`);
+    const { access_token: at } = await res.json();
+    const payload = jose.decodeJwt(at);
+    assert.ok(Math.abs(payload.iat - (Date.now() / 1000 + 7200)) < 5);
+    assert.equal((await c.me(at)).status, 200);
+    server.controls.setClockSkew(0);
+    assert.equal((await c.me(at)).status, 200, 'a token from the future passes (iat is not checked)');
+  });
+
+  test('down(true): connections drop at once, control routes stay reachable', async () => {
+    const { refresh_token: rt } = await loginTokens();
+    server.controls.down(true);
+    await assert.rejects(c.oauthRefresh(rt), TypeError);
+    await assert.rejects(fetch(`${server.url}/.well-known/jwks.json`), TypeError);
+    assert.equal((await c.stats()).refreshRequests, 0);
+    const up = await c.control({ action: 'down', args: [false] });
+    assert.equal(up.status, 200);
+    assert.equal((await c.oauthRefresh(rt)).status, 200);
+  });
+
+  test('badTokenNext: each kind answers 200 with an unusable body and leaves the token valid', async () => {
+    const { refresh_token: rt } = await loginTokens();
+
+    server.controls.badTokenNext('bad_json');
+    const badJson = await c.oauthRefresh(rt);
+    assert.equal(badJson.status, 200);
+    await assert.rejects(badJson.json(), SyntaxError);
+
+    server.controls.badTokenNext('missing_fields');
+    const missing = await (await c.jsonRefresh(rt)).json();
+    assert.equal(missing.accessToken, undefined);
+    assert.equal(missing.refreshToken, undefined);
+
+    server.controls.badTokenNext('wrong_key');
+    const wrong = await (await c.oauthRefresh(rt)).json();
+    assert.equal(jose.decodeProtectedHeader(wrong.access_token).kid, server.publicJwk.kid);
+    await assert.rejects(verify(server, wrong.access_token), { code: 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED' });
+
+    server.controls.badTokenNext('expired');
+    const expired = await (await c.jsonRefresh(rt)).json();
+    await assert.rejects(verify(server, expired.accessToken), { code: 'ERR_JWT_EXPIRED' });
+
+    assert.throws(() => server.controls.badTokenNext('nonsense'), TypeError);
+    assert.equal((await c.oauthRefresh(rt)).status, 200);
+    assert.equal(server.stats.refreshFailures, 4);
+    assert.equal(server.stats.refreshSuccesses, 1);
+  });
+
+  test('CORS: preflight 204, Origin echoed with credentials, headers exposed', async () => {
+    const pre = await fetch(`${server.url}/refresh`, {
+      method: 'OPTIONS',
+      headers: {
+        Origin: ORIGIN,
+        'Access-Control-Request-Method': 'POST',
+        'Access-Control-Request-Headers': 'content-type, x-app-version',
+      },
+    });
+    assert.equal(pre.status, 204);
+    assert.equal(pre.headers.get('access-control-allow-origin'), ORIGIN);
+    assert.equal(pre.headers.get('access-control-allow-credentials'), 'true');
+    assert.match(pre.headers.get('access-control-allow-methods'), /GET.*POST.*OPTIONS/);
+    const allowed = pre.headers.get('access-control-allow-headers').toLowerCase();
+    for (const h of ['authorization', 'content-type', 'x-requested-with', 'x-app-version']) assert.ok(allowed.includes(h), h);
+    assert.ok(pre.headers.get('date'));
+
+    const res = await fetch(`${server.url}/api/me`, { headers: { Origin: ORIGIN } });
+    assert.equal(res.headers.get('access-control-allow-origin'), ORIGIN);
+    assert.equal(res.headers.get('access-control-allow-credentials'), 'true');
+    const exposed = res.headers.get('access-control-expose-headers');
+    for (const h of ['Date', 'Retry-After', 'WWW-Authenticate']) assert.ok(exposed.includes(h), h);
+    assert.equal(server.stats.refreshRequests, 0, 'a preflight is not a refresh request');
+  });
+
+  test('HTTP controls and stats mirror the JS controls', async () => {
+    const { refresh_token: rt } = await loginTokens();
+    const set = await c.control([{ action: 'failNext', args: [1, 500] }, { action: 'setAccessTtl', args: [60] }]);
+    assert.equal(set.status, 200);
+    assert.equal((await c.jsonRefresh(rt)).status, 500);
+    const ok = await (await c.oauthRefresh(rt)).json();
+    assert.equal(ok.expires_in, 60);
+    const stats = await c.stats();
+    assert.equal(stats.refreshRequests, 2);
+    assert.equal(stats.refreshLog.length, 2);
+    assert.equal((await c.control({ action: 'nope' })).status, 400);
+    assert.equal((await c.control({ action: 'failNext', args: [-1, 500] })).status, 400);
+    assert.equal((await c.control({ action: 'resetStats' })).status, 200);
+    assert.equal(server.stats.refreshRequests, 0);
+  });
+
+  test('hangNext: the request stays unanswered until the client aborts', async () => {
+    const { refresh_token: rt } = await loginTokens();
+    server.controls.hangNext(1);
+    const started = Date.now();
+    await assert.rejects(
+      fetch(`${server.url}/refresh`, {
+        method: 'POST',
+        body: JSON.stringify({ refreshToken: rt }),
+        signal: AbortSignal.timeout(300),
+      }),
+      { name: 'TimeoutError' },
+    );
+    assert.ok(Date.now() - started >= 250);
+    assert.equal((await c.jsonRefresh(rt)).status, 200);
+  });
+});
+
+describe('server lifecycle', () => {
+  test('close() ends hung requests and resolves promptly', async () => {
+    const server = await startAuthServer();
+    const c = client(server);
+    const { refresh_token: rt } = await (await c.login()).json();
+    server.controls.hangNext(2);
+    const hung = [c.oauthRefresh(rt), c.cookieRefresh(`refresh_token=${rt}`)];
+    while (server.stats.refreshLog.length < 2) await sleep(10);
+    const started = Date.now();
+    await server.close();
+    assert.ok(Date.now() - started < 1000, 'close() waited for hung requests');
+    for (const p of hung) await assert.rejects(p, TypeError);
+    await assert.rejects(fetch(`${server.url}/.well-known/jwks.json`), TypeError);
+    await server.close(); // idempotent
+  });
+
+  test('staticDir: content types, index.html, no path traversal', async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'auth-static-'));
+    await fs.writeFile(path.join(dir, 'index.html'), '<!doctype html><title>demo</title>');
+    await fs.writeFile(path.join(dir, 'app.mjs'), 'export {};');
+    await fs.writeFile(path.join(dir, 'pkg.wasm'), Buffer.from([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0]));
+    await fs.writeFile(path.join(dir, 'style.css'), 'body{}');
+    const server = await startAuthServer({ staticDir: dir });
+    try {
+      const expect = {
+        '/': 'text/html',
+        '/app.mjs': 'text/javascript',
+        '/pkg.wasm': 'application/wasm',
+        '/style.css': 'text/css',
+      };
+      for (const [p, type] of Object.entries(expect)) {
+        const res = await fetch(server.url + p);
+        assert.equal(res.status, 200, p);
+        assert.ok(res.headers.get('content-type').startsWith(type), `${p}: ${res.headers.get('content-type')}`);
+        await res.arrayBuffer();
+      }
+      const wasm = await fetch(`${server.url}/pkg.wasm`);
+      assert.ok(WebAssembly.validate(new Uint8Array(await wasm.arrayBuffer())));
+      assert.equal((await fetch(`${server.url}/missing.js`)).status, 404);
+      // Raw request: fetch would normalise the dots away.
+      const status = await new Promise((resolve, reject) => {
+        http
+          .get({ host: '127.0.0.1', port: server.port, path: '/../../../etc/passwd' }, (res) => {
+            res.resume();
+            resolve(res.statusCode);
+          })
+          .on('error', reject);
+      });
+      assert.equal(status, 404);
+      assert.equal((await fetch(`${server.url}/%2e%2e/%2e%2e/etc/passwd`)).status, 404);
+      // API routes still win over static files.
+      assert.equal((await fetch(`${server.url}/.well-known/jwks.json`)).status, 200);
+    } finally {
+      await server.close();
+      await fs.rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('CLI prints the URL and exits cleanly on SIGTERM', async () => {
+    const main = fileURLToPath(new URL('../www/server/main.mjs', import.meta.url));
+    const child = spawn(process.execPath, [main, '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const line = await new Promise((resolve, reject) => {
+      let out = '';
+      child.stdout.on('data', (d) => {
+        out += d;
+        if (out.includes('\n')) resolve(out.trim());
+      });
+      child.on('exit', (code) => reject(new Error(`exited early with ${code}`)));
+    });
+    const match = /^auth server listening on (http:\/\/127\.0\.0\.1:\d+)$/.exec(line);
+    assert.ok(match, line);
+    assert.equal((await fetch(`${match[1]}/.well-known/jwks.json`)).status, 200);
+    const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+    child.kill('SIGTERM');
+    assert.deepEqual(await exited, { code: 0, signal: null });
+  });
+});

@@ -1,0 +1,760 @@
+// Local ES256 auth server for the demo and the end-to-end tests.
+//
+// It issues ES256 access tokens and opaque, rotating refresh tokens, offers the three refresh
+// styles jwt-keeper speaks (RFC 6749 form POST, JSON body, HttpOnly cookie) and lets a test
+// inject faults per request (failures, hangs, lost responses, bad tokens, skewed clock, outage),
+// both from JavaScript (`controls`) and over HTTP (`POST /__control`, `GET /__stats`).
+//
+// Not a production server: all state lives in memory and there are no passwords.
+
+import crypto from 'node:crypto';
+import fs from 'node:fs/promises';
+import http from 'node:http';
+import path from 'node:path';
+import * as jose from 'jose';
+
+/** Request bodies above this are refused with 413; real refresh requests are tiny. */
+const MAX_BODY_BYTES = 64 * 1024;
+/** Opaque refresh tokens carry this much randomness (RFC 6749 §10.10 asks for unguessable). */
+const REFRESH_TOKEN_BYTES = 32;
+/** The refresh cookie outlives any test run; the server forgets everything on restart anyway. */
+const REFRESH_COOKIE_MAX_AGE_S = 86400;
+/** Tokens handed out by badTokenNext('expired') are this far past their exp, beyond any leeway. */
+const EXPIRED_TOKEN_AGE_S = 3600;
+/** Preflight results may be cached briefly; fault toggles apply to the actual requests anyway. */
+const PREFLIGHT_MAX_AGE_S = 5;
+const REFRESH_COOKIE = 'refresh_token';
+const ALLOWED_HEADERS = ['Authorization', 'Content-Type', 'X-Requested-With'];
+const EXPOSED_HEADERS = 'Date, Retry-After, WWW-Authenticate';
+const BAD_TOKEN_KINDS = new Set(['bad_json', 'missing_fields', 'wrong_key', 'expired']);
+const REFRESH_ROUTES = new Map([
+  ['/oauth/token', 'oauth2'],
+  ['/refresh', 'json'],
+  ['/cookie/refresh', 'cookie'],
+]);
+/** Reachable while `down(true)`, so that a browser page can switch the outage off again. */
+const CONTROL_ROUTES = new Set(['/__control', '/__stats']);
+const CONTENT_TYPES = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.mjs': 'text/javascript; charset=utf-8',
+  '.wasm': 'application/wasm',
+  '.css': 'text/css; charset=utf-8',
+  '.json': 'application/json; charset=utf-8',
+  '.map': 'application/json; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.ico': 'image/x-icon',
+  '.txt': 'text/plain; charset=utf-8',
+  '.ts': 'text/plain; charset=utf-8',
+};
+
+class HttpError extends Error {
+  constructor(status, error, description) {
+    super(description ?? error);
+    this.status = status;
+    this.error = error;
+  }
+}
+
+function newStats() {
+  return {
+    logins: 0,
+    logouts: 0,
+    refreshRequests: 0,
+    refreshSuccesses: 0,
+    refreshFailures: 0,
+    graceReuses: 0,
+    reuseDetections: 0,
+    apiCalls: 0,
+    api401: 0,
+    refreshLog: [],
+  };
+}
+
+function checkCount(n, name) {
+  if (!Number.isInteger(n) || n < 0) throw new TypeError(`${name}: count must be a non-negative integer`);
+  return n;
+}
+
+function randomToken(bytes = REFRESH_TOKEN_BYTES) {
+  return crypto.randomBytes(bytes).toString('base64url');
+}
+
+function parseCookies(header) {
+  const out = new Map();
+  for (const part of (header ?? '').split(';')) {
+    const eq = part.indexOf('=');
+    if (eq > 0) out.set(part.slice(0, eq).trim(), part.slice(eq + 1).trim());
+  }
+  return out;
+}
+
+function readBody(req) {
+  return new Promise((resolve, reject) => {
+    const chunks = [];
+    let size = 0;
+    req.on('data', (chunk) => {
+      size += chunk.length;
+      if (size > MAX_BODY_BYTES) {
+        reject(new HttpError(413, 'invalid_request', 'request body too large'));
+        req.destroy();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+function parseJsonObject(text) {
+  let value;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new HttpError(400, 'invalid_request', 'body is not valid JSON');
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new HttpError(400, 'invalid_request', 'body must be a JSON object');
+  }
+  return value;
+}
+
+/** Form or JSON body -> plain object; repeated form parameters are refused (RFC 6749 §3.2). */
+function parseLooseBody(req, text) {
+  const type = (req.headers['content-type'] ?? '').toLowerCase();
+  if (type.startsWith('application/x-www-form-urlencoded')) return parseForm(text);
+  if (text.trim() === '') return {};
+  return parseJsonObject(text);
+}
+
+function parseForm(text) {
+  const params = new URLSearchParams(text);
+  const out = {};
+  for (const [k, v] of params) {
+    if (Object.hasOwn(out, k)) throw new HttpError(400, 'invalid_request', `parameter ${k} repeated`);
+    out[k] = v;
+  }
+  return out;
+}
+
+/**
+ * Starts the server. Resolves once it listens.
+ *
+ * @param {object} [options]
+ * @param {number} [options.port=0] 0 picks a free port.
+ * @param {string} [options.host='127.0.0.1']
+ * @param {number} [options.accessTtl=300] access token lifetime in seconds.
+ * @param {string} [options.issuer] `iss` of access tokens; defaults to the server's own URL.
+ * @param {string} [options.audience='jwt-keeper-demo'] `aud` of access tokens.
+ * @param {string} [options.clientId='demo-client'] the only client_id /oauth/token accepts.
+ * @param {number} [options.reuseGraceMs=2000] how long a rotated refresh token may be replayed
+ *   and get the same answer again (lost response); after that a replay revokes its family.
+ * @param {boolean} [options.keepAlive=false] HTTP keep-alive. Off by default: browsers silently
+ *   resend a request whose reused connection closes without an answer, which would hide the
+ *   lost-response and outage faults from the code under test.
+ * @param {string} [options.staticDir] serve files from this directory for other GET paths.
+ */
+export async function startAuthServer(options = {}) {
+  const {
+    port = 0,
+    host = '127.0.0.1',
+    accessTtl = 300,
+    audience = 'jwt-keeper-demo',
+    clientId = 'demo-client',
+    reuseGraceMs = 2000,
+    keepAlive = false,
+    staticDir,
+  } = options;
+  checkCount(accessTtl, 'accessTtl');
+  checkCount(reuseGraceMs, 'reuseGraceMs');
+
+  const kid = `srv-${randomToken(6)}`;
+  const { privateKey, publicKey } = await jose.generateKeyPair('ES256', { extractable: true });
+  const { x, y } = await jose.exportJWK(publicKey);
+  const publicJwk = { kty: 'EC', crv: 'P-256', x, y, kid, alg: 'ES256', use: 'sig' };
+  const jwks = { keys: [publicJwk] };
+  const publicPem = `${(await jose.exportSPKI(publicKey)).trimEnd()}\n`;
+  let wrongKey; // generated on first use by badTokenNext('wrong_key')
+  const staticRoot = staticDir ? path.resolve(staticDir) : undefined;
+
+  const stats = newStats();
+  const defaults = () => ({
+    failNext: { count: 0, status: 503, retryAfter: undefined, body: undefined },
+    hangNext: 0,
+    dropAfterRotateNext: 0,
+    badTokenNext: [],
+    api401Always: false,
+    down: false,
+    accessTtl,
+    clockSkew: 0,
+    reuseGraceMs,
+  });
+  let faults = defaults();
+
+  /** refresh token -> { familyId, sub, rotatedAt, successor: Promise<grant> | null } */
+  const refreshTokens = new Map();
+  /** familyId -> { sub, revoked } */
+  const families = new Map();
+  const issuedRefreshTokens = [];
+  const sockets = new Set();
+  let closed = false;
+  let url;
+  let issuer;
+
+  const serverNowMs = () => Date.now() + faults.clockSkew * 1000;
+
+  // --- tokens ---------------------------------------------------------------------------------
+
+  async function signAccessToken(sub, kind = 'good') {
+    const now = Math.floor(serverNowMs() / 1000);
+    let iat = now;
+    let exp = now + faults.accessTtl;
+    let key = privateKey;
+    if (kind === 'expired') {
+      exp = now - EXPIRED_TOKEN_AGE_S;
+      iat = exp - faults.accessTtl;
+    } else if (kind === 'wrong_key') {
+      wrongKey ??= (await jose.generateKeyPair('ES256')).privateKey;
+      key = wrongKey;
+    }
+    return new jose.SignJWT({ sub, jti: randomToken(12) })
+      .setProtectedHeader({ alg: 'ES256', kid, typ: 'JWT' })
+      .setIssuer(issuer)
+      .setAudience(audience)
+      .setIssuedAt(iat)
+      .setExpirationTime(exp)
+      .sign(key);
+  }
+
+  function newRefreshToken(familyId, sub) {
+    const token = randomToken();
+    refreshTokens.set(token, { familyId, sub, rotatedAt: 0, successor: null });
+    issuedRefreshTokens.push(token);
+    return token;
+  }
+
+  async function grantFor(sub, refreshToken) {
+    return { accessToken: await signAccessToken(sub), refreshToken, expiresIn: faults.accessTtl };
+  }
+
+  /**
+   * Redeems a refresh token: rotates it, replays the successor within the grace window, or
+   * revokes its whole family on a late replay. Synchronous up to the rotation, so concurrent
+   * requests with the same token see it rotated.
+   */
+  function redeem(presented) {
+    const record = typeof presented === 'string' ? refreshTokens.get(presented) : undefined;
+    if (!record) return { outcome: 'invalid_grant', description: 'unknown refresh token' };
+    const family = families.get(record.familyId);
+    if (family.revoked) return { outcome: 'invalid_grant', description: 'refresh token revoked' };
+    if (record.successor) {
+      if (Date.now() - record.rotatedAt <= faults.reuseGraceMs) {
+        stats.graceReuses += 1;
+        return { outcome: 'grace_reuse', grant: record.successor };
+      }
+      family.revoked = true;
+      stats.reuseDetections += 1;
+      return { outcome: 'reuse_detected', description: 'refresh token reused; session revoked' };
+    }
+    record.rotatedAt = Date.now();
+    record.successor = grantFor(record.sub, newRefreshToken(record.familyId, record.sub));
+    return { outcome: 'rotated', grant: record.successor };
+  }
+
+  function revokeFamilyOf(token) {
+    const record = typeof token === 'string' ? refreshTokens.get(token) : undefined;
+    if (!record) return false;
+    families.get(record.familyId).revoked = true;
+    return true;
+  }
+
+  // --- HTTP plumbing --------------------------------------------------------------------------
+
+  function baseHeaders(req, res) {
+    res.setHeader('Date', new Date(serverNowMs()).toUTCString());
+    if (!keepAlive) res.setHeader('Connection', 'close');
+    const origin = req.headers.origin;
+    if (origin) {
+      res.setHeader('Access-Control-Allow-Origin', origin);
+      res.setHeader('Access-Control-Allow-Credentials', 'true');
+      res.setHeader('Access-Control-Expose-Headers', EXPOSED_HEADERS);
+      res.setHeader('Vary', 'Origin');
+    }
+  }
+
+  function sendJson(res, status, body, headers = {}) {
+    const text = typeof body === 'string' ? body : JSON.stringify(body);
+    res.writeHead(status, {
+      'Content-Type': 'application/json; charset=utf-8',
+      'Content-Length': Buffer.byteLength(text),
+      ...headers,
+    });
+    res.end(text);
+  }
+
+  function refreshCookie(token) {
+    return `${REFRESH_COOKIE}=${token}; Path=/; HttpOnly; SameSite=Lax; Max-Age=${REFRESH_COOKIE_MAX_AGE_S}`;
+  }
+  const clearedCookie = `${REFRESH_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0`;
+
+  function preflight(req, res) {
+    const requested = (req.headers['access-control-request-headers'] ?? '')
+      .split(',')
+      .map((h) => h.trim())
+      .filter(Boolean);
+    const allowed = [...new Set([...ALLOWED_HEADERS, ...requested])];
+    res.writeHead(204, {
+      'Access-Control-Allow-Methods': 'GET, POST, OPTIONS',
+      'Access-Control-Allow-Headers': allowed.join(', '),
+      'Access-Control-Max-Age': String(PREFLIGHT_MAX_AGE_S),
+      Vary: 'Origin, Access-Control-Request-Headers',
+    });
+    res.end();
+  }
+
+  function requirePost(req) {
+    if (req.method !== 'POST') throw new HttpError(405, 'invalid_request', 'use POST');
+  }
+
+  // --- routes ---------------------------------------------------------------------------------
+
+  async function login(req, res) {
+    requirePost(req);
+    const body = parseLooseBody(req, await readBody(req));
+    const user = body.user;
+    if (typeof user !== 'string' || user.length === 0 || user.length > 200) {
+      throw new HttpError(400, 'invalid_request', 'user must be a non-empty string');
+    }
+    const familyId = randomToken(9);
+    families.set(familyId, { sub: user, revoked: false });
+    const refreshToken = newRefreshToken(familyId, user);
+    const accessToken = await signAccessToken(user);
+    stats.logins += 1;
+    // With style "cookie" the refresh token is only ever in the HttpOnly cookie.
+    const cookieOnly = body.style === 'cookie' || new URL(req.url, 'http://x').searchParams.get('style') === 'cookie';
+    sendJson(
+      res,
+      200,
+      {
+        access_token: accessToken,
+        ...(cookieOnly ? {} : { refresh_token: refreshToken }),
+        token_type: 'Bearer',
+        expires_in: faults.accessTtl,
+      },
+      { 'Cache-Control': 'no-store', 'Set-Cookie': refreshCookie(refreshToken) },
+    );
+  }
+
+  async function logout(req, res) {
+    requirePost(req);
+    const text = await readBody(req);
+    let body = {};
+    try {
+      body = parseLooseBody(req, text);
+    } catch {
+      // A logout with an unreadable body still clears the cookie.
+    }
+    const candidates = [body.refreshToken, body.refresh_token, parseCookies(req.headers.cookie).get(REFRESH_COOKIE)];
+    const revoked = candidates.some((t) => revokeFamilyOf(t));
+    stats.logouts += 1;
+    sendJson(res, 200, { revoked }, { 'Set-Cookie': clearedCookie, 'Cache-Control': 'no-store' });
+  }
+
+  /** Parses a refresh request of the given style; returns the presented token or throws HttpError. */
+  function presentedToken(req, style, text) {
+    if (style === 'oauth2') {
+      const type = (req.headers['content-type'] ?? '').toLowerCase();
+      if (!type.startsWith('application/x-www-form-urlencoded')) {
+        throw new HttpError(400, 'invalid_request', 'expected application/x-www-form-urlencoded');
+      }
+      const form = parseForm(text);
+      let client = form.client_id;
+      const auth = req.headers.authorization ?? '';
+      if (/^basic /i.test(auth)) {
+        const decoded = Buffer.from(auth.slice(6).trim(), 'base64').toString('utf8');
+        const basicId = decodeURIComponent(decoded.split(':')[0] ?? '');
+        if (client !== undefined && client !== basicId) {
+          throw new HttpError(400, 'invalid_request', 'client_id given twice with different values');
+        }
+        client = basicId;
+      }
+      if (!form.grant_type) throw new HttpError(400, 'invalid_request', 'grant_type missing');
+      if (form.grant_type !== 'refresh_token') {
+        throw new HttpError(400, 'unsupported_grant_type', `grant_type ${form.grant_type} is not supported`);
+      }
+      // A public client may omit client_id; a wrong one is refused.
+      if (client !== undefined && client !== clientId) throw new HttpError(401, 'invalid_client', 'unknown client_id');
+      if (!form.refresh_token) throw new HttpError(400, 'invalid_request', 'refresh_token missing');
+      return form.refresh_token;
+    }
+    if (style === 'json') {
+      const body = parseJsonObject(text);
+      if (typeof body.refreshToken !== 'string' || body.refreshToken === '') {
+        throw new HttpError(400, 'invalid_request', 'refreshToken must be a non-empty string');
+      }
+      return body.refreshToken;
+    }
+    return parseCookies(req.headers.cookie).get(REFRESH_COOKIE);
+  }
+
+  function refreshBody(style, grant) {
+    if (style === 'oauth2') {
+      return {
+        access_token: grant.accessToken,
+        token_type: 'Bearer',
+        expires_in: grant.expiresIn,
+        ...(grant.refreshToken ? { refresh_token: grant.refreshToken } : {}),
+      };
+    }
+    if (style === 'json') {
+      return { accessToken: grant.accessToken, ...(grant.refreshToken ? { refreshToken: grant.refreshToken } : {}) };
+    }
+    return { accessToken: grant.accessToken, expiresIn: grant.expiresIn };
+  }
+
+  function refreshError(style, status, error, description) {
+    if (style === 'oauth2') return { status, body: { error, ...(description ? { error_description: description } : {}) } };
+    // The JSON and cookie endpoints answer every refusal of the token itself with 401.
+    return { status: error === 'invalid_grant' ? 401 : status, body: { error, ...(description ? { error_description: description } : {}) } };
+  }
+
+  async function refresh(req, res, style) {
+    requirePost(req);
+    const text = await readBody(req);
+    stats.refreshRequests += 1;
+    const log = (outcome, status) => stats.refreshLog.push({ at: Date.now(), style, outcome, status });
+    const noStore = { 'Cache-Control': 'no-store', Pragma: 'no-cache' };
+
+    const fail = faults.failNext;
+    if (fail.count > 0) {
+      fail.count -= 1;
+      const headers = { ...noStore };
+      if (fail.retryAfter !== undefined) headers['Retry-After'] = String(fail.retryAfter);
+      const body = fail.body ?? { error: fail.status >= 500 || fail.status === 429 ? 'temporarily_unavailable' : 'invalid_request', error_description: 'injected failure' };
+      stats.refreshFailures += 1;
+      log('injected', fail.status);
+      sendJson(res, fail.status, body, headers);
+      return;
+    }
+    if (faults.hangNext > 0) {
+      faults.hangNext -= 1;
+      log('hung', null);
+      return; // the socket stays open until the client gives up or the server closes
+    }
+    if (faults.badTokenNext.length > 0) {
+      const kind = faults.badTokenNext.shift();
+      stats.refreshFailures += 1;
+      log(`bad_token:${kind}`, 200);
+      if (kind === 'bad_json') {
+        sendJson(res, 200, '<html>not json</html>', noStore);
+      } else if (kind === 'missing_fields') {
+        sendJson(res, 200, style === 'oauth2' ? { token_type: 'Bearer', expires_in: faults.accessTtl } : { expiresIn: faults.accessTtl }, noStore);
+      } else {
+        const sub = refreshTokens.get(presentedTokenQuiet(req, style, text))?.sub ?? 'unknown';
+        const grant = { accessToken: await signAccessToken(sub, kind), expiresIn: faults.accessTtl };
+        sendJson(res, 200, refreshBody(style, grant), noStore);
+      }
+      return;
+    }
+
+    let presented;
+    try {
+      presented = presentedToken(req, style, text);
+    } catch (e) {
+      if (!(e instanceof HttpError)) throw e;
+      const { status, body } = refreshError(style, e.status, e.error, e.message);
+      stats.refreshFailures += 1;
+      log(e.error, status);
+      sendJson(res, status, body, noStore);
+      return;
+    }
+    const result = redeem(presented);
+    const dropping = faults.dropAfterRotateNext > 0;
+    if (dropping) faults.dropAfterRotateNext -= 1;
+    if (!result.grant) {
+      const { status, body } = refreshError(style, 400, 'invalid_grant', result.description);
+      if (dropping) {
+        log(`dropped:${result.outcome}`, null);
+        req.socket.destroy();
+        return;
+      }
+      stats.refreshFailures += 1;
+      log(result.outcome, status);
+      sendJson(res, status, body, style === 'cookie' ? { ...noStore, 'Set-Cookie': clearedCookie } : noStore);
+      return;
+    }
+    const grant = await result.grant;
+    if (dropping) {
+      log(`dropped_after_${result.outcome}`, null);
+      req.socket.destroy();
+      return;
+    }
+    stats.refreshSuccesses += 1;
+    log(result.outcome, 200);
+    const headers = style === 'cookie' ? { ...noStore, 'Set-Cookie': refreshCookie(grant.refreshToken) } : noStore;
+    sendJson(res, 200, refreshBody(style, grant), headers);
+  }
+
+  function presentedTokenQuiet(req, style, text) {
+    try {
+      return presentedToken(req, style, text);
+    } catch {
+      return undefined;
+    }
+  }
+
+  async function apiMe(req, res) {
+    stats.apiCalls += 1;
+    const deny = (description) => {
+      stats.api401 += 1;
+      const challenge = description
+        ? `Bearer error="invalid_token", error_description="${description}"`
+        : `Bearer realm="${audience}"`;
+      sendJson(res, 401, { error: description ? 'invalid_token' : 'unauthorized' }, { 'WWW-Authenticate': challenge });
+    };
+    if (faults.api401Always) return deny('token rejected by test control');
+    const auth = req.headers.authorization ?? '';
+    const match = /^Bearer ([A-Za-z0-9._~+/=-]+)$/i.exec(auth);
+    if (!match) return auth ? deny('malformed Authorization header') : deny(undefined);
+    try {
+      const { payload } = await jose.jwtVerify(match[1], publicKey, {
+        algorithms: ['ES256'],
+        issuer,
+        audience,
+        currentDate: new Date(serverNowMs()),
+        requiredClaims: ['exp', 'iat', 'sub'],
+      });
+      sendJson(res, 200, { sub: payload.sub, exp: payload.exp, iat: payload.iat }, { 'Cache-Control': 'no-store' });
+    } catch (e) {
+      deny(e?.code === 'ERR_JWT_EXPIRED' ? 'the access token expired' : 'the access token is invalid');
+    }
+  }
+
+  async function control(req, res) {
+    requirePost(req);
+    const body = JSON.parse((await readBody(req)) || 'null');
+    const list = Array.isArray(body) ? body : [body];
+    for (const item of list) {
+      const action = item?.action;
+      if (typeof action !== 'string' || !Object.hasOwn(controls, action) || action === 'issuedRefreshTokens') {
+        throw new HttpError(400, 'invalid_request', `unknown action ${JSON.stringify(action)}`);
+      }
+      const args = Array.isArray(item.args) ? item.args : item.args === undefined ? [] : [item.args];
+      try {
+        controls[action](...args);
+      } catch (e) {
+        throw new HttpError(400, 'invalid_request', e.message);
+      }
+    }
+    sendJson(res, 200, { ok: true, stats }, { 'Cache-Control': 'no-store' });
+  }
+
+  async function serveStatic(req, res, pathname) {
+    if (!staticRoot || (req.method !== 'GET' && req.method !== 'HEAD')) return false;
+    let rel;
+    try {
+      rel = decodeURIComponent(pathname);
+    } catch {
+      return false;
+    }
+    if (rel.includes('\0')) return false;
+    let file = path.resolve(staticRoot, `.${rel}`);
+    if (file !== staticRoot && !file.startsWith(staticRoot + path.sep)) return false;
+    let info = await fs.stat(file).catch(() => null);
+    if (info?.isDirectory()) {
+      file = path.join(file, 'index.html');
+      info = await fs.stat(file).catch(() => null);
+    }
+    if (!info?.isFile()) return false;
+    const data = await fs.readFile(file);
+    res.writeHead(200, {
+      'Content-Type': CONTENT_TYPES[path.extname(file).toLowerCase()] ?? 'application/octet-stream',
+      'Content-Length': data.length,
+      'Cache-Control': 'no-store',
+    });
+    res.end(req.method === 'HEAD' ? undefined : data);
+    return true;
+  }
+
+  async function route(req, res, pathname) {
+    const style = REFRESH_ROUTES.get(pathname);
+    if (style) return refresh(req, res, style);
+    const get = req.method === 'GET' || req.method === 'HEAD';
+    switch (pathname) {
+      case '/login':
+        return login(req, res);
+      case '/logout':
+        return logout(req, res);
+      case '/api/me':
+        if (!get) throw new HttpError(405, 'invalid_request', 'use GET');
+        return apiMe(req, res);
+      case '/__control':
+        return control(req, res);
+      case '/__stats':
+        return sendJson(res, 200, stats, { 'Cache-Control': 'no-store' });
+      case '/.well-known/jwks.json':
+        if (get) return sendJson(res, 200, jwks, { 'Cache-Control': 'no-store' });
+        break;
+      case '/key.pem':
+        if (get) {
+          res.writeHead(200, { 'Content-Type': 'application/x-pem-file', 'Cache-Control': 'no-store' });
+          return res.end(publicPem);
+        }
+        break;
+      case '/.well-known/oauth-authorization-server':
+        if (get) {
+          return sendJson(res, 200, {
+            issuer,
+            token_endpoint: `${url}/oauth/token`,
+            jwks_uri: `${url}/.well-known/jwks.json`,
+            grant_types_supported: ['refresh_token'],
+            token_endpoint_auth_methods_supported: ['none'],
+          });
+        }
+        break;
+      default:
+        if (await serveStatic(req, res, pathname)) return undefined;
+    }
+    throw new HttpError(404, 'not_found', `no route for ${req.method} ${pathname}`);
+  }
+
+  async function handle(req, res) {
+    let pathname;
+    try {
+      pathname = new URL(req.url, 'http://localhost').pathname;
+    } catch {
+      pathname = '/';
+    }
+    if (faults.down && !CONTROL_ROUTES.has(pathname)) {
+      req.socket.destroy();
+      return;
+    }
+    baseHeaders(req, res);
+    if (req.method === 'OPTIONS') return preflight(req, res);
+    try {
+      await route(req, res, pathname);
+    } catch (e) {
+      if (res.headersSent || req.socket.destroyed) return;
+      if (e instanceof HttpError) {
+        sendJson(res, e.status, { error: e.error, error_description: e.message });
+      } else if (e instanceof SyntaxError) {
+        sendJson(res, 400, { error: 'invalid_request', error_description: 'body is not valid JSON' });
+      } else {
+        sendJson(res, 500, { error: 'server_error', error_description: String(e?.message ?? e) });
+      }
+    }
+  }
+
+  // --- controls -------------------------------------------------------------------------------
+
+  const controls = {
+    /** The next `n` refresh requests answer `status` (with optional Retry-After / body); tokens untouched. */
+    failNext(n, status = 503, { retryAfter, body } = {}) {
+      checkCount(n, 'failNext');
+      if (!Number.isInteger(status) || status < 200 || status > 599) throw new TypeError('failNext: status must be 200..599');
+      faults.failNext = { count: n, status, retryAfter, body };
+    },
+    /** The next `n` refresh requests never get an answer (until the client aborts or close()). */
+    hangNext(n = 1) {
+      faults.hangNext = checkCount(n, 'hangNext');
+    },
+    /** The next `n` refresh requests rotate the token, then lose the connection without answering. */
+    dropAfterRotateNext(n = 1) {
+      faults.dropAfterRotateNext = checkCount(n, 'dropAfterRotateNext');
+    },
+    /** Queues one bad refresh answer: 'bad_json' | 'missing_fields' | 'wrong_key' | 'expired'. Tokens untouched. */
+    badTokenNext(kind) {
+      if (!BAD_TOKEN_KINDS.has(kind)) throw new TypeError(`badTokenNext: kind must be one of ${[...BAD_TOKEN_KINDS].join(', ')}`);
+      faults.badTokenNext.push(kind);
+    },
+    /** Every refresh token issued so far becomes invalid_grant. */
+    revokeAll() {
+      for (const family of families.values()) family.revoked = true;
+    },
+    /** Lifetime in seconds of access tokens issued from now on. */
+    setAccessTtl(seconds) {
+      faults.accessTtl = checkCount(seconds, 'setAccessTtl');
+    },
+    /** Shifts the server clock: iat/exp of new tokens, the Date header and /api/me checks. */
+    setClockSkew(seconds) {
+      if (!Number.isFinite(seconds)) throw new TypeError('setClockSkew: seconds must be a finite number');
+      faults.clockSkew = seconds;
+    },
+    setReuseGraceMs(ms) {
+      faults.reuseGraceMs = checkCount(ms, 'setReuseGraceMs');
+    },
+    /** While true, /api/me answers 401 invalid_token whatever the token. */
+    api401Always(on = true) {
+      faults.api401Always = Boolean(on);
+    },
+    /** While true, every request except /__control and /__stats loses its connection at once. */
+    down(on = true) {
+      faults.down = Boolean(on);
+    },
+    /** All faults and settings back to the start options (stats and tokens are kept). */
+    reset() {
+      faults = defaults();
+    },
+    resetStats() {
+      const fresh = newStats();
+      for (const k of Object.keys(fresh)) if (k !== 'refreshLog') stats[k] = fresh[k];
+      stats.refreshLog.length = 0;
+    },
+    /** Every refresh token value handed out so far, e.g. to assert that none leaked into a page. */
+    issuedRefreshTokens() {
+      return [...issuedRefreshTokens];
+    },
+  };
+
+  // --- start ----------------------------------------------------------------------------------
+
+  const server = http.createServer((req, res) => {
+    handle(req, res).catch(() => req.socket.destroy());
+  });
+  server.on('connection', (socket) => {
+    if (closed) {
+      socket.destroy();
+      return;
+    }
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  server.on('clientError', (err, socket) => socket.destroy());
+
+  await new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address();
+  const urlHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  url = `http://${urlHost}:${address.port}`;
+  issuer = options.issuer ?? url;
+
+  return {
+    url,
+    port: address.port,
+    issuer,
+    audience,
+    clientId,
+    publicJwk,
+    jwks,
+    publicPem,
+    stats,
+    controls,
+    /** Stops listening and destroys every connection, hung ones included. */
+    close() {
+      if (closed) return Promise.resolve();
+      closed = true;
+      return new Promise((resolve) => {
+        server.close(() => resolve());
+        for (const socket of sockets) socket.destroy();
+        server.closeAllConnections();
+      });
+    },
+  };
+}

@@ -1,0 +1,66 @@
+#!/usr/bin/env node
+// Starts the local ES256 auth server: node www/server/main.mjs --port 8787 [--static DIR]
+// Other flags: --host, --access-ttl SECONDS, --audience, --issuer, --client-id, --reuse-grace-ms.
+
+import { parseArgs } from 'node:util';
+import { startAuthServer } from './auth-server.mjs';
+
+const USAGE =
+  'usage: node www/server/main.mjs [--port 8787] [--static DIR] [--host 127.0.0.1] [--access-ttl 300]\n' +
+  '       [--audience jwt-keeper-demo] [--issuer URL] [--client-id demo-client] [--reuse-grace-ms 2000]';
+
+function integer(value, flag) {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) {
+    console.error(`${flag} must be a non-negative integer\n${USAGE}`);
+    process.exit(2);
+  }
+  return n;
+}
+
+let values;
+try {
+  ({ values } = parseArgs({
+    options: {
+      port: { type: 'string', default: '8787' },
+      host: { type: 'string', default: '127.0.0.1' },
+      static: { type: 'string' },
+      'access-ttl': { type: 'string' },
+      audience: { type: 'string' },
+      issuer: { type: 'string' },
+      'client-id': { type: 'string' },
+      'reuse-grace-ms': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  }));
+} catch (e) {
+  console.error(`${e.message}\n${USAGE}`);
+  process.exit(2);
+}
+if (values.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
+
+const server = await startAuthServer({
+  port: integer(values.port, '--port'),
+  host: values.host,
+  staticDir: values.static,
+  accessTtl: integer(values['access-ttl'], '--access-ttl'),
+  audience: values.audience,
+  issuer: values.issuer,
+  clientId: values['client-id'],
+  reuseGraceMs: integer(values['reuse-grace-ms'], '--reuse-grace-ms'),
+});
+console.log(`auth server listening on ${server.url}`);
+
+let stopping = false;
+async function stop() {
+  if (stopping) return;
+  stopping = true;
+  await server.close();
+  process.exit(0);
+}
+process.on('SIGINT', stop);
+process.on('SIGTERM', stop);
