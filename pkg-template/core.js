@@ -26,10 +26,13 @@ export class AuthError extends Error {
 
 /** True for an AuthError from any copy of jwt-keeper in any realm; no `instanceof` needed. */
 export function isAuthError(value) {
-  return (
-    value instanceof AuthError ||
-    (value !== null && typeof value === 'object' && value[BRAND] === true && CODES.has(value.code))
-  );
+  if (value === null || typeof value !== 'object') return false;
+  try {
+    return value instanceof AuthError || (value[BRAND] === true && CODES.has(value.code));
+  } catch {
+    // A Proxy or getter that throws (or a revoked Proxy) is not one of ours.
+    return false;
+  }
 }
 
 let ready = false;
@@ -100,5 +103,22 @@ export function decodeJwt(token) {
 
 /** Verifies an ES256 token against `key` and checks its claims; returns the payload. */
 export function verifyJwt(token, key, options) {
+  rejectNonFinite(options);
   return JSON.parse(call(glue.verifyJwt, token, key, options));
+}
+
+// JSON.stringify turns NaN and Infinity into null ("use the default"): refuse them first.
+function rejectNonFinite(options) {
+  if (options === null || typeof options !== 'object') return;
+  for (const name of ['leeway', 'now', 'maxTokenBytes']) {
+    let value;
+    try {
+      value = options[name];
+    } catch {
+      throw new AuthError('malformed', 'options must be a plain object');
+    }
+    if (typeof value === 'number' && !Number.isFinite(value)) {
+      throw new AuthError('malformed', `options.${name} must be a finite number`);
+    }
+  }
 }

@@ -16,6 +16,7 @@ pub mod base64url;
 pub mod error;
 pub mod json;
 pub mod key;
+pub mod refresh;
 pub mod sha256;
 pub mod token;
 pub mod verify;
