@@ -51,6 +51,13 @@ export function setSyncLoader(load) {
  */
 export function init(input) {
   if (ready) return Promise.resolve();
+  if (input === undefined && syncLoader && !loading) {
+    try {
+      input = syncLoader();
+    } catch (cause) {
+      return Promise.reject(new AuthError('internal', 'could not load the jwt-keeper wasm module', { cause }));
+    }
+  }
   if (!loading) {
     const arg = input === undefined ? undefined : { module_or_path: input };
     loading = initGlue(arg).then(
@@ -89,11 +96,27 @@ export function call(fn, ...args) {
   try {
     return fn(...args);
   } catch (e) {
+    if (e instanceof AuthError) throw e;
     if (e instanceof Error && CODES.has(e.code)) throw new AuthError(e.code, e.message);
     const module = glue.__jwtKeeperReset();
     glue.initSync({ module });
+    instanceGeneration += 1;
     throw new AuthError('internal', 'jwt-keeper recovered from an internal failure', { cause: e });
   }
+}
+
+let instanceGeneration = 0;
+
+/** Counts wasm instances replaced after a trap; objects living in the old one must reopen. */
+export function generation() {
+  return instanceGeneration;
+}
+
+/** An error from the wasm side (an Error with a `code`) as an AuthError. */
+export function toAuthError(e) {
+  if (e instanceof AuthError) return e;
+  if (e instanceof Error && CODES.has(e.code)) return new AuthError(e.code, e.message);
+  return new AuthError('internal', 'unexpected failure', { cause: e });
 }
 
 /** Reads a token's header and payload. Does NOT check the signature or any claim. */

@@ -114,3 +114,99 @@ export function decodeJwt<P extends object = JwtPayload>(token: string): { heade
  *   `bad_signature`, `expired`, `not_yet_valid`, `claim_mismatch`
  */
 export function verifyJwt<P extends object = JwtPayload>(token: string, key: KeyInput, options?: VerifyOptions): P;
+
+/** How the refresh endpoint is spoken to. */
+export interface RefreshOptions {
+  /** The refresh endpoint. */
+  url: string;
+  /**
+   * `'oauth2'` (default): RFC 6749 §6 form POST `grant_type=refresh_token` (+`client_id`),
+   * answer `{access_token, refresh_token?, expires_in?}`.
+   * `'json'`: POST `{"refreshToken"}`, answer `{accessToken, refreshToken?, expiresIn?}`.
+   * `'cookie'`: POST with `credentials: 'include'`; the refresh token lives only in an HttpOnly
+   * cookie and never in JS or wasm memory; answer `{accessToken, expiresIn?}`.
+   */
+  style?: 'oauth2' | 'json' | 'cookie';
+  /** Sent as `client_id` in `oauth2` style. */
+  clientId?: string;
+  /** Extra headers for every refresh request. */
+  headers?: Record<string, string>;
+  /** Abort a refresh after this long (then retried). Default 10000. */
+  timeoutMs?: number;
+}
+
+/** Options of {@link createAuthClient}. Unknown names are refused (`malformed`). */
+export interface AuthClientOptions {
+  /** The key every access token is verified with (required). */
+  publicKey: KeyInput;
+  /** The refresh endpoint; without it the session ends when the access token expires. */
+  refresh?: RefreshOptions;
+  /** Required exact `iss`. */
+  issuer?: string;
+  /** `aud` must contain one of these. */
+  audience?: string | string[];
+  /** Clock tolerance in seconds (0–300). Default 30. */
+  leeway?: number;
+  /** Refresh this many seconds before `exp` (at most half the token's lifetime). Default 60. */
+  refreshMargin?: number;
+  /** Where the session survives a reload. Default `'memory'` (it does not). */
+  persist?: 'memory' | 'session' | 'local';
+  /** Coordinate the tabs of this origin. Default true. */
+  crossTab?: boolean;
+}
+
+/** `refresh` event: new tokens were adopted. */
+export interface RefreshEvent {
+  accessToken: string;
+  /** ms since the epoch, local clock. */
+  expiresAt: number;
+  source: 'self' | 'peer';
+}
+
+/** `logout` event: the session ended (exactly once per session). */
+export interface LogoutEvent {
+  reason: 'user' | 'refresh_rejected' | 'session_expired' | 'invalid_token' | 'peer';
+}
+
+/** `error` event: a refresh failed; the session is kept. */
+export interface ErrorEvent {
+  error: AuthError;
+  willRetry: boolean;
+  retryInMs?: number;
+}
+
+/** The events of an {@link AuthClient}. */
+export interface AuthClientEvents {
+  refresh: RefreshEvent;
+  logout: LogoutEvent;
+  error: ErrorEvent;
+}
+
+/** Keeps one session alive. */
+export interface AuthClient {
+  /** Verifies `accessToken`, then adopts it. On failure (AuthError) the old session stays. */
+  setSession(session: { accessToken: string; refreshToken?: string }): void;
+  /**
+   * A verified access token not within `refreshMargin` of `exp`; refreshes first if needed.
+   * Concurrent callers share one refresh. Rejects `not_authenticated` without a session.
+   */
+  getAccessToken(): Promise<string>;
+  /** `fetch` with `Authorization: Bearer`; one refresh and one replay on 401 `invalid_token`. */
+  fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response>;
+  /** Forces a refresh (single-flight). */
+  refresh(): Promise<string>;
+  /** Ends the session (all tabs); emits `logout` `{reason: 'user'}`. */
+  logout(): void;
+  readonly isAuthenticated: boolean;
+  /** The verified payload of the current access token, or null. */
+  readonly claims: JwtPayload | null;
+  /** Expiry of the access token, ms since the epoch (local clock), or null. */
+  readonly expiresAt: number | null;
+  /** Listens; returns the function that unsubscribes. */
+  on<K extends keyof AuthClientEvents>(type: K, listener: (event: AuthClientEvents[K]) => void): () => void;
+  /** Stops timers and listeners; nothing fires afterwards. */
+  dispose(): void;
+}
+
+/** Creates a session client; loads the wasm itself if needed. */
+export function createAuthClient(options: AuthClientOptions): Promise<AuthClient>;

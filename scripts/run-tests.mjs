@@ -11,6 +11,7 @@ const steps = [
   // Tests may unwrap and index: a panic there is a failed test, which is what we want.
   { name: 'clippy (tests)', cmd: 'cargo', args: ['clippy', '--tests', '--', '-D', 'warnings', '-A', 'clippy::unwrap_used', '-A', 'clippy::expect_used', '-A', 'clippy::panic', '-A', 'clippy::indexing_slicing'] },
   { name: 'clippy (wasm)', cmd: 'cargo', args: ['clippy', '--lib', '--target', 'wasm32-unknown-unknown', '--features', 'tiny', '--', '-D', 'warnings'] },
+  { name: 'clippy (wasm, verify only)', cmd: 'cargo', args: ['clippy', '--lib', '--target', 'wasm32-unknown-unknown', '--no-default-features', '--features', 'tiny', '--', '-D', 'warnings'] },
   { name: 'native tests', cmd: 'cargo', args: ['test'] },
   { name: 'build pkg/', cmd: 'node', args: ['scripts/build.mjs'] },
   { name: 'wasm tests (Chromium)', cmd: 'cargo', args: ['test', '--target', 'wasm32-unknown-unknown', '--test', 'wasm'] },

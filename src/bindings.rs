@@ -5,7 +5,9 @@
 
 #[allow(unused_imports)]
 use crate::prelude::*;
-use js_sys::{JsString, Reflect, JSON};
+#[cfg(feature = "client")]
+use js_sys::{Function, Promise};
+use js_sys::{JsString, JSON};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
@@ -16,10 +18,18 @@ use crate::verify::{verify, VerifyOptions};
 
 type JsResult<T> = Result<T, JsValue>;
 
-fn to_js(e: Error) -> JsValue {
+#[cfg(feature = "client")]
+use crate::browser::Driver;
+#[cfg(feature = "client")]
+use crate::options::ClientOptions;
+#[cfg(feature = "client")]
+use crate::session::Input;
+
+/// A JS `Error` with the stable `code`, which the JS layer turns into an `AuthError`.
+pub(crate) fn to_js(e: Error) -> JsValue {
     let err = js_sys::Error::new(e.message());
     // Setting a property on a fresh Error object cannot fail.
-    let _ = Reflect::set(
+    let _ = js_sys::Reflect::set(
         &err,
         &JsValue::from_str("code"),
         &JsValue::from_str(e.code().as_str()),
@@ -138,4 +148,99 @@ pub fn error_codes() -> js_sys::Array {
     .iter()
     .map(|c| JsValue::from_str(c.as_str()))
     .collect()
+}
+
+/// The session client behind the JS `AuthClient` (which adds `on`, `fetch` and `AuthError`).
+#[cfg(feature = "client")]
+#[wasm_bindgen(js_name = WasmClient, skip_typescript)]
+pub struct WasmClient {
+    driver: Driver,
+}
+
+#[cfg(feature = "client")]
+#[wasm_bindgen(js_class = WasmClient)]
+impl WasmClient {
+    /// `options`: the `createAuthClient` options without `publicKey`; `key` as in `verifyJwt`;
+    /// `emit(type, detailJson)` delivers events.
+    #[wasm_bindgen(constructor)]
+    pub fn new(options: JsValue, key: JsValue, emit: Function) -> JsResult<WasmClient> {
+        let run = || -> Result<WasmClient, Error> {
+            const NOT_OPTIONS: Error = Error::malformed("options must be an object");
+            let text = JSON::stringify(&options).map_err(|_| NOT_OPTIONS)?;
+            let text = bounded_string(&text.into(), MAX_KEY_BYTES, NOT_OPTIONS, NOT_OPTIONS)?;
+            let opts = ClientOptions::from_json(text.as_bytes())?;
+            let keys = key_from_js(&key)?;
+            Ok(WasmClient {
+                driver: Driver::new(opts, keys, emit),
+            })
+        };
+        run().map_err(to_js)
+    }
+
+    /// `setSession({accessToken, refreshToken})`.
+    #[wasm_bindgen(js_name = setSession)]
+    pub fn set_session(&self, access_token: JsValue, refresh_token: JsValue) -> JsResult<()> {
+        let run = || -> Result<(), Error> {
+            let access = token_from_js(&access_token, DEFAULT_MAX_TOKEN_BYTES)?;
+            let refresh = if refresh_token.is_undefined() || refresh_token.is_null() {
+                None
+            } else {
+                Some(bounded_string(
+                    &refresh_token,
+                    DEFAULT_MAX_TOKEN_BYTES,
+                    Error::malformed("refreshToken must be a string"),
+                    Error::malformed("refreshToken is too long"),
+                )?)
+            };
+            self.driver.set_session(access, refresh)
+        };
+        run().map_err(to_js)
+    }
+
+    /// `getAccessToken()`.
+    #[wasm_bindgen(js_name = getAccessToken)]
+    pub fn get_access_token(&self) -> Promise {
+        self.driver.call(|call| Input::GetToken { call })
+    }
+
+    /// `refresh()`.
+    pub fn refresh(&self) -> Promise {
+        self.driver.call(|call| Input::ForceRefresh { call })
+    }
+
+    /// After an API 401 `invalid_token` for `token`: a token to replay with, once.
+    #[wasm_bindgen(js_name = apiUnauthorized)]
+    pub fn api_unauthorized(&self, token: JsValue) -> Promise {
+        let token = token.as_string().unwrap_or_default();
+        self.driver
+            .call(|call| Input::ApiUnauthorized { call, token })
+    }
+
+    /// `logout()`.
+    pub fn logout(&self) {
+        self.driver.logout();
+    }
+
+    /// `isAuthenticated`.
+    #[wasm_bindgen(js_name = isAuthenticated)]
+    pub fn is_authenticated(&self) -> bool {
+        self.driver.is_authenticated()
+    }
+
+    /// `claims` as JSON text.
+    #[wasm_bindgen(js_name = claimsJson)]
+    pub fn claims_json(&self) -> Option<String> {
+        self.driver.claims_json()
+    }
+
+    /// `expiresAt` (ms since epoch).
+    #[wasm_bindgen(js_name = expiresAt)]
+    pub fn expires_at(&self) -> Option<f64> {
+        self.driver.expires_at_ms().map(|ms| ms as f64)
+    }
+
+    /// `dispose()`.
+    pub fn dispose(&self) {
+        self.driver.dispose();
+    }
 }

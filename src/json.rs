@@ -83,8 +83,13 @@ impl Value {
     /// Reads a NumericDate (RFC 7519 §2): a non-negative JSON number, fractions truncated,
     /// at most [`MAX_NUMERIC_DATE`]. `None` for anything else (strings, `1e400`, `-1`, `2^64`).
     pub fn as_numeric_date(&self) -> Option<u64> {
+        self.as_whole(MAX_NUMERIC_DATE)
+    }
+
+    /// A non-negative JSON number truncated to a whole number, if it is at most `max`.
+    pub fn as_whole(&self, max: u64) -> Option<u64> {
         match self {
-            Value::Number(text) => numeric_date(text),
+            Value::Number(text) => whole_number(text).filter(|n| *n <= max),
             _ => None,
         }
     }
@@ -317,8 +322,8 @@ impl Parser<'_> {
     }
 }
 
-/// Truncates a validated JSON number to whole seconds, without floating point.
-fn numeric_date(text: &str) -> Option<u64> {
+/// Truncates a validated, non-negative JSON number to a whole number, without floating point.
+fn whole_number(text: &str) -> Option<u64> {
     if text.starts_with('-') {
         return None;
     }
@@ -349,8 +354,8 @@ fn numeric_date(text: &str) -> Option<u64> {
     let exp10 = if exp_negative { -exp_abs } else { exp_abs };
     let frac_len = i64::try_from(frac_part.len()).ok()?;
     let int_len = i64::try_from(digits.len()).ok()? + exp10 - frac_len;
-    // MAX_NUMERIC_DATE has 12 digits.
-    if int_len > 12 {
+    // u64::MAX has 20 digits.
+    if int_len > 20 {
         return None;
     }
     if int_len <= 0 {
@@ -360,9 +365,9 @@ fn numeric_date(text: &str) -> Option<u64> {
     let mut value: u64 = 0;
     for i in 0..int_len {
         let d = digits.as_bytes().get(i).map_or(0, |b| u64::from(b - b'0'));
-        value = value * 10 + d;
+        value = value.checked_mul(10)?.checked_add(d)?;
     }
-    (value <= MAX_NUMERIC_DATE).then_some(value)
+    Some(value)
 }
 
 #[cfg(test)]

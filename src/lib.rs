@@ -16,7 +16,9 @@ pub mod base64url;
 pub mod error;
 pub mod json;
 pub mod key;
+pub mod options;
 pub mod refresh;
+pub mod session;
 pub mod sha256;
 pub mod token;
 pub mod verify;
@@ -35,6 +37,8 @@ mod prelude {
 #[cfg(target_arch = "wasm32")]
 #[doc(hidden)]
 pub mod bindings;
+#[cfg(all(target_arch = "wasm32", feature = "client"))]
+pub mod browser;
 
 #[cfg(all(feature = "tiny", target_arch = "wasm32"))]
 mod tiny {

@@ -69,7 +69,7 @@ pub fn request(style: Style, refresh_token: Option<&str>, client_id: Option<&str
         }
         Style::Json => {
             let mut body = String::from("{\"refreshToken\":");
-            json_string(&mut body, token);
+            push_json_string(&mut body, token);
             body.push('}');
             Request {
                 content_type: "application/json",
@@ -105,8 +105,8 @@ fn form_encode(out: &mut String, value: &str) {
     }
 }
 
-/// A JSON string literal.
-fn json_string(out: &mut String, value: &str) {
+/// Appends `value` as a JSON string literal.
+pub(crate) fn push_json_string(out: &mut String, value: &str) {
     out.push('"');
     for c in value.chars() {
         match c {

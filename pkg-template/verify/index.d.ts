@@ -1,0 +1,16 @@
+// jwt-keeper/verify: the verification half of jwt-keeper (no session client), smaller.
+export {
+  default,
+  InitInput,
+  JwtHeader,
+  JwtPayload,
+  PublicJwk,
+  PublicJwks,
+  KeyInput,
+  VerifyOptions,
+  AuthErrorCode,
+  AuthError,
+  isAuthError,
+  decodeJwt,
+  verifyJwt,
+} from '../index.js';

@@ -1,0 +1,7 @@
+// jwt-keeper/verify for Node (18+) and SSR: the wasm file is read from disk on first use.
+import { readFileSync } from 'node:fs';
+import { setSyncLoader } from './core.js';
+
+setSyncLoader(() => readFileSync(new URL('./jwt_keeper_bg.wasm', import.meta.url)));
+
+export { init as default, decodeJwt, verifyJwt, AuthError, isAuthError } from './core.js';
