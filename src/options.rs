@@ -263,7 +263,11 @@ impl Record {
 
     /// Reads a stored record; `None` for anything that is not one (tampered, other version).
     pub fn from_json(text: &str) -> Option<Self> {
-        let obj: Object = json::parse_object(text.as_bytes(), "").ok()?;
+        Self::from_object(&json::parse_object(text.as_bytes(), "").ok()?)
+    }
+
+    /// [`Record::from_json`] from a parsed object.
+    pub fn from_object(obj: &Object) -> Option<Self> {
         if obj.get("v").and_then(|v| match v {
             Value::Number(n) => Some(n.as_str()),
             _ => None,

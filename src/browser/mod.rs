@@ -9,6 +9,7 @@
 mod env;
 mod net;
 mod store;
+mod tabs;
 mod timer;
 
 #[allow(unused_imports)]
@@ -25,7 +26,8 @@ use crate::key::KeySet;
 use crate::options::{push_u64, ClientOptions, Record};
 use crate::refresh::{self, Classified, Style};
 use crate::session::{
-    Action, CallId, Config, Event, Input, Now, RefreshId, RefreshOutcome, Session, Tokens,
+    Action, Broadcast, CallId, Config, Event, Input, Now, RefreshId, RefreshOutcome, Session,
+    Tokens,
 };
 use crate::token::DEFAULT_MAX_TOKEN_BYTES;
 use crate::verify::{verify_untimed, VerifiedToken, VerifyOptions};
@@ -52,6 +54,7 @@ struct State {
     /// (access token, verified payload JSON), newest last.
     verified: Vec<(String, String)>,
     listeners: Vec<Listener>,
+    tabs: Option<tabs::Tabs>,
     disposed: bool,
 }
 
@@ -86,6 +89,7 @@ impl Driver {
             inflight: None,
             verified: Vec::new(),
             listeners: Vec::new(),
+            tabs: None,
             disposed: false,
         }));
         let listeners = WAKE_EVENTS
@@ -100,8 +104,17 @@ impl Driver {
                 Listener::global(kind, move || feed(&weak, input()))
             })
             .collect();
+        let tabs = if state.try_borrow().is_ok_and(|s| s.opts.cross_tab) {
+            let weak = Rc::downgrade(&state);
+            tabs::Tabs::join(&storage_key_of(&state), move |message| {
+                from_peer(&weak, message)
+            })
+        } else {
+            None
+        };
         if let Ok(mut s) = state.try_borrow_mut() {
             s.listeners = listeners;
+            s.tabs = tabs;
         }
         let driver = Self { state };
         driver.resume();
@@ -113,32 +126,9 @@ impl Driver {
             return;
         };
         let Some(text) = s.store.load() else { return };
-        let restored = Record::from_json(&text).and_then(|record| {
-            // A stored token is checked like any other: a tampered store is refused.
-            // An expired one is fine: the machine refreshes it.
-            let v = s.verify(&record.access_token).ok()?;
-            let payload = v.payload_json().to_owned();
-            let in_cookie = s.session_in_cookie();
-            Some((
-                Tokens {
-                    access_token: record.access_token,
-                    refresh_token: if in_cookie {
-                        None
-                    } else {
-                        record.refresh_token
-                    },
-                    exp_s: v.exp_s(),
-                    iat_s: v.iat_s(),
-                    expires_in_s: record.expires_in_s,
-                    received_at_ms: record.received_at_ms,
-                    server_date_s: record.server_date_s,
-                },
-                payload,
-            ))
-        });
-        match restored {
-            Some((tokens, payload)) => {
-                s.remember(&tokens.access_token, payload);
+        // A stored token is checked like any other: a tampered store is refused and cleared.
+        match Record::from_json(&text).and_then(|record| s.tokens_from(record)) {
+            Some(tokens) => {
                 drop(s);
                 feed(&Rc::downgrade(&self.state), Input::SetSession(tokens));
             }
@@ -232,6 +222,7 @@ impl Driver {
         s.disposed = true;
         s.wake = None;
         s.listeners.clear();
+        s.tabs = None;
         if let Some((_, inflight)) = s.inflight.take() {
             inflight.cancel();
         }
@@ -275,6 +266,42 @@ impl State {
             self.verified.remove(0);
         }
         self.verified.push((token.to_owned(), payload));
+    }
+
+    /// What is stored and shared of a token set: never a refresh token in cookie style.
+    fn record(&self, tokens: Tokens) -> Record {
+        Record {
+            access_token: tokens.access_token,
+            refresh_token: if self.session_in_cookie() {
+                None
+            } else {
+                tokens.refresh_token
+            },
+            received_at_ms: tokens.received_at_ms,
+            expires_in_s: tokens.expires_in_s,
+            server_date_s: tokens.server_date_s,
+        }
+    }
+
+    /// Tokens from a stored or shared record, verified again (signature and claims; an
+    /// expired token is fine, the machine refreshes it). `None` for a record that fails.
+    fn tokens_from(&mut self, record: Record) -> Option<Tokens> {
+        let v = self.verify(&record.access_token).ok()?;
+        self.remember(&record.access_token, v.payload_json().to_owned());
+        let in_cookie = self.session_in_cookie();
+        Some(Tokens {
+            access_token: record.access_token,
+            refresh_token: if in_cookie {
+                None
+            } else {
+                record.refresh_token
+            },
+            exp_s: v.exp_s(),
+            iat_s: v.iat_s(),
+            expires_in_s: record.expires_in_s,
+            received_at_ms: record.received_at_ms,
+            server_date_s: record.server_date_s,
+        })
     }
 
     fn take_call(&mut self, id: CallId) -> Option<(Function, Function)> {
@@ -396,24 +423,47 @@ impl State {
                 );
             }
             Action::Persist(tokens) => {
-                let in_cookie = self.session_in_cookie();
-                let record = Record {
-                    access_token: tokens.access_token,
-                    refresh_token: if in_cookie {
-                        None
-                    } else {
-                        tokens.refresh_token
-                    },
-                    received_at_ms: tokens.received_at_ms,
-                    expires_in_s: tokens.expires_in_s,
-                    server_date_s: tokens.server_date_s,
-                };
+                let record = self.record(tokens);
                 self.store.save(record.to_json());
             }
             Action::ClearPersist => self.store.clear(),
-            Action::Broadcast(_) => {}
+            Action::Broadcast(b) => {
+                let message = match b {
+                    Broadcast::Session(t) => tabs::Message::Session(self.record(t)),
+                    Broadcast::Refreshed(t) => tabs::Message::Refreshed(self.record(t)),
+                    Broadcast::LoggedOut => tabs::Message::LoggedOut,
+                };
+                if let Some(tabs) = &self.tabs {
+                    tabs.post(&message);
+                }
+            }
         }
     }
+}
+
+/// A message from another tab: verified, then fed to the machine.
+fn from_peer(weak: &Weak<RefCell<State>>, message: tabs::Message) {
+    let input = {
+        let Some(state) = weak.upgrade() else { return };
+        let Ok(mut s) = state.try_borrow_mut() else {
+            return;
+        };
+        match message {
+            tabs::Message::Session(r) => s.tokens_from(r).map(Input::PeerSession),
+            tabs::Message::Refreshed(r) => s.tokens_from(r).map(Input::PeerRefreshed),
+            tabs::Message::LoggedOut => Some(Input::PeerLoggedOut),
+        }
+    };
+    if let Some(input) = input {
+        feed(weak, input);
+    }
+}
+
+fn storage_key_of(state: &Rc<RefCell<State>>) -> String {
+    state
+        .try_borrow()
+        .map(|s| storage_key(&s.opts))
+        .unwrap_or_default()
 }
 
 /// A refresh request ended.

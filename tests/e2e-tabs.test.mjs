@@ -1,0 +1,106 @@
+// Tabs of one origin share one session over BroadcastChannel (crossTab, the default): a sign-in,
+// a refresh and a logout in one tab reach the others. Real Chromium pages of one context
+// against the real local auth server.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { launchBrowser, startStaticServer } from './helpers/browser.mjs';
+
+let browser;
+let server;
+let context;
+
+before(async () => {
+  server = await startStaticServer();
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.close();
+});
+
+/** Opens a page with a client on it (window.client) that records its events (window.events). */
+async function openTab(options = {}) {
+  const page = await context.newPage();
+  await page.goto(`${server.url}/tests/pages/verify.html`);
+  await page.evaluate(
+    async ({ jwks, issuer, options }) => {
+      const { createAuthClient } = await import('/pkg/index.js');
+      window.events = [];
+      window.client = await createAuthClient({
+        publicKey: jwks,
+        issuer,
+        audience: 'jwt-keeper-demo',
+        refresh: { url: '/oauth/token', clientId: 'demo-client' },
+        ...options,
+      });
+      for (const type of ['refresh', 'logout', 'error']) {
+        window.client.on(type, (d) => window.events.push({ type, ...d, error: d.error?.code }));
+      }
+    },
+    { jwks: server.jwks, issuer: server.issuer, options },
+  );
+  return page;
+}
+
+async function login() {
+  const res = await fetch(`${server.url}/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: '{"user":"alice"}',
+  });
+  return res.json();
+}
+
+const until = async (page, fn, arg, timeout = 5000) => page.waitForFunction(fn, arg, { timeout, polling: 50 });
+
+test('a sign-in, a refresh and a logout in one tab reach the other tabs', async () => {
+  context = await browser.newContext();
+  try {
+    const [a, b, c] = [await openTab(), await openTab(), await openTab()];
+    const tokens = await login();
+    await a.evaluate((t) => window.client.setSession({ accessToken: t.access_token, refreshToken: t.refresh_token }), tokens);
+    for (const tab of [b, c]) {
+      await until(tab, () => window.client.isAuthenticated);
+      assert.equal(await tab.evaluate(() => window.client.claims.sub), 'alice');
+      assert.equal(await tab.evaluate(() => window.client.getAccessToken()), tokens.access_token);
+    }
+
+    server.controls.resetStats();
+    const fresh = await a.evaluate(() => window.client.refresh());
+    assert.notEqual(fresh, tokens.access_token);
+    for (const tab of [b, c]) {
+      await until(tab, (t) => window.events.some((e) => e.type === 'refresh' && e.source === 'peer' && e.accessToken === t), fresh);
+      assert.equal(await tab.evaluate(() => window.client.getAccessToken()), fresh, 'the peer token is served without a request');
+    }
+    assert.equal(server.stats.refreshRequests, 1, 'one refresh request for three tabs');
+
+    // The other tabs hold the rotated refresh token: a refresh from b uses it, not the old one.
+    await b.evaluate(() => window.client.refresh());
+    assert.equal(server.stats.reuseDetections, 0);
+
+    await c.evaluate(() => window.client.logout());
+    for (const tab of [a, b]) {
+      await until(tab, () => window.events.some((e) => e.type === 'logout'), undefined, 1000);
+      const logouts = await tab.evaluate(() => window.events.filter((e) => e.type === 'logout'));
+      assert.deepEqual(logouts.map((e) => e.reason), ['peer']);
+      assert.equal(await tab.evaluate(() => window.client.isAuthenticated), false);
+    }
+    console.log(`tabs: 3 pages shared one session; one refresh request served all; 0 reuse detections; logout reached every tab`);
+  } finally {
+    await context.close();
+  }
+});
+
+test('with crossTab: false, tabs keep their own sessions', async () => {
+  context = await browser.newContext();
+  try {
+    const [a, b] = [await openTab({ crossTab: false }), await openTab({ crossTab: false })];
+    const tokens = await login();
+    await a.evaluate((t) => window.client.setSession({ accessToken: t.access_token, refreshToken: t.refresh_token }), tokens);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(await b.evaluate(() => window.client.isAuthenticated), false);
+  } finally {
+    await context.close();
+  }
+});
