@@ -104,3 +104,30 @@ test('with crossTab: false, tabs keep their own sessions', async () => {
     await context.close();
   }
 });
+
+test('three tabs due at once make one refresh request per token lifetime', async () => {
+  context = await browser.newContext();
+  server.controls.setAccessTtl(4);
+  try {
+    const tabs = [await openTab(), await openTab(), await openTab()];
+    const tokens = await login();
+    await tabs[0].evaluate((t) => window.client.setSession({ accessToken: t.access_token, refreshToken: t.refresh_token }), tokens);
+    for (const tab of tabs) await until(tab, () => window.client.isAuthenticated);
+    server.controls.resetStats();
+    // Three lifetimes: each tab is due at the same moment (half the 4 s lifetime).
+    await new Promise((r) => setTimeout(r, 6500));
+    const finals = await Promise.all(tabs.map((tab) => tab.evaluate(() => window.client.getAccessToken())));
+    assert.equal(new Set(finals).size, 1, 'every tab ends with the same token');
+    const logouts = (await Promise.all(tabs.map((tab) => tab.evaluate(() => window.events.filter((e) => e.type === 'logout'))))).flat();
+    assert.deepEqual(logouts, []);
+    assert.equal(server.stats.reuseDetections, 0);
+    assert.equal(server.stats.graceReuses, 0, 'a rotated refresh token is never sent twice');
+    const lifetimes = 6.5 / 2;
+    console.log(`3 tabs, ${lifetimes.toFixed(1)} refresh periods: ${server.stats.refreshRequests} refresh requests`);
+    assert.ok(server.stats.refreshRequests <= Math.ceil(lifetimes) + 1, `refresh requests ${server.stats.refreshRequests}`);
+    assert.ok(server.stats.refreshRequests >= 2);
+  } finally {
+    server.controls.setAccessTtl(300);
+    await context.close();
+  }
+});

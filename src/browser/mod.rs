@@ -7,6 +7,7 @@
 //! [`Action`]s that come back.
 
 mod env;
+mod locks;
 mod net;
 mod store;
 mod tabs;
@@ -50,7 +51,8 @@ struct State {
     next_call: u64,
     emit: Function,
     wake: Option<Timeout>,
-    inflight: Option<(RefreshId, net::InFlight)>,
+    /// The refresh request out, and the cross-tab lock it holds (released when it ends).
+    inflight: Option<(RefreshId, net::InFlight, Option<Function>)>,
     /// (access token, verified payload JSON), newest last.
     verified: Vec<(String, String)>,
     listeners: Vec<Listener>,
@@ -223,8 +225,11 @@ impl Driver {
         s.wake = None;
         s.listeners.clear();
         s.tabs = None;
-        if let Some((_, inflight)) = s.inflight.take() {
+        if let Some((_, inflight, release)) = s.inflight.take() {
             inflight.cancel();
+            if let Some(release) = release {
+                locks::release_soon(release);
+            }
         }
         for (_, _, reject) in core::mem::take(&mut s.calls) {
             let _ = reject.call1(&JsValue::UNDEFINED, &js_error(disposed()));
@@ -304,6 +309,57 @@ impl State {
         })
     }
 
+    /// Sends the refresh request `id`; `release` frees the cross-tab lock when it ends.
+    fn send(
+        &mut self,
+        weak: &Weak<RefCell<State>>,
+        id: RefreshId,
+        token: Option<String>,
+        release: Option<Function>,
+    ) {
+        let weak = weak.clone();
+        let started = self
+            .opts
+            .refresh
+            .as_ref()
+            .and_then(|opts| net::send(opts, token.as_deref()));
+        match started {
+            Some((inflight, answer)) => {
+                self.inflight = Some((id, inflight, release));
+                wasm_bindgen_futures::spawn_local(async move {
+                    let answer = answer.await;
+                    answered(&weak, id, token, answer);
+                });
+            }
+            None => {
+                if let Some(release) = release {
+                    locks::release_soon(release);
+                }
+                wasm_bindgen_futures::spawn_local(async move {
+                    answered(&weak, id, token, net::Answer::Network)
+                });
+            }
+        }
+    }
+
+    /// Tokens another tab left in shared storage (`persist: 'local'`) that are newer than
+    /// what was sent: the refresh token `sent` was rotated by that tab.
+    fn peer_tokens_in_store(&mut self, sent: Option<&str>) -> Option<Tokens> {
+        if self.opts.persist != crate::options::Persist::Local {
+            return None;
+        }
+        let record = Record::from_json(&self.store.load()?)?;
+        let current = self.session.access_token();
+        let rotated = match sent {
+            Some(sent) => record.refresh_token.as_deref().is_some_and(|r| r != sent),
+            None => current.is_some_and(|c| c != record.access_token),
+        };
+        if !rotated || current == Some(record.access_token.as_str()) {
+            return None;
+        }
+        self.tokens_from(record)
+    }
+
     fn take_call(&mut self, id: CallId) -> Option<(Function, Function)> {
         let at = self.calls.iter().position(|(c, _, _)| *c == id.0)?;
         let (_, resolve, reject) = self.calls.remove(at);
@@ -380,27 +436,25 @@ impl State {
     fn perform(&mut self, weak: &Weak<RefCell<State>>, action: Action) {
         match action {
             Action::SendRefresh { id, refresh_token } => {
-                let Some(opts) = self.opts.refresh.clone() else {
-                    return;
-                };
-                let weak = weak.clone();
-                match net::send(&opts, refresh_token.as_deref()) {
-                    Some((inflight, answer)) => {
-                        self.inflight = Some((id, inflight));
-                        wasm_bindgen_futures::spawn_local(async move {
-                            let answer = answer.await;
-                            answered(&weak, id, answer);
-                        });
+                if self.opts.cross_tab {
+                    let name = storage_key(&self.opts) + ":refresh";
+                    let weak = weak.clone();
+                    let sent = refresh_token.clone();
+                    let wait = self.opts.refresh.as_ref().map_or(0, |r| r.timeout_ms);
+                    if locks::with_lock(name, wait, move |release| locked(&weak, id, sent, release))
+                    {
+                        return;
                     }
-                    None => wasm_bindgen_futures::spawn_local(async move {
-                        answered(&weak, id, net::Answer::Network)
-                    }),
                 }
+                self.send(weak, id, refresh_token, None);
             }
             Action::CancelRefresh { id } => {
-                if self.inflight.as_ref().is_some_and(|(i, _)| *i == id) {
-                    if let Some((_, inflight)) = self.inflight.take() {
+                if self.inflight.as_ref().is_some_and(|(i, _, _)| *i == id) {
+                    if let Some((_, inflight, release)) = self.inflight.take() {
                         inflight.cancel();
+                        if let Some(release) = release {
+                            locks::release_soon(release);
+                        }
                     }
                 }
             }
@@ -466,21 +520,78 @@ fn storage_key_of(state: &Rc<RefCell<State>>) -> String {
         .unwrap_or_default()
 }
 
+/// The cross-tab lock for request `id` is ours: send it, unless another tab's refresh (its
+/// broadcast, or its record in shared storage) made it moot.
+fn locked(weak: &Weak<RefCell<State>>, id: RefreshId, token: Option<String>, release: Function) {
+    let peer = {
+        let Some(state) = weak.upgrade() else {
+            return locks::release_soon(release);
+        };
+        let Ok(mut s) = state.try_borrow_mut() else {
+            return locks::release_soon(release);
+        };
+        s.peer_tokens_in_store(token.as_deref())
+    };
+    if let Some(tokens) = peer {
+        feed(weak, Input::PeerRefreshed(tokens));
+    }
+    let Some(state) = weak.upgrade() else {
+        return locks::release_soon(release);
+    };
+    let Ok(mut s) = state.try_borrow_mut() else {
+        return locks::release_soon(release);
+    };
+    if s.session.refresh_wanted(id) {
+        s.send(weak, id, token, Some(release));
+    } else {
+        // Moot: report it (the machine ignores it) so every request has its one result.
+        drop(s);
+        locks::release_soon(release);
+        feed(
+            weak,
+            Input::RefreshDone {
+                id,
+                outcome: RefreshOutcome::Transient {
+                    error: Error::new(ErrorCode::Network, "superseded"),
+                    retry_after_ms: None,
+                },
+            },
+        );
+    }
+}
+
 /// A refresh request ended.
-fn answered(weak: &Weak<RefCell<State>>, id: RefreshId, answer: net::Answer) {
+fn answered(weak: &Weak<RefCell<State>>, id: RefreshId, sent: Option<String>, answer: net::Answer) {
     let now = env::now();
-    let outcome = {
+    let (outcome, peer, release) = {
         let Some(state) = weak.upgrade() else { return };
         let Ok(mut s) = state.try_borrow_mut() else {
             return;
         };
-        if s.inflight.as_ref().is_some_and(|(i, _)| *i == id) {
-            s.inflight = None;
-        }
-        s.outcome(answer, now)
+        let release = match s.inflight.take() {
+            Some((i, _, release)) if i == id => release,
+            other => {
+                s.inflight = other;
+                None
+            }
+        };
+        let outcome = s.outcome(answer, now);
+        // Before a rejection ends the session: did another tab rotate the token meanwhile?
+        let peer = match outcome {
+            Some(RefreshOutcome::Rejected { .. }) => s.peer_tokens_in_store(sent.as_deref()),
+            _ => None,
+        };
+        (outcome, peer, release)
     };
+    if let Some(tokens) = peer {
+        feed(weak, Input::PeerRefreshed(tokens));
+    }
     if let Some(outcome) = outcome {
         feed(weak, Input::RefreshDone { id, outcome });
+    }
+    // Held a little longer so the broadcast result reaches the other tabs first.
+    if let Some(release) = release {
+        locks::release_soon(release);
     }
 }
 

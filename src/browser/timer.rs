@@ -47,3 +47,10 @@ impl Drop for Timeout {
         clear_timeout(&self.id);
     }
 }
+
+/// Calls `f` once after `ms` milliseconds; not cancellable (the closure is freed once run).
+pub fn after(ms: u64, f: impl FnOnce() + 'static) {
+    let callback = Closure::once_into_js(f);
+    let ms = i32::try_from(ms.min(MAX_TIMER_MS)).unwrap_or(i32::MAX);
+    let _ = set_timeout(callback.unchecked_ref(), ms);
+}

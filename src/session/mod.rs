@@ -276,6 +276,13 @@ impl Session {
         self.inflight.map(|f| f.id)
     }
 
+    /// Whether the request `id` is still worth sending: it is the outstanding one and no other
+    /// tab's tokens have made it moot. A driver that waited (for a cross-tab lock) asks this
+    /// before sending; if not, it reports any result for `id`, which is then ignored.
+    pub fn refresh_wanted(&self, id: RefreshId) -> bool {
+        self.inflight.is_some_and(|f| f.id == id && !f.superseded)
+    }
+
     // ---- inputs ----
 
     /// A new session, from `setSession()` here or in another tab.
