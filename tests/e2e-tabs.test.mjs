@@ -131,3 +131,108 @@ test('three tabs due at once make one refresh request per token lifetime', async
     await context.close();
   }
 });
+
+/** Opens tests/pages/tab.html with `query` and waits for its client. */
+async function openAppTab(query) {
+  const page = await context.newPage();
+  await page.goto(`${server.url}/tests/pages/tab.html?${query}`);
+  await page.waitForFunction(() => window.ready === true);
+  return page;
+}
+
+test('the tab holding the lock is closed mid-refresh: another tab finishes it, no logout', async () => {
+  context = await browser.newContext();
+  try {
+    const a = await openAppTab('persist=local&timeoutMs=20000');
+    const b = await openAppTab('persist=local&timeoutMs=20000');
+    const tokens = await login();
+    await a.evaluate((t) => window.client.setSession({ accessToken: t.access_token, refreshToken: t.refresh_token }), tokens);
+    await until(b, () => window.client.isAuthenticated);
+    server.controls.resetStats();
+    server.controls.hangNext(1);
+    a.evaluate(() => window.client.refresh()).catch(() => {}); // a takes the lock, its request hangs
+    await until(a, () => true);
+    await new Promise((r) => setTimeout(r, 300));
+    const waiting = b.evaluate(() => window.client.refresh()); // b waits for the lock
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(server.stats.refreshRequests, 1, 'b waits while a holds the lock');
+    const closedAt = Date.now();
+    await a.close(); // a closing releases its lock
+    const fresh = await waiting;
+    console.log(`lock holder closed: b refreshed ${Date.now() - closedAt} ms later; requests ${server.stats.refreshRequests}`);
+    assert.notEqual(fresh, tokens.access_token);
+    assert.equal(server.stats.refreshRequests, 2);
+    assert.deepEqual(await b.evaluate(() => window.events.filter((e) => e.type === 'logout')), []);
+    assert.equal(server.stats.reuseDetections, 0);
+  } finally {
+    await context.close();
+  }
+});
+
+test('soak: 5 tabs, 3 s tokens, random reloads and network drops for 2 minutes', async () => {
+  context = await browser.newContext();
+  const SOAK_MS = Number(process.env.JWT_KEEPER_SOAK_MS ?? 120_000);
+  const TTL_S = 3;
+  server.controls.reset();
+  server.controls.setAccessTtl(TTL_S);
+  const query = 'persist=local&refreshMargin=1&timeoutMs=2000';
+  try {
+    const tabs = [];
+    for (let i = 0; i < 5; i++) tabs.push(await openAppTab(query));
+    const tokens = await login();
+    await tabs[0].evaluate((t) => window.client.setSession({ accessToken: t.access_token, refreshToken: t.refresh_token }), tokens);
+    for (const tab of tabs) await until(tab, () => window.client.isAuthenticated);
+    server.controls.resetStats();
+    let seed = 20261123;
+    const random = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+    const started = Date.now();
+    let reloads = 0;
+    let drops = 0;
+    let unexpectedLogouts = 0;
+    let calls = 0;
+    let failedCalls = 0;
+    while (Date.now() - started < SOAK_MS) {
+      const r = random();
+      const i = Math.floor(random() * tabs.length);
+      if (r < 0.08) {
+        unexpectedLogouts += await tabs[i].evaluate(() => window.events.filter((e) => e.type === 'logout').length);
+        await tabs[i].reload();
+        await tabs[i].waitForFunction(() => window.ready === true);
+        reloads += 1;
+      } else if (r < 0.12) {
+        server.controls.down(true); // every refresh fails on the network for a while
+        await new Promise((res) => setTimeout(res, 500 + random() * 1500));
+        server.controls.down(false);
+        drops += 1;
+      } else {
+        calls += 1;
+        const ok = await tabs[i].evaluate(() => window.client.getAccessToken().then(() => true, () => false));
+        if (!ok) failedCalls += 1;
+      }
+      await new Promise((res) => setTimeout(res, 100 + random() * 300));
+    }
+    server.controls.down(false);
+    for (const tab of tabs) {
+      unexpectedLogouts += await tab.evaluate(() => window.events.filter((e) => e.type === 'logout').length);
+      assert.equal(await tab.evaluate(() => window.client.isAuthenticated), true);
+    }
+    const finals = await Promise.all(tabs.map((tab) => tab.evaluate(() => window.client.getAccessToken())));
+    const elapsed = (Date.now() - started) / 1000;
+    const lifetimes = elapsed / TTL_S;
+    const s = server.stats;
+    console.log(
+      `soak ${elapsed.toFixed(0)} s, 5 tabs, ${TTL_S} s tokens (${lifetimes.toFixed(0)} lifetimes): ` +
+        `${s.refreshRequests} refresh requests (${s.refreshSuccesses} ok), ${reloads} reloads, ${drops} outages, ` +
+        `${calls} getAccessToken calls (${failedCalls} rejected during outages), reuse detections ${s.reuseDetections}, ` +
+        `grace reuses ${s.graceReuses}, unexpected logouts ${unexpectedLogouts}`,
+    );
+    assert.equal(s.reuseDetections, 0, 'no reuse detection at the server');
+    assert.equal(unexpectedLogouts, 0, 'no logout');
+    assert.equal(new Set(finals).size, 1, 'all tabs end on one token');
+    // One refresh per refresh period (half a lifetime at most) plus retries after outages.
+    assert.ok(s.refreshSuccesses <= lifetimes * 2 + drops + reloads, `refreshes ${s.refreshSuccesses}`);
+  } finally {
+    server.controls.reset();
+    await context.close();
+  }
+});
