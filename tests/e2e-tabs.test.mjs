@@ -236,3 +236,33 @@ test('soak: 5 tabs, 3 s tokens, random reloads and network drops for 2 minutes',
     await context.close();
   }
 });
+
+test('a tab frozen while the others refresh wakes with a fresh token and reuses nothing', async () => {
+  context = await browser.newContext();
+  server.controls.setAccessTtl(4);
+  try {
+    const tabs = [];
+    for (let i = 0; i < 3; i++) tabs.push(await openAppTab('persist=local'));
+    const tokens = await login();
+    await tabs[0].evaluate((t) => window.client.setSession({ accessToken: t.access_token, refreshToken: t.refresh_token }), tokens);
+    for (const tab of tabs) await until(tab, () => window.client.isAuthenticated);
+    server.controls.resetStats();
+    const frozen = tabs[2];
+    const cdp = await context.newCDPSession(frozen);
+    await cdp.send('Page.setWebLifecycleState', { state: 'frozen' });
+    await new Promise((r) => setTimeout(r, 9000)); // more than two lifetimes: its token expired
+    const live = await tabs[0].evaluate(() => window.client.getAccessToken());
+    await cdp.send('Page.setWebLifecycleState', { state: 'active' });
+    const woke = await frozen.evaluate(() => window.client.getAccessToken());
+    const api = await frozen.evaluate((t) => fetch('/api/me', { headers: { Authorization: `Bearer ${t}` } }).then((r) => r.status), woke);
+    console.log(`frozen tab: ${server.stats.refreshRequests} refresh requests while it slept and after; reuse detections ${server.stats.reuseDetections}`);
+    assert.equal(api, 200, 'the token it hands out after waking is accepted');
+    assert.ok(woke === live || server.stats.refreshSuccesses >= 1);
+    assert.equal(server.stats.reuseDetections, 0);
+    assert.equal(server.stats.graceReuses, 0, 'the rotated refresh token is not sent again');
+    assert.deepEqual(await frozen.evaluate(() => window.events.filter((e) => e.type === 'logout')), []);
+  } finally {
+    server.controls.setAccessTtl(300);
+    await context.close();
+  }
+});
