@@ -70,12 +70,6 @@ pub(crate) fn retry_delay(
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::unwrap_used,
-    clippy::panic
-)] // a failing test should stop loudly
 mod tests {
     use super::*;
 

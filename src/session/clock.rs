@@ -102,12 +102,6 @@ pub(crate) fn add_signed(a: u64, d: i64) -> u64 {
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::unwrap_used,
-    clippy::panic
-)] // a failing test should stop loudly
 mod tests {
     use super::*;
 

@@ -83,12 +83,6 @@ impl Deadlines {
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::unwrap_used,
-    clippy::panic
-)] // a failing test should stop loudly
 mod tests {
     use super::*;
 

@@ -682,10 +682,4 @@ fn issued_s(t: &Tokens) -> Option<u64> {
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::unwrap_used,
-    clippy::panic
-)] // a failing test should stop loudly
 mod tests;
