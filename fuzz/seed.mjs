@@ -1,0 +1,69 @@
+// Writes seed inputs for every fuzz target into fuzz/corpus/<target>/ from
+// tests/fixtures/jose-tokens.json. Idempotent: a seed's file name is the hash of its bytes.
+// Usage: node fuzz/seed.mjs [repo root]
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+const root = process.argv[2] ?? '.';
+const fixtures = JSON.parse(readFileSync(join(root, 'tests/fixtures/jose-tokens.json'), 'utf8'));
+const MAX_SEED = 32 * 1024;
+const counts = {};
+
+function seed(target, data) {
+  const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : Buffer.from(data);
+  if (bytes.length > MAX_SEED) return;
+  const dir = join(root, 'fuzz/corpus', target);
+  mkdirSync(dir, { recursive: true });
+  const name = 'seed-' + createHash('sha1').update(bytes).digest('hex');
+  writeFileSync(join(dir, name), bytes);
+  counts[target] = (counts[target] ?? 0) + 1;
+}
+
+const tokens = fixtures.cases.map((c) => c.token);
+
+// token: every fixture token, as is.
+for (const t of tokens) seed('token', t);
+
+// base64url: every segment of every token, plus edge forms.
+for (const t of tokens) for (const part of t.split('.')) seed('base64url', part);
+for (const s of ['', 'A', 'AA', 'AAA', 'AAAA', 'YQ', 'YR', 'YQ==', '-_8', '+/8', 'a b', 'YQ\n']) seed('base64url', s);
+
+// json: decoded headers and payloads, keys, options, and edge documents.
+for (const t of tokens) {
+  for (const part of t.split('.').slice(0, 2)) {
+    if (part.length > 0) seed('json', Buffer.from(part, 'base64url'));
+  }
+}
+for (const key of Object.values(fixtures.keys)) {
+  if (typeof key !== 'string') seed('json', JSON.stringify(key));
+}
+for (const c of fixtures.cases) if (c.options) seed('json', JSON.stringify(c.options));
+for (const s of [
+  '[' .repeat(64) + ']'.repeat(64),
+  '{"a":'.repeat(63) + '1' + '}'.repeat(63),
+  '"\\ud83d\\ude00\\u00e9\\/\\b\\f\\n\\r\\t"',
+  '[0,-0,1.5e3,1E-7,-12.25e+2,18446744073709551616,1e400,253402300799]',
+  '{"a":1,"\\u0061":2}',
+  '{"a":1,"A":2}',
+  ' \t\r\n{} ',
+  'true', 'false', 'null', '""',
+]) seed('json', s);
+
+// key: documents alone, and behind a kid and a 0x00 byte.
+const kids = ['main-1', 'other-1', 'dup', '', 'rsa-1'];
+for (const key of Object.values(fixtures.keys)) {
+  const doc = typeof key === 'string' ? key : JSON.stringify(key);
+  seed('key', doc);
+  for (const kid of kids) seed('key', Buffer.concat([Buffer.from(kid), Buffer.from([0]), Buffer.from(doc)]));
+}
+
+// verify: the first byte picks the fixture case; then no edit, or one edit: 0x01 (one more
+// edit follows), then the variant as a little-endian u32 scaled to the 16 variants
+// (0x90000000 = 9 = the high-S twin).
+for (let i = 0; i < 64; i++) {
+  seed('verify', [i]);
+  seed('verify', [i, 1, 0, 0, 0, 0x90]);
+}
+
+console.log(Object.entries(counts).map(([t, n]) => `${t}: ${n} seeds`).join(', '));
