@@ -85,16 +85,20 @@ export class AuthClient {
     });
   }
 
-  /** Verifies `accessToken`, then adopts the session. On failure the old session stays. */
+  /**
+   * Verifies `accessToken`, then adopts the session. On failure the old session stays.
+   * `expiresIn` (the login response's `expires_in`) puts the token on the server's clock.
+   */
   setSession(session) {
     let accessToken;
     let refreshToken;
+    let expiresIn;
     try {
-      ({ accessToken, refreshToken } = session ?? {});
+      ({ accessToken, refreshToken, expiresIn } = session ?? {});
     } catch (cause) {
-      throw new AuthError('malformed', 'setSession needs { accessToken, refreshToken? }', { cause });
+      throw new AuthError('malformed', 'setSession needs { accessToken, refreshToken?, expiresIn? }', { cause });
     }
-    call(() => this.#client().setSession(accessToken, refreshToken));
+    call(() => this.#client().setSession(accessToken, refreshToken, expiresIn));
   }
 
   /** A verified access token that is not about to expire; refreshes first when needed. */

@@ -155,7 +155,7 @@ export interface AuthClientOptions {
   crossTab?: boolean;
 }
 
-/** `refresh` event: new tokens were adopted. */
+/** `refresh` event: new tokens were adopted (by a refresh, `setSession`, or another tab). */
 export interface RefreshEvent {
   accessToken: string;
   /** ms since the epoch, local clock. */
@@ -184,8 +184,12 @@ export interface AuthClientEvents {
 
 /** Keeps one session alive. */
 export interface AuthClient {
-  /** Verifies `accessToken`, then adopts it. On failure (AuthError) the old session stays. */
-  setSession(session: { accessToken: string; refreshToken?: string }): void;
+  /**
+   * Verifies `accessToken`, then adopts it (emits `refresh` with `source: 'self'`). On failure
+   * (AuthError) the old session stays. Pass the login response's `expires_in` as `expiresIn`:
+   * it puts the token on the server's clock, so a client clock hours off does not matter.
+   */
+  setSession(session: { accessToken: string; refreshToken?: string; expiresIn?: number }): void;
   /**
    * A verified access token not within `refreshMargin` of `exp`; refreshes first if needed.
    * Concurrent callers share one refresh. Rejects `not_authenticated` without a session.

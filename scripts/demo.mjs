@@ -1,30 +1,49 @@
-// `npm run demo`: starts the local ES256 auth server on 127.0.0.1, signs in, and verifies the
-// access token it hands out with the built package, printing what a user of the SDK sees.
-// Stops on Ctrl-C. (Port: PORT env, default 8787; 0 picks a free one.)
+// `npm run demo`: the local ES256 auth server on 127.0.0.1, serving the demo page (www/demo/)
+// and the built package (pkg/) from the repository root, so the page, the token endpoint and
+// the API share one origin. Prints the page's URL; stops on SIGINT/SIGTERM.
+// Port: PORT env, default 8787; 0 picks a free one.
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { startAuthServer } from '../www/server/auth-server.mjs';
-import { decodeJwt, verifyJwt, isAuthError } from '../pkg/node.js';
 
-const root = new URL('..', import.meta.url).pathname;
-const server = await startAuthServer({ port: Number(process.env.PORT ?? 8787), staticDir: root });
-console.log(`auth server listening on ${server.url}`);
-console.log(`  public key:  ${server.url}/.well-known/jwks.json`);
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const DEFAULT_PORT = 8787;
+/** Where the page lives under the server's root. */
+const PAGE = '/www/demo/';
 
-const res = await fetch(`${server.url}/login`, {
-  method: 'POST',
-  headers: { 'content-type': 'application/json' },
-  body: JSON.stringify({ user: 'alice' }),
-});
-const { access_token: token, expires_in: expiresIn } = await res.json();
-console.log(`\nsigned in as alice; access token (${token.length} bytes, expires in ${expiresIn} s):\n  ${token}`);
-console.log('\ndecodeJwt (no checks):', decodeJwt(token).header);
-const claims = verifyJwt(token, server.jwks, { issuer: server.issuer, audience: server.audience });
-console.log('verifyJwt (ES256 + iss/aud/exp):', claims);
-try {
-  verifyJwt(token, server.jwks, { issuer: server.issuer, audience: server.audience, now: claims.exp + 60 });
-} catch (e) {
-  console.log(`the same token one minute after exp: AuthError ${isAuthError(e) ? e.code : '?'} (${e.message})`);
+/** Starts the server; resolves with { server, url } where url is the demo page. */
+export async function startDemo({ port = DEFAULT_PORT } = {}) {
+  if (!existsSync(new URL('../pkg/index.js', import.meta.url))) {
+    throw new Error('pkg/ is missing: run `npm run build` (or `npm run demo`) first');
+  }
+  const server = await startAuthServer({ port, staticDir: ROOT });
+  return { server, url: `${server.url}${PAGE}` };
 }
-console.log(`\nserver running at ${server.url} — Ctrl-C to stop`);
-const stop = () => server.close().then(() => process.exit(0));
-process.on('SIGINT', stop);
-process.on('SIGTERM', stop);
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const port = process.env.PORT === undefined || process.env.PORT === '' ? DEFAULT_PORT : Number(process.env.PORT);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    console.error(`PORT must be a port number, got ${JSON.stringify(process.env.PORT)}`);
+    process.exit(2);
+  }
+  let demo;
+  try {
+    demo = await startDemo({ port });
+  } catch (e) {
+    console.error(`demo: ${e.message}`);
+    process.exit(1);
+  }
+  const { server, url } = demo;
+  console.log(`jwt-keeper demo: ${url}`);
+  console.log(`  auth server ${server.url}: issuer ${server.issuer}, audience ${server.audience}, JWKS at /.well-known/jwks.json`);
+  console.log('  open the page in two tabs to see them share one session; Ctrl-C stops the server');
+  let stopping = false;
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    await server.close();
+    process.exit(0);
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}

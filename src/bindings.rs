@@ -177,9 +177,14 @@ impl WasmClient {
         run().map_err(to_js)
     }
 
-    /// `setSession({accessToken, refreshToken})`.
+    /// `setSession({accessToken, refreshToken, expiresIn})`.
     #[wasm_bindgen(js_name = setSession)]
-    pub fn set_session(&self, access_token: JsValue, refresh_token: JsValue) -> JsResult<()> {
+    pub fn set_session(
+        &self,
+        access_token: JsValue,
+        refresh_token: JsValue,
+        expires_in: JsValue,
+    ) -> JsResult<()> {
         let run = || -> Result<(), Error> {
             let access = token_from_js(&access_token, DEFAULT_MAX_TOKEN_BYTES)?;
             let refresh = if refresh_token.is_undefined() || refresh_token.is_null() {
@@ -192,7 +197,17 @@ impl WasmClient {
                     Error::malformed("refreshToken is too long"),
                 )?)
             };
-            self.driver.set_session(access, refresh)
+            let expires_in = match expires_in.as_f64() {
+                None if expires_in.is_undefined() || expires_in.is_null() => None,
+                Some(e)
+                    if e.is_finite()
+                        && (0.0..=crate::refresh::MAX_EXPIRES_IN_S as f64).contains(&e) =>
+                {
+                    Some(e as u64)
+                }
+                _ => return Err(Error::malformed("expiresIn must be a number of seconds")),
+            };
+            self.driver.set_session(access, refresh, expires_in)
         };
         run().map_err(to_js)
     }

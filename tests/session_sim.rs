@@ -159,6 +159,8 @@ enum Ev {
         token: String,
     },
     Peer(usize, Broadcast),
+    /// The lock holder's hold time after its request ended is over.
+    LockFree,
     Login(usize),
     World,
     Online,
@@ -252,6 +254,10 @@ struct World {
     life_ms: u64,
     winding_down: bool,
     stats: Stats,
+    /// The cross-tab refresh lock (the driver's Web Lock): the tab and request holding it.
+    lock: Option<(usize, RefreshId)>,
+    /// Requests waiting for the lock, in order, with the refresh token each would send.
+    lock_queue: std::collections::VecDeque<(usize, RefreshId, Option<String>)>,
 }
 
 fn add(a: u64, d: i64) -> u64 {
@@ -309,6 +315,8 @@ impl World {
             life_ms: MIN,
             winding_down: false,
             stats: Stats::default(),
+            lock: None,
+            lock_queue: std::collections::VecDeque::new(),
         };
         w.at(0, Ev::Login(0));
         for i in 0..v.tabs {
@@ -513,46 +521,19 @@ impl World {
         let t = self.t;
         match action {
             Action::SendRefresh { id, refresh_token } => {
-                self.stats.refreshes += 1;
                 let tb = &mut self.tabs[tab];
                 assert!(
                     tb.outstanding.is_none(),
                     "{name}: two refreshes out in tab {tab}"
                 );
                 tb.outstanding = Some(id);
-                if !self.v.cookie {
-                    assert!(refresh_token.is_some(), "{name}: refresh without a token");
-                    assert_eq!(
-                        refresh_token, tb.latest_rt,
-                        "{name}: stale refresh token sent"
-                    );
+                // Like the driver: one tab at a time under the cross-tab lock.
+                if self.lock.is_some() {
+                    self.lock_queue.push_back((tab, id, refresh_token));
                 } else {
-                    assert_eq!(refresh_token, None);
+                    self.lock = Some((tab, id));
+                    self.start_send(tab, id, refresh_token);
                 }
-                tb.sends_this_life += 1;
-                assert!(
-                    tb.sends_this_life <= 1 + tb.failures_this_life,
-                    "{name}: {} requests for one lifetime with {} failures",
-                    tb.sends_this_life,
-                    tb.failures_this_life
-                );
-                if let (Some(f), false) = (tb.last_failure, tb.excused) {
-                    assert!(
-                        t >= f + MIN_RETRY_DELAY_MS,
-                        "{name}: retry {} ms after failure",
-                        t - f
-                    );
-                }
-                tb.last_failure = None;
-                self.stats.max_sends_per_life =
-                    self.stats.max_sends_per_life.max(tb.sends_this_life);
-                let rt = if self.v.cookie {
-                    self.cookie.clone()
-                } else {
-                    refresh_token
-                };
-                let fate = self.fate();
-                self.send(tab, id, rt, fate);
             }
             Action::CancelRefresh { id } => {
                 let tb = &mut self.tabs[tab];
@@ -735,6 +716,69 @@ impl World {
         }
     }
 
+    /// The request `id` of `tab` leaves (it holds the lock).
+    fn start_send(&mut self, tab: usize, id: RefreshId, refresh_token: Option<String>) {
+        let name = self.v.name;
+        let t = self.t;
+        self.stats.refreshes += 1;
+        let tb = &mut self.tabs[tab];
+        if !self.v.cookie {
+            assert!(refresh_token.is_some(), "{name}: refresh without a token");
+            assert_eq!(
+                refresh_token, tb.latest_rt,
+                "{name}: stale refresh token sent"
+            );
+        } else {
+            assert_eq!(refresh_token, None);
+        }
+        tb.sends_this_life += 1;
+        assert!(
+            tb.sends_this_life <= 1 + tb.failures_this_life,
+            "{name}: {} requests for one lifetime with {} failures",
+            tb.sends_this_life,
+            tb.failures_this_life
+        );
+        if let (Some(f), false) = (tb.last_failure, tb.excused) {
+            assert!(
+                t >= f + MIN_RETRY_DELAY_MS,
+                "{name}: retry {} ms after failure",
+                t - f
+            );
+        }
+        tb.last_failure = None;
+        self.stats.max_sends_per_life = self.stats.max_sends_per_life.max(tb.sends_this_life);
+        let rt = if self.v.cookie {
+            self.cookie.clone()
+        } else {
+            refresh_token
+        };
+        let fate = self.fate();
+        self.send(tab, id, rt, fate);
+    }
+
+    /// The lock is free: the first waiting request that is still wanted takes it; the others
+    /// (made moot by another tab's result) end without a request, as in the driver.
+    fn lock_free(&mut self) {
+        while let Some((tab, id, rt)) = self.lock_queue.pop_front() {
+            let wanted =
+                self.tabs[tab].outstanding == Some(id) && self.tabs[tab].s.refresh_wanted(id);
+            if wanted {
+                // The refresh token may have changed while waiting (a peer's rotation).
+                let current = self.tabs[tab]
+                    .s
+                    .tokens()
+                    .and_then(|t| t.refresh_token.clone());
+                let rt = if rt.is_some() { current } else { rt };
+                self.lock = Some((tab, id));
+                self.start_send(tab, id, rt);
+                return;
+            }
+            if self.tabs[tab].outstanding == Some(id) {
+                self.done(tab, id, Resp::Transient(ErrorCode::Network, None));
+            }
+        }
+    }
+
     fn send(&mut self, tab: usize, id: RefreshId, rt: Option<String>, fate: Fate) {
         match fate {
             Fate::NetworkBefore => {
@@ -813,6 +857,11 @@ impl World {
 
     /// The response reached the tab: the browser stores cookies, the driver verifies.
     fn done(&mut self, tab: usize, id: RefreshId, resp: Resp) {
+        if self.lock == Some((tab, id)) {
+            self.lock = None;
+            // Held a little longer, so the result reaches the other tabs first.
+            self.at(150, Ev::LockFree);
+        }
         if self.tabs[tab].cancelled.remove(&id) && self.rng.chance(0.5) {
             return; // aborted: nothing arrives
         }
@@ -1073,6 +1122,7 @@ impl World {
                 }
             }
             Ev::World => self.world(),
+            Ev::LockFree => self.lock_free(),
             Ev::Online => {
                 for tb in &mut self.tabs {
                     tb.excused = true;

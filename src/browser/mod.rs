@@ -139,24 +139,36 @@ impl Driver {
     }
 
     /// `setSession`: verifies `access_token` (throws its error, leaving the session as it was),
-    /// then adopts it.
-    pub fn set_session(&self, access_token: String, refresh_token: Option<String>) -> Result<()> {
+    /// then adopts it. `expires_in_s` (the login response's `expires_in`) places the token on
+    /// the server's clock; without it the local clock (or the offset measured by an earlier
+    /// refresh) decides whether the token is still valid.
+    pub fn set_session(
+        &self,
+        access_token: String,
+        refresh_token: Option<String>,
+        expires_in_s: Option<u64>,
+    ) -> Result<()> {
         let now = env::now();
         let tokens = {
             let mut s = self.state.try_borrow_mut().map_err(|_| busy())?;
             let v = s.verify(&access_token)?;
-            v.check_time(s.session.server_now_s(now.wall_ms), s.opts.leeway_s)?;
-            s.remember(&access_token, v.payload_json().to_owned());
             let in_cookie = s.session_in_cookie();
-            Tokens {
+            let tokens = Tokens {
                 access_token,
                 refresh_token: if in_cookie { None } else { refresh_token },
                 exp_s: v.exp_s(),
                 iat_s: v.iat_s(),
-                expires_in_s: None,
+                expires_in_s,
                 received_at_ms: now.wall_ms,
                 server_date_s: None,
-            }
+            };
+            let now_s = match expires_in_s {
+                Some(_) => s.session.verification_now_s(&tokens),
+                None => s.session.server_now_s(now.wall_ms),
+            };
+            v.check_time(now_s, s.opts.leeway_s)?;
+            s.remember(&tokens.access_token, v.payload_json().to_owned());
+            tokens
         };
         feed(&Rc::downgrade(&self.state), Input::SetSession(tokens));
         Ok(())
@@ -542,6 +554,8 @@ fn locked(weak: &Weak<RefCell<State>>, id: RefreshId, token: Option<String>, rel
         return locks::release_soon(release);
     };
     if s.session.refresh_wanted(id) {
+        // The refresh token may have changed while waiting (another tab's rotation).
+        let token = token.and_then(|_| s.session.tokens().and_then(|t| t.refresh_token.clone()));
         s.send(weak, id, token, Some(release));
     } else {
         // Moot: report it (the machine ignores it) so every request has its one result.

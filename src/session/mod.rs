@@ -127,6 +127,9 @@ pub struct Session {
     last_error: Option<Error>,
     /// The last failure may have been the network: one `Online` may skip the wait.
     online_retry_armed: bool,
+    /// The last attempt got no answer (network, timeout): the server may have rotated the
+    /// refresh token, so it is retried on the backoff even before the token is due.
+    lost_answer: bool,
 }
 
 impl Session {
@@ -151,6 +154,7 @@ impl Session {
             retry_at: None,
             last_error: None,
             online_retry_armed: false,
+            lost_answer: false,
         }
     }
 
@@ -303,14 +307,15 @@ impl Session {
             invalidated: false,
         });
         out.push(Action::Persist(tokens.clone()));
-        match source {
-            Source::SelfTab => out.push(Action::Broadcast(Broadcast::Session(tokens))),
-            Source::Peer => out.push(Action::Emit(Event::Refresh {
-                access_token: tokens.access_token,
-                expires_at_ms: self.clock.local_of(deadlines.expires_at),
-                source,
-            })),
+        if source == Source::SelfTab {
+            out.push(Action::Broadcast(Broadcast::Session(tokens.clone())));
         }
+        // Listeners learn of every adoption, `setSession` in this tab included.
+        out.push(Action::Emit(Event::Refresh {
+            access_token: tokens.access_token,
+            expires_at_ms: self.clock.local_of(deadlines.expires_at),
+            source,
+        }));
         self.resolve_refresh_waiters(out);
     }
 
@@ -367,6 +372,7 @@ impl Session {
                 error,
                 retry_after_ms,
             } => {
+                self.lost_answer = matches!(error.code(), ErrorCode::Network | ErrorCode::Timeout);
                 self.fail(now, error, retry_after_ms, true, out);
             }
             RefreshOutcome::Invalid {
@@ -544,8 +550,11 @@ impl Session {
             self.end(LogoutReason::SessionExpired, &NOT_AUTHENTICATED, out);
             return;
         }
+        // A lost answer is retried (on the backoff) even before the token is due: see
+        // `next_attempt`.
         let wanted = can_refresh
             && (invalidated
+                || self.lost_answer
                 || now >= d.refresh_due
                 || self.waiters.iter().any(|w| w.want == Want::Refresh));
         let backing_off = self.retry_at.is_some_and(|t| now < t);
@@ -631,7 +640,10 @@ impl Session {
         if !self.can_refresh() {
             return None;
         }
-        let due = if c.invalidated {
+        // After a lost answer the retry follows the backoff, even when the token is not due
+        // yet: the request may have rotated the refresh token at the server, and only a prompt
+        // retry is answered from the server's grace window.
+        let due = if c.invalidated || self.lost_answer {
             0
         } else {
             c.deadlines.refresh_due
@@ -644,6 +656,7 @@ impl Session {
         self.retry_at = None;
         self.last_error = None;
         self.online_retry_armed = false;
+        self.lost_answer = false;
     }
 
     fn deadlines(&self, t: &Tokens) -> Deadlines {

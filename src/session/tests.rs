@@ -236,13 +236,14 @@ fn a_fresh_token_is_returned_at_once_without_a_request() {
 }
 
 #[test]
-fn set_session_persists_and_tells_other_tabs_without_a_refresh_event() {
+fn set_session_persists_tells_other_tabs_and_emits_one_refresh_event() {
     let mut h = H::new();
     let t = h.issue(Some("rt1"), 3_600);
     let a = h.feed(Input::SetSession(t.clone()));
     assert_eq!(persisted(&a), Some(t.clone()));
     assert!(a.contains(&Action::Broadcast(Broadcast::Session(t))));
-    assert!(refresh_events(&a).is_empty());
+    // A state layer (React, Vue) learns of the new session from the event.
+    assert_eq!(refresh_events(&a).len(), 1);
 }
 
 #[test]
@@ -933,8 +934,10 @@ fn refresh_during_backoff_is_rejected_with_the_last_error_without_a_request() {
     let (id, _) = sent(&a).expect("forced");
     let a = h.done(id, network());
     assert_eq!(rejection(&a, c), Some(ErrorCode::Network));
-    // The token is fresh: the next attempt is the normal one, and the event says so.
-    assert_eq!(errors(&a)[0].2, Some(HOUR - DEFAULT_REFRESH_MARGIN_MS));
+    // Even with a fresh token the failed attempt is retried on the backoff (the server may
+    // have rotated the refresh token before the answer was lost), and the event says when.
+    let retry_in = errors(&a)[0].2.expect("a retry time");
+    assert!(retry_in <= 2_000, "retry in {retry_in} ms");
     let (c, a) = h.force();
     assert_eq!(rejection(&a, c), Some(ErrorCode::Network));
     assert_eq!(sent(&a), None);
@@ -1146,4 +1149,30 @@ fn margins_are_clamped_and_documented_defaults_hold() {
     assert_eq!(h.wake_local(), T0 + HOUR - MIN_REFRESH_MARGIN_MS);
     assert_eq!(LogoutReason::RefreshRejected.as_str(), "refresh_rejected");
     assert_eq!(Source::SelfTab.as_str(), "self");
+}
+
+#[test]
+fn a_failed_forced_refresh_is_retried_on_the_backoff_not_at_the_refresh_point() {
+    // The answer may have been lost after the server rotated the refresh token: only a prompt
+    // retry reaches the server's grace window; waiting for the normal refresh point would
+    // present a retired token and end the session.
+    let mut h = H::new();
+    h.login();
+    let (_, a) = h.force();
+    let (id, sent_rt) = sent(&a).expect("a refresh request");
+    let a = h.done(id, network());
+    let (code, will_retry, retry_in) = errors(&a)[0];
+    assert_eq!(code, ErrorCode::Network);
+    assert!(will_retry);
+    let retry_in = retry_in.expect("a retry time");
+    assert!(
+        retry_in <= 2_000,
+        "retry in {retry_in} ms, not at the refresh point"
+    );
+    let a = h.wait(retry_in);
+    assert_eq!(
+        sent(&a).map(|(_, rt)| rt),
+        Some(sent_rt),
+        "the same refresh token, promptly"
+    );
 }

@@ -1,0 +1,362 @@
+// The demo page: one AuthClient against the local auth server that serves this page, with
+// live claims, countdowns, an event log, an API call and buttons that inject server faults.
+import { createAuthClient, decodeJwt, isAuthError } from '/pkg/index.js';
+
+/** The audience and client id the local auth server issues tokens for (www/server/README.md). */
+const AUDIENCE = 'jwt-keeper-demo';
+const CLIENT_ID = 'demo-client';
+/** `refreshMargin` given to the client (its default). */
+const REFRESH_MARGIN_S = 60;
+/** The client never refreshes later than this before expiry, whatever `refreshMargin` says. */
+const MIN_REFRESH_MARGIN_S = 10;
+/** Lifetimes offered by the "Token lifetime" buttons. */
+const SHORT_TTL_S = 10;
+const NORMAL_TTL_S = 300;
+/** How far the "Server clock" buttons move the server's clock. */
+const SKEW_S = 2 * 3600;
+/** Server time is known to whole seconds only (iat, Date): closer than this counts as in step. */
+const CLOCK_RESOLUTION_MS = 2000;
+/** Countdowns redraw this often. */
+const TICK_MS = 200;
+/** Server counters are polled this often (GET /__stats answers even while the server is "down"). */
+const STATS_POLL_MS = 1000;
+/** The log keeps this many entries. */
+const LOG_LIMIT = 300;
+
+const $ = (selector) => document.querySelector(selector);
+
+/** Creates an element with attributes and children (strings become text nodes, never HTML). */
+function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs)) el.setAttribute(name, value);
+  el.append(...children);
+  return el;
+}
+
+// ---- event log ----------------------------------------------------------------------------
+
+function clock(ms) {
+  const d = new Date(ms);
+  const pad = (n, w = 2) => String(n).padStart(w, '0');
+  return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
+}
+
+/** Adds one line to the event log; `type` is refresh, error, logout, api, control or info. */
+function log(type, text) {
+  const list = $('#log');
+  list.prepend(h('li', { 'data-type': type }, h('time', {}, clock(Date.now())), h('span', { class: 'type' }, type), h('span', {}, text)));
+  while (list.children.length > LOG_LIMIT) list.lastElementChild.remove();
+}
+
+const describe = (e) => (isAuthError(e) ? `AuthError ${e.code}: ${e.message}` : String(e?.message ?? e));
+
+// ---- durations ----------------------------------------------------------------------------
+
+function duration(ms) {
+  const sign = ms < 0 ? '−' : '';
+  const s = Math.abs(ms) / 1000;
+  if (s < 60) return `${sign}${s.toFixed(1)} s`;
+  if (s < 3600) return `${sign}${Math.floor(s / 60)}:${String(Math.floor(s % 60)).padStart(2, '0')}`;
+  const m = Math.round(s / 60);
+  return `${sign}${Math.floor(m / 60)} h ${String(m % 60).padStart(2, '0')} min`;
+}
+
+// ---- the auth server -----------------------------------------------------------------------
+
+async function serverInfo() {
+  const [meta, jwks] = await Promise.all([
+    fetch('/.well-known/oauth-authorization-server').then((r) => r.json()),
+    fetch('/.well-known/jwks.json').then((r) => r.json()),
+  ]);
+  return { issuer: meta.issuer, tokenEndpoint: meta.token_endpoint, jwks };
+}
+
+async function control(action, ...args) {
+  const response = await fetch('/__control', {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ action, args }),
+  });
+  if (!response.ok) throw new Error(`/__control ${action} answered ${response.status}`);
+}
+
+async function pollStats() {
+  try {
+    const s = await (await fetch('/__stats')).json();
+    $('#stats').textContent =
+      `server: sign-ins ${s.logins} · refresh requests ${s.refreshRequests} ` +
+      `(ok ${s.refreshSuccesses}, failed ${s.refreshFailures}) · API calls ${s.apiCalls} (401: ${s.api401})`;
+  } catch {
+    $('#stats').textContent = 'server: unreachable';
+  }
+}
+
+// ---- page state ----------------------------------------------------------------------------
+
+const state = {
+  /** The access token last seen: from sign-in, a `refresh` event or getAccessToken(). */
+  token: null,
+  /** When the client will retry a failed refresh (local ms), from the last `error` event. */
+  retryAt: null,
+  /** Whether the last refresh failed without a retry planned. */
+  stalled: false,
+};
+
+function clearRetry() {
+  state.retryAt = null;
+  state.stalled = false;
+}
+
+const { issuer, tokenEndpoint, jwks } = await serverInfo();
+const client = await createAuthClient({
+  publicKey: jwks,
+  issuer,
+  audience: AUDIENCE,
+  refresh: { url: tokenEndpoint, style: 'oauth2', clientId: CLIENT_ID },
+  refreshMargin: REFRESH_MARGIN_S,
+  persist: 'local',
+});
+
+client.on('refresh', ({ accessToken, expiresAt, source }) => {
+  clearRetry();
+  state.token = accessToken;
+  const from = source === 'peer' ? ' (from another tab)' : '';
+  log('refresh', `new access token${from}, expires in ${duration(expiresAt - Date.now())}`);
+  renderSession();
+});
+client.on('error', ({ error, willRetry, retryInMs }) => {
+  state.retryAt = willRetry && retryInMs !== undefined ? Date.now() + retryInMs : null;
+  state.stalled = !willRetry;
+  const next = willRetry ? `will retry in ${duration(retryInMs ?? 0)}` : 'will not retry';
+  log('error', `refresh failed: ${error.code} (${error.message}); session kept, ${next}`);
+  renderSession();
+});
+client.on('logout', ({ reason }) => {
+  clearRetry();
+  state.token = null;
+  log('logout', `session ended: reason ${reason}`);
+  renderSession();
+});
+
+// ---- rendering -----------------------------------------------------------------------------
+
+function claimRows(claims) {
+  const rows = Object.entries(claims).map(([name, value]) => {
+    let shown = typeof value === 'string' ? value : JSON.stringify(value);
+    if ((name === 'exp' || name === 'iat' || name === 'nbf') && typeof value === 'number') {
+      shown = `${value}  (${new Date(value * 1000).toISOString().replace('.000Z', 'Z')}, server time)`;
+    }
+    return h('tr', {}, h('td', {}, name), h('td', { class: 'mono' }, shown));
+  });
+  return h('tbody', {}, ...rows);
+}
+
+/** Redraws what changes with the session (claims, header, token); timers redraw on their own. */
+function renderSession() {
+  const claims = client.claims;
+  const status = $('#status');
+  status.dataset.state = claims ? 'in' : 'out';
+  status.textContent = claims ? `signed in as ${claims.sub}` : 'signed out';
+  $('#logout').disabled = !claims;
+  $('#refresh-now').disabled = !claims;
+  if (!claims) {
+    $('#claims').replaceChildren(h('tbody', {}, h('tr', {}, h('td', { class: 'muted' }, 'no session'))));
+    $('#header').textContent = '–';
+    $('#token').textContent = '–';
+    renderTimers();
+    return;
+  }
+  $('#claims').replaceChildren(claimRows(claims));
+  const token = state.token ?? '';
+  $('#token').textContent = token || '(not read yet)';
+  try {
+    $('#header').textContent = token ? JSON.stringify(decodeJwt(token).header, null, 2) : '–';
+  } catch (e) {
+    $('#header').textContent = describe(e);
+  }
+  renderTimers();
+}
+
+function renderTimers() {
+  const expiresIn = $('#expires-in');
+  const refreshIn = $('#refresh-in');
+  const offset = $('#server-offset');
+  const bar = $('#lifetime-bar');
+  const claims = client.claims;
+  const expiresAt = client.expiresAt;
+  if (!claims || expiresAt === null) {
+    for (const el of [expiresIn, refreshIn, offset]) {
+      el.textContent = '–';
+      delete el.dataset.state;
+    }
+    bar.querySelector('.fill').style.width = '0';
+    bar.querySelector('.mark').style.left = '0';
+    return;
+  }
+  const now = Date.now();
+  const left = expiresAt - now;
+  const lifetime = typeof claims.iat === 'number' ? (claims.exp - claims.iat) * 1000 : Math.max(left, 0);
+  const margin = Math.min(Math.max(REFRESH_MARGIN_S, MIN_REFRESH_MARGIN_S) * 1000, lifetime / 2);
+  const due = expiresAt - margin;
+
+  expiresIn.textContent = left > 0 ? duration(left) : `expired ${duration(-left)} ago`;
+  expiresIn.dataset.state = left <= 0 ? 'bad' : left <= margin ? 'warn' : '';
+
+  if (state.retryAt !== null) {
+    refreshIn.textContent = `retry in ${duration(Math.max(state.retryAt - now, 0))}`;
+    refreshIn.dataset.state = 'warn';
+  } else if (state.stalled) {
+    refreshIn.textContent = 'failed, not retrying';
+    refreshIn.dataset.state = 'bad';
+  } else {
+    refreshIn.textContent = due > now ? `in ${duration(due - now)}` : 'due now';
+    refreshIn.dataset.state = due > now ? '' : 'warn';
+  }
+
+  // exp is on the server's clock, expiresAt on this machine's: the client measured the gap
+  // (from iat and the Date header, both whole seconds).
+  const skew = claims.exp * 1000 - expiresAt;
+  offset.textContent = Math.abs(skew) < CLOCK_RESOLUTION_MS ? 'in step' : `${skew > 0 ? '+' : ''}${duration(skew)}`;
+
+  const share = (ms) => `${Math.min(Math.max(ms / lifetime, 0), 1) * 100}%`;
+  bar.querySelector('.fill').style.width = share(left);
+  bar.querySelector('.mark').style.left = share(margin);
+}
+
+// ---- actions -------------------------------------------------------------------------------
+
+$('#signin-form').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  const user = $('#user').value.trim();
+  try {
+    const response = await fetch('/login', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ user }),
+    });
+    if (!response.ok) throw new Error(`POST /login answered ${response.status}`);
+    const body = await response.json();
+    client.setSession({ accessToken: body.access_token, refreshToken: body.refresh_token, expiresIn: body.expires_in });
+    state.token = body.access_token;
+    clearRetry();
+    log('info', `signed in as ${user}; token verified and adopted (expires_in ${body.expires_in} s)`);
+  } catch (e) {
+    log('error', `sign-in failed: ${describe(e)}`);
+  }
+  renderSession();
+});
+
+$('#logout').addEventListener('click', () => client.logout());
+
+$('#refresh-now').addEventListener('click', async () => {
+  try {
+    await client.refresh();
+    log('info', 'client.refresh() resolved');
+  } catch (e) {
+    log('info', `client.refresh() rejected: ${describe(e)}`);
+  }
+});
+
+$('#api-call').addEventListener('click', async () => {
+  const started = performance.now();
+  const took = () => `${Math.round(performance.now() - started)} ms`;
+  try {
+    const response = await client.fetch('/api/me');
+    const text = await response.text();
+    let shown = text;
+    try {
+      shown = JSON.stringify(JSON.parse(text), null, 2);
+    } catch {
+      // not JSON: show as is
+    }
+    $('#api-result').textContent = `${response.status} ${response.statusText}  (${took()})\n${shown}`;
+    log('api', `GET /api/me → ${response.status}`);
+  } catch (e) {
+    $('#api-result').textContent = `no request sent or no answer (${took()}):\n${describe(e)}`;
+    log('api', `GET /api/me failed: ${describe(e)}`);
+  }
+});
+
+$('#clear-log').addEventListener('click', () => $('#log').replaceChildren());
+
+/** Buttons of one group: pressing one releases the others. */
+function press(names) {
+  const [on, ...off] = names;
+  document.querySelector(`[data-control="${on}"]`).setAttribute('aria-pressed', 'true');
+  for (const name of off) document.querySelector(`[data-control="${name}"]`).setAttribute('aria-pressed', 'false');
+}
+
+const controls = {
+  async 'ttl-short'() {
+    await control('setAccessTtl', SHORT_TTL_S);
+    press(['ttl-short', 'ttl-normal']);
+    log('control', `new access tokens live ${SHORT_TTL_S} s; refreshing now to get one`);
+    if (client.isAuthenticated) client.refresh().catch(() => {});
+  },
+  async 'ttl-normal'() {
+    await control('setAccessTtl', NORMAL_TTL_S);
+    press(['ttl-normal', 'ttl-short']);
+    log('control', `new access tokens live ${NORMAL_TTL_S / 60} min (from the next refresh on)`);
+  },
+  async down(button) {
+    const on = button.getAttribute('aria-pressed') !== 'true';
+    await control('down', on);
+    button.setAttribute('aria-pressed', String(on));
+    log('control', on ? 'server down: every request loses its connection' : 'server up again');
+  },
+  async 'fail-503'() {
+    await control('failNext', 3, 503);
+    log('control', 'the next 3 refresh requests answer 503');
+  },
+  async revoke() {
+    await control('revokeAll');
+    log('control', 'every refresh token revoked: the next refresh is refused (invalid_grant)');
+  },
+  async 'skew-minus'() {
+    await control('setClockSkew', -SKEW_S);
+    press(['skew-minus', 'skew-zero', 'skew-plus']);
+    log('control', 'server clock 2 h behind this machine (from the next token on)');
+  },
+  async 'skew-zero'() {
+    await control('setClockSkew', 0);
+    press(['skew-zero', 'skew-minus', 'skew-plus']);
+    log('control', 'server clock exact');
+  },
+  async 'skew-plus'() {
+    await control('setClockSkew', SKEW_S);
+    press(['skew-plus', 'skew-zero', 'skew-minus']);
+    log('control', 'server clock 2 h ahead of this machine (from the next token on)');
+  },
+  async reset() {
+    await control('reset');
+    press(['ttl-normal', 'ttl-short']);
+    press(['skew-zero', 'skew-minus', 'skew-plus']);
+    document.querySelector('[data-control="down"]').setAttribute('aria-pressed', 'false');
+    log('control', 'all server faults off');
+  },
+};
+
+for (const button of document.querySelectorAll('[data-control]')) {
+  button.addEventListener('click', () =>
+    controls[button.dataset.control](button).catch((e) => log('error', `control failed: ${describe(e)}`)),
+  );
+}
+
+// ---- start ---------------------------------------------------------------------------------
+
+if (client.isAuthenticated) {
+  log('info', 'session restored from localStorage (its token verified again)');
+  // Also gets a current token when the stored one is due, and shows it.
+  client.getAccessToken().then(
+    (token) => {
+      state.token = token;
+      renderSession();
+    },
+    (e) => log('info', `getAccessToken() rejected: ${describe(e)}`),
+  );
+}
+renderSession();
+setInterval(renderTimers, TICK_MS);
+pollStats();
+setInterval(pollStats, STATS_POLL_MS);
+document.body.dataset.ready = 'true';
