@@ -35,6 +35,9 @@ export class AuthClient {
   #listeners = new Map();
   #disposed = false;
   #claims = { json: undefined, value: null };
+  // The fast path of getAccessToken(): a token the session said is fresh until both deadlines
+  // (wall clock and monotonic clock: one catches a clock set back, the other a sleep).
+  #fresh = null;
 
   constructor(options) {
     let publicKey;
@@ -49,6 +52,7 @@ export class AuthClient {
   }
 
   #open() {
+    this.#fresh = null;
     const { publicKey, rest } = this.#options;
     this.#wasm = call(() => new glue.WasmClient(rest, publicKey, (type, detail) => this.#emit(type, detail)));
     this.#generation = generation();
@@ -63,6 +67,7 @@ export class AuthClient {
 
   // Listeners run in a later microtask, in order, each isolated from the others.
   #emit(type, detailJson) {
+    this.#fresh = null; // any event may change what a caller should get
     queueMicrotask(() => {
       if (this.#disposed) return;
       const set = this.#listeners.get(type);
@@ -98,12 +103,26 @@ export class AuthClient {
     } catch (cause) {
       throw new AuthError('malformed', 'setSession needs { accessToken, refreshToken?, expiresIn? }', { cause });
     }
+    this.#fresh = null;
     call(() => this.#client().setSession(accessToken, refreshToken, expiresIn));
   }
 
   /** A verified access token that is not about to expire; refreshes first when needed. */
   getAccessToken() {
-    return settle(call(() => this.#client().getAccessToken()));
+    const fresh = this.#fresh;
+    if (fresh !== null && Date.now() < fresh.wall && monotonicNow() < fresh.monotonic) {
+      return Promise.resolve(fresh.token);
+    }
+    this.#fresh = null;
+    return settle(call(() => this.#client().getAccessToken())).then((token) => {
+      this.#remember(token);
+      return token;
+    });
+  }
+
+  #remember(token) {
+    const ms = call(() => this.#client().freshFor(token));
+    if (ms > 0) this.#fresh = { token, wall: Date.now() + ms, monotonic: monotonicNow() + ms };
   }
 
   /** Forces a refresh (joins one in flight). */
@@ -124,6 +143,7 @@ export class AuthClient {
       return first;
     }
     let fresh;
+    this.#fresh = null;
     try {
       fresh = await settle(call(() => this.#client().apiUnauthorized(token)));
     } catch {
@@ -134,6 +154,7 @@ export class AuthClient {
 
   /** Ends the session here and in the other tabs; emits `logout` `{reason: 'user'}`. */
   logout() {
+    this.#fresh = null;
     call(() => this.#client().logout());
   }
 
@@ -171,10 +192,16 @@ export class AuthClient {
   dispose() {
     if (this.#disposed) return;
     this.#disposed = true;
+    this.#fresh = null;
     this.#listeners.clear();
     if (this.#generation === generation()) call(() => this.#wasm.dispose());
   }
 }
+
+// Where there is no `performance` (very old runtimes) the fast path stays off.
+const monotonicNow = typeof performance === 'object' && typeof performance.now === 'function'
+  ? () => performance.now()
+  : () => -Infinity;
 
 function withBearer(request, token) {
   const headers = new Headers(request.headers);

@@ -248,6 +248,14 @@ impl WasmClient {
         self.driver.claims_json()
     }
 
+    /// For how many ms `token` may be handed out without asking (the JS fast path).
+    #[wasm_bindgen(js_name = freshFor)]
+    pub fn fresh_for(&self, token: JsValue) -> f64 {
+        token
+            .as_string()
+            .map_or(0.0, |t| self.driver.fresh_for_ms(&t) as f64)
+    }
+
     /// `expiresAt` (ms since epoch).
     #[wasm_bindgen(js_name = expiresAt)]
     pub fn expires_at(&self) -> Option<f64> {

@@ -222,6 +222,13 @@ impl Driver {
             .map(|(_, p)| p.clone())
     }
 
+    /// For how many ms `token` may be handed out without asking the machine (0: ask it).
+    pub fn fresh_for_ms(&self, token: &str) -> u64 {
+        self.state
+            .try_borrow()
+            .map_or(0, |s| s.session.fresh_for_ms(token))
+    }
+
     /// `expiresAt` (ms since epoch, local clock).
     pub fn expires_at_ms(&self) -> Option<u64> {
         self.state.try_borrow().ok()?.session.expires_at_ms()

@@ -73,6 +73,11 @@ impl Clock {
     }
 
     /// A time-line time expressed on the wall clock as of the last reading.
+    /// The time line's time at the last reading.
+    pub(crate) fn now(&self) -> u64 {
+        self.mono
+    }
+
     pub(crate) fn local_of(&self, mono_ms: u64) -> u64 {
         add_signed(mono_ms, self.local_minus_mono())
     }

@@ -280,6 +280,26 @@ impl Session {
         self.inflight.map(|f| f.id)
     }
 
+    /// For how many ms from the last input `access_token` may be handed out without asking
+    /// the machine: until its refresh is due, if it is the current token and nothing is
+    /// pending (no request out, no failure). 0 otherwise. Lets the JS layer answer
+    /// `getAccessToken()` on its fast path, checking this deadline on every call.
+    pub fn fresh_for_ms(&self, access_token: &str) -> u64 {
+        match &self.current {
+            Some(c)
+                if c.tokens.access_token == access_token
+                    && !c.invalidated
+                    && self.inflight.is_none()
+                    && self.failures == 0
+                    && !self.lost_answer =>
+            {
+                let due = c.deadlines.refresh_due.min(c.deadlines.usable_until);
+                due.saturating_sub(self.clock.now())
+            }
+            _ => 0,
+        }
+    }
+
     /// Whether the request `id` is still worth sending: it is the outstanding one and no other
     /// tab's tokens have made it moot. A driver that waited (for a cross-tab lock) asks this
     /// before sending; if not, it reports any result for `id`, which is then ignored.

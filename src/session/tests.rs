@@ -1176,3 +1176,19 @@ fn a_failed_forced_refresh_is_retried_on_the_backoff_not_at_the_refresh_point() 
         "the same refresh token, promptly"
     );
 }
+
+#[test]
+fn the_fast_path_window_ends_at_the_refresh_point_and_closes_on_any_doubt() {
+    let mut h = H::new();
+    let t = h.login();
+    let fresh = h.s.fresh_for_ms(&t.access_token);
+    assert_eq!(fresh, HOUR - DEFAULT_REFRESH_MARGIN_MS);
+    assert_eq!(h.s.fresh_for_ms("another token"), 0);
+    let a = h.wait(fresh);
+    let (id, _) = sent(&a).expect("the refresh starts when due");
+    assert_eq!(h.s.fresh_for_ms(&t.access_token), 0, "a request is out");
+    h.done(id, network());
+    assert_eq!(h.s.fresh_for_ms(&t.access_token), 0, "after a failure");
+    h.feed(Input::Logout);
+    assert_eq!(h.s.fresh_for_ms(&t.access_token), 0);
+}
