@@ -4,7 +4,7 @@
 // Port: PORT env, default 8787; 0 picks a free one.
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { startAuthServer } from '../www/server/auth-server.mjs';
+import { closeOnSignals, startAuthServer } from '../www/server/auth-server.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const DEFAULT_PORT = 8787;
@@ -37,13 +37,5 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   console.log(`jwt-keeper demo: ${url}`);
   console.log(`  auth server ${server.url}: issuer ${server.issuer}, audience ${server.audience}, JWKS at /.well-known/jwks.json`);
   console.log('  open the page in two tabs to see them share one session; Ctrl-C stops the server');
-  let stopping = false;
-  const stop = async () => {
-    if (stopping) return;
-    stopping = true;
-    await server.close();
-    process.exit(0);
-  };
-  process.on('SIGINT', stop);
-  process.on('SIGTERM', stop);
+  closeOnSignals(server);
 }

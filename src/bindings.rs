@@ -11,7 +11,7 @@ use js_sys::{JsString, JSON};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
-use crate::error::{Error, ErrorCode};
+use crate::error::Error;
 use crate::key::{KeySet, MAX_KEY_BYTES};
 use crate::token::{UntrustedToken, DEFAULT_MAX_TOKEN_BYTES};
 use crate::verify::{verify, VerifyOptions};
@@ -124,30 +124,6 @@ pub fn verify_jwt(token: JsValue, key: JsValue, options: JsValue) -> JsResult<St
         Ok(verify(&token, &keys, &opts)?.payload_json().into())
     };
     run().map_err(to_js)
-}
-
-/// Lists the stable error codes, so the JS layer and its tests agree with the crate.
-#[wasm_bindgen(js_name = errorCodes, skip_typescript)]
-pub fn error_codes() -> js_sys::Array {
-    [
-        ErrorCode::Malformed,
-        ErrorCode::UnsupportedAlg,
-        ErrorCode::BadKey,
-        ErrorCode::NoMatchingKey,
-        ErrorCode::BadSignature,
-        ErrorCode::Expired,
-        ErrorCode::NotYetValid,
-        ErrorCode::ClaimMismatch,
-        ErrorCode::NotAuthenticated,
-        ErrorCode::RefreshRejected,
-        ErrorCode::Network,
-        ErrorCode::Timeout,
-        ErrorCode::BadResponse,
-        ErrorCode::Internal,
-    ]
-    .iter()
-    .map(|c| JsValue::from_str(c.as_str()))
-    .collect()
 }
 
 /// The session client behind the JS `AuthClient` (which adds `on`, `fetch` and `AuthError`).

@@ -44,7 +44,11 @@ use crate::bindings::to_js as js_error;
 struct State {
     session: Session,
     keys: KeySet,
+    /// The client's claim checks, fixed at creation.
+    verify_opts: VerifyOptions,
     opts: ClientOptions,
+    /// The cross-tab refresh lock of this configuration.
+    lock_name: String,
     store: store::Store,
     /// Waiting calls: id, resolve, reject.
     calls: Vec<(u64, Function, Function)>,
@@ -78,11 +82,22 @@ impl Driver {
                 .is_some_and(|r| r.style == Style::Cookie),
             ..Config::default()
         };
-        let store = store::Store::new(opts.persist, storage_key(&opts));
+        let key = storage_key(&opts);
+        let verify_opts = VerifyOptions {
+            issuer: opts.issuer.clone(),
+            audience: opts.audience.clone(),
+            leeway_s: opts.leeway_s,
+            now_s: 0, // time is checked separately, against the machine's server clock
+            max_token_bytes: DEFAULT_MAX_TOKEN_BYTES,
+        };
+        let tabs_wanted = opts.cross_tab;
+        let store = store::Store::new(opts.persist, key.clone());
         let state = Rc::new(RefCell::new(State {
             session: Session::new(config, env::seed()),
             keys,
+            verify_opts,
             opts,
+            lock_name: key.clone() + ":refresh",
             store,
             calls: Vec::new(),
             next_call: 1,
@@ -106,11 +121,9 @@ impl Driver {
                 Listener::global(kind, move || feed(&weak, input()))
             })
             .collect();
-        let tabs = if state.try_borrow().is_ok_and(|s| s.opts.cross_tab) {
+        let tabs = if tabs_wanted {
             let weak = Rc::downgrade(&state);
-            tabs::Tabs::join(&storage_key_of(&state), move |message| {
-                from_peer(&weak, message)
-            })
+            tabs::Tabs::join(&key, move |message| from_peer(&weak, message))
         } else {
             None
         };
@@ -275,14 +288,7 @@ impl State {
     /// Verifies a token's signature and claims with the client's key and checks, but not
     /// `exp`/`nbf`: the `now` for those comes from the machine's view of the server clock.
     fn verify(&self, token: &str) -> Result<VerifiedToken> {
-        let opts = VerifyOptions {
-            issuer: self.opts.issuer.clone(),
-            audience: self.opts.audience.clone(),
-            leeway_s: self.opts.leeway_s,
-            now_s: 0,
-            max_token_bytes: DEFAULT_MAX_TOKEN_BYTES,
-        };
-        verify_untimed(token, &self.keys, &opts)
+        verify_untimed(token, &self.keys, &self.verify_opts)
     }
 
     fn remember(&mut self, token: &str, payload: String) {
@@ -456,7 +462,7 @@ impl State {
         match action {
             Action::SendRefresh { id, refresh_token } => {
                 if self.opts.cross_tab {
-                    let name = storage_key(&self.opts) + ":refresh";
+                    let name = self.lock_name.clone();
                     let weak = weak.clone();
                     let sent = refresh_token.clone();
                     let wait = self.opts.refresh.as_ref().map_or(0, |r| r.timeout_ms);
@@ -530,13 +536,6 @@ fn from_peer(weak: &Weak<RefCell<State>>, message: tabs::Message) {
     if let Some(input) = input {
         feed(weak, input);
     }
-}
-
-fn storage_key_of(state: &Rc<RefCell<State>>) -> String {
-    state
-        .try_borrow()
-        .map(|s| storage_key(&s.opts))
-        .unwrap_or_default()
 }
 
 /// The cross-tab lock for request `id` is ours: send it, unless another tab's refresh (its

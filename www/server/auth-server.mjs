@@ -156,6 +156,19 @@ function parseForm(text) {
  *   lost-response and outage faults from the code under test.
  * @param {string} [options.staticDir] serve files from this directory for other GET paths.
  */
+/** Closes `server` and exits on SIGINT/SIGTERM (once), for the command-line entry points. */
+export function closeOnSignals(server) {
+  let stopping = false;
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    await server.close();
+    process.exit(0);
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}
+
 export async function startAuthServer(options = {}) {
   const {
     port = 0,

@@ -3,7 +3,7 @@
 // Other flags: --host, --access-ttl SECONDS, --audience, --issuer, --client-id, --reuse-grace-ms.
 
 import { parseArgs } from 'node:util';
-import { startAuthServer } from './auth-server.mjs';
+import { closeOnSignals, startAuthServer } from './auth-server.mjs';
 
 const USAGE =
   'usage: node www/server/main.mjs [--port 8787] [--static DIR] [--host 127.0.0.1] [--access-ttl 300]\n' +
@@ -55,12 +55,4 @@ const server = await startAuthServer({
 });
 console.log(`auth server listening on ${server.url}`);
 
-let stopping = false;
-async function stop() {
-  if (stopping) return;
-  stopping = true;
-  await server.close();
-  process.exit(0);
-}
-process.on('SIGINT', stop);
-process.on('SIGTERM', stop);
+closeOnSignals(server);
