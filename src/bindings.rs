@@ -5,8 +5,6 @@
 
 #[allow(unused_imports)]
 use crate::prelude::*;
-#[cfg(feature = "client")]
-use js_sys::{Function, Promise};
 use js_sys::{JsString, JSON};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -19,11 +17,9 @@ use crate::verify::{verify, VerifyOptions};
 type JsResult<T> = Result<T, JsValue>;
 
 #[cfg(feature = "client")]
-use crate::browser::Driver;
+use crate::client::Core;
 #[cfg(feature = "client")]
-use crate::options::ClientOptions;
-#[cfg(feature = "client")]
-use crate::session::Input;
+use crate::session::Now;
 
 /// A JS `Error` with the stable `code`, which the JS layer turns into an `AuthError`.
 pub(crate) fn to_js(e: Error) -> JsValue {
@@ -126,120 +122,46 @@ pub fn verify_jwt(token: JsValue, key: JsValue, options: JsValue) -> JsResult<St
     run().map_err(to_js)
 }
 
-/// The session client behind the JS `AuthClient` (which adds `on`, `fetch` and `AuthError`).
+/// The client core behind the JS `AuthClient` (the shell in `client.js` performs its effects).
 #[cfg(feature = "client")]
-#[wasm_bindgen(js_name = WasmClient, skip_typescript)]
-pub struct WasmClient {
-    driver: Driver,
+#[wasm_bindgen(js_name = WasmCore, skip_typescript)]
+pub struct WasmCore {
+    core: Core,
 }
 
 #[cfg(feature = "client")]
-#[wasm_bindgen(js_class = WasmClient)]
-impl WasmClient {
-    /// `options`: the `createAuthClient` options without `publicKey`; `key` as in `verifyJwt`;
-    /// `emit(type, detailJson)` delivers events.
+#[wasm_bindgen(js_class = WasmCore)]
+impl WasmCore {
+    /// `options`: JSON text of the `createAuthClient` options without `publicKey`; `key` as in
+    /// `verifyJwt`; `seed` for the retry jitter.
     #[wasm_bindgen(constructor)]
-    pub fn new(options: JsValue, key: JsValue, emit: Function) -> JsResult<WasmClient> {
-        let run = || -> Result<WasmClient, Error> {
+    pub fn new(options: JsValue, key: JsValue, seed: f64) -> JsResult<WasmCore> {
+        let run = || -> Result<WasmCore, Error> {
             const NOT_OPTIONS: Error = Error::malformed("options must be an object");
-            let text = JSON::stringify(&options).map_err(|_| NOT_OPTIONS)?;
-            let text = bounded_string(&text.into(), MAX_KEY_BYTES, NOT_OPTIONS, NOT_OPTIONS)?;
-            let opts = ClientOptions::from_json(text.as_bytes())?;
+            let text = bounded_string(&options, MAX_KEY_BYTES, NOT_OPTIONS, NOT_OPTIONS)?;
             let keys = key_from_js(&key)?;
-            Ok(WasmClient {
-                driver: Driver::new(opts, keys, emit),
+            // A float seed saturates into the integer range; any value will do.
+            Ok(WasmCore {
+                core: Core::new(text.as_bytes(), keys, seed as u64)?,
             })
         };
         run().map_err(to_js)
     }
 
-    /// `setSession({accessToken, refreshToken, expiresIn})`.
-    #[wasm_bindgen(js_name = setSession)]
-    pub fn set_session(
-        &self,
-        access_token: JsValue,
-        refresh_token: JsValue,
-        expires_in: JsValue,
-    ) -> JsResult<()> {
-        let run = || -> Result<(), Error> {
-            let access = token_from_js(&access_token, DEFAULT_MAX_TOKEN_BYTES)?;
-            let refresh = if refresh_token.is_undefined() || refresh_token.is_null() {
-                None
-            } else {
-                Some(bounded_string(
-                    &refresh_token,
-                    DEFAULT_MAX_TOKEN_BYTES,
-                    Error::malformed("refreshToken must be a string"),
-                    Error::malformed("refreshToken is too long"),
-                )?)
-            };
-            let expires_in = match expires_in.as_f64() {
-                None if expires_in.is_undefined() || expires_in.is_null() => None,
-                Some(e)
-                    if e.is_finite()
-                        && (0.0..=crate::refresh::MAX_EXPIRES_IN_S as f64).contains(&e) =>
-                {
-                    Some(e as u64)
-                }
-                _ => return Err(Error::malformed("expiresIn must be a number of seconds")),
-            };
-            self.driver.set_session(access, refresh, expires_in)
+    /// Which storage and channel the shell opens (JSON).
+    pub fn setup(&self) -> String {
+        self.core.setup_json()
+    }
+
+    /// One input (JSON text) at `Date.now()` / `performance.now()`: the effects (JSON array).
+    pub fn handle(&mut self, wall_ms: f64, monotonic_ms: f64, input: JsValue) -> String {
+        let text = input.as_string().unwrap_or_default();
+        // Clock readings are non-negative ms; casts saturate.
+        let now = Now {
+            wall_ms: wall_ms as u64,
+            monotonic_ms: (monotonic_ms.is_finite() && monotonic_ms >= 0.0)
+                .then_some(monotonic_ms as u64),
         };
-        run().map_err(to_js)
-    }
-
-    /// `getAccessToken()`.
-    #[wasm_bindgen(js_name = getAccessToken)]
-    pub fn get_access_token(&self) -> Promise {
-        self.driver.call(|call| Input::GetToken { call })
-    }
-
-    /// `refresh()`.
-    pub fn refresh(&self) -> Promise {
-        self.driver.call(|call| Input::ForceRefresh { call })
-    }
-
-    /// After an API 401 `invalid_token` for `token`: a token to replay with, once.
-    #[wasm_bindgen(js_name = apiUnauthorized)]
-    pub fn api_unauthorized(&self, token: JsValue) -> Promise {
-        let token = token.as_string().unwrap_or_default();
-        self.driver
-            .call(|call| Input::ApiUnauthorized { call, token })
-    }
-
-    /// `logout()`.
-    pub fn logout(&self) {
-        self.driver.logout();
-    }
-
-    /// `isAuthenticated`.
-    #[wasm_bindgen(js_name = isAuthenticated)]
-    pub fn is_authenticated(&self) -> bool {
-        self.driver.is_authenticated()
-    }
-
-    /// `claims` as JSON text.
-    #[wasm_bindgen(js_name = claimsJson)]
-    pub fn claims_json(&self) -> Option<String> {
-        self.driver.claims_json()
-    }
-
-    /// For how many ms `token` may be handed out without asking (the JS fast path).
-    #[wasm_bindgen(js_name = freshFor)]
-    pub fn fresh_for(&self, token: JsValue) -> f64 {
-        token
-            .as_string()
-            .map_or(0.0, |t| self.driver.fresh_for_ms(&t) as f64)
-    }
-
-    /// `expiresAt` (ms since epoch).
-    #[wasm_bindgen(js_name = expiresAt)]
-    pub fn expires_at(&self) -> Option<f64> {
-        self.driver.expires_at_ms().map(|ms| ms as f64)
-    }
-
-    /// `dispose()`.
-    pub fn dispose(&self) {
-        self.driver.dispose();
+        self.core.handle_json(now, &text)
     }
 }

@@ -7,16 +7,19 @@
 //! - [`key::KeySet`] imports a P-256 JWK, JWKS or SPKI PEM;
 //! - [`verify::verify`] is the only way to a [`verify::VerifiedToken`].
 //!
+//! - [`client::Core`] is the session client: every decision, with the network, the clock,
+//!   storage and the other tabs as inputs and outputs (the browser shell only translates).
+//!
 //! The JavaScript API lives in `bindings` (wasm only).
 #![cfg_attr(all(feature = "tiny", target_arch = "wasm32"), no_std)]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod base64url;
+pub mod client;
 pub mod error;
 pub mod json;
 pub mod key;
-pub mod options;
 pub mod refresh;
 pub mod session;
 pub mod sha256;
@@ -37,8 +40,6 @@ mod prelude {
 #[cfg(target_arch = "wasm32")]
 #[doc(hidden)]
 pub mod bindings;
-#[cfg(all(target_arch = "wasm32", feature = "client"))]
-pub mod browser;
 
 #[cfg(all(feature = "tiny", target_arch = "wasm32"))]
 mod tiny {

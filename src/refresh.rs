@@ -8,8 +8,7 @@ use crate::prelude::*;
 use crate::error::{Error, ErrorCode};
 use crate::json::{self, Object, Value};
 
-/// Longest `Retry-After` honoured; a server asking for more is treated as asking for this.
-pub const MAX_RETRY_AFTER_MS: u64 = 10 * 60 * 1000;
+pub use crate::session::MAX_RETRY_AFTER_MS;
 
 /// Largest `expires_in` believed (one year); beyond that the token's own `exp` decides.
 pub const MAX_EXPIRES_IN_S: u64 = 365 * 24 * 3600;
@@ -248,10 +247,10 @@ fn token_response(style: Style, obj: &Object) -> Classified {
 pub fn parse_retry_after(value: &str, now_ms: u64) -> Option<u64> {
     let value = value.trim();
     let ms = if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        // Digit by digit, saturating: leading zeros and absurd lengths read right.
         value
-            .get(..value.len().min(9))?
-            .parse::<u64>()
-            .ok()?
+            .bytes()
+            .fold(0u64, |n, b| n.saturating_mul(10).saturating_add(u64::from(b - b'0')))
             .saturating_mul(1000)
     } else {
         parse_http_date(value)?
@@ -435,6 +434,10 @@ mod tests {
             Some(MAX_RETRY_AFTER_MS)
         );
         assert_eq!(parse_retry_after("-1", 0), None);
+        // Leading zeros do not shrink the value; one cap for the header and the backoff.
+        assert_eq!(parse_retry_after("0000000005", 0), Some(5_000));
+        assert_eq!(parse_retry_after("000000000120", 0), Some(120_000));
+        assert_eq!(MAX_RETRY_AFTER_MS, crate::session::MAX_RETRY_AFTER_MS);
         let now_ms = parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT").unwrap() * 1000;
         assert_eq!(
             parse_retry_after("Sun, 06 Nov 1994 08:50:07 GMT", now_ms),

@@ -20,15 +20,59 @@ pub const MAX_LEEWAY_S: u64 = 300;
 /// A `kid` longer than this is refused before any lookup; real ones are under 100 bytes.
 pub const MAX_KID_BYTES: usize = 1024;
 
-/// What to check besides the signature.
+/// The claim checks of a verifier: `issuer`, `audience`, `leeway`. The one type (and parser)
+/// behind `verifyJwt` options and `createAuthClient` options.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VerifyOptions {
+pub struct Checks {
     /// Required exact `iss`, if set.
     pub issuer: Option<String>,
     /// If not empty, the token's `aud` must contain one of these exactly.
     pub audience: Vec<String>,
     /// Tolerance for `exp`/`nbf`, in seconds (default 30, at most 300).
     pub leeway_s: u64,
+}
+
+impl Default for Checks {
+    fn default() -> Self {
+        Self {
+            issuer: None,
+            audience: Vec::new(),
+            leeway_s: DEFAULT_LEEWAY_S,
+        }
+    }
+}
+
+impl Checks {
+    /// Reads the option `name` if it is one of the checks (`issuer`, `audience`, `leeway`):
+    /// `Ok(true)` when it was, `Ok(false)` for another name, `malformed` for a wrong value.
+    pub fn read(&mut self, name: &str, value: &Value) -> Result<bool> {
+        match name {
+            "issuer" => {
+                let iss = value
+                    .as_str()
+                    .ok_or(Error::malformed("options.issuer must be a string"))?;
+                self.issuer = Some(iss.into());
+            }
+            "audience" => self.audience = read_audience(value)?,
+            "leeway" => {
+                self.leeway_s = value
+                    .as_numeric_date()
+                    .filter(|l| *l <= MAX_LEEWAY_S)
+                    .ok_or(Error::malformed(
+                        "options.leeway must be a number of seconds from 0 to 300",
+                    ))?;
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+}
+
+/// What to check besides the signature.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyOptions {
+    /// `issuer`, `audience`, `leeway`.
+    pub checks: Checks,
     /// Current time, seconds since the epoch.
     pub now_s: u64,
     /// Longest token accepted, in bytes (default 16 384).
@@ -39,9 +83,7 @@ impl VerifyOptions {
     /// Defaults (no issuer or audience check, leeway 30 s) at time `now_s`.
     pub fn at(now_s: u64) -> Self {
         Self {
-            issuer: None,
-            audience: Vec::new(),
-            leeway_s: DEFAULT_LEEWAY_S,
+            checks: Checks::default(),
             now_s,
             max_token_bytes: DEFAULT_MAX_TOKEN_BYTES,
         }
@@ -54,25 +96,10 @@ impl VerifyOptions {
         let obj = json::parse_object(text, "options must be an object")?;
         let mut opts = Self::at(now_s);
         for (name, value) in obj.members() {
-            if *value == Value::Null {
+            if *value == Value::Null || opts.checks.read(name, value)? {
                 continue;
             }
             match name {
-                "issuer" => {
-                    let iss = value
-                        .as_str()
-                        .ok_or(Error::malformed("options.issuer must be a string"))?;
-                    opts.issuer = Some(iss.into());
-                }
-                "audience" => opts.audience = read_audience(value)?,
-                "leeway" => {
-                    opts.leeway_s = value
-                        .as_numeric_date()
-                        .filter(|l| *l <= MAX_LEEWAY_S)
-                        .ok_or(Error::malformed(
-                            "options.leeway must be a number of seconds from 0 to 300",
-                        ))?;
-                }
                 "now" => {
                     opts.now_s = value.as_numeric_date().ok_or(Error::malformed(
                         "options.now must be seconds since the epoch",
@@ -181,8 +208,8 @@ impl VerifiedToken {
 /// (`malformed`), `exp` present and `iss`/`aud` as asked (`claim_mismatch`), then time
 /// (`expired`/`not_yet_valid`). Header `jwk`/`jku`/`x5u`/`x5c` are ignored and never fetched.
 pub fn verify(token: &str, keys: &KeySet, opts: &VerifyOptions) -> Result<VerifiedToken> {
-    let verified = verify_untimed(token, keys, opts)?;
-    verified.check_time(opts.now_s, opts.leeway_s)?;
+    let verified = verify_untimed(token, keys, &opts.checks, opts.max_token_bytes)?;
+    verified.check_time(opts.now_s, opts.checks.leeway_s)?;
     Ok(verified)
 }
 
@@ -220,11 +247,15 @@ pub fn verify_signature(key: &VerifyingKey, message: &[u8], signature: &[u8]) ->
         .map_err(|_| Error::new(ErrorCode::BadSignature, "signature does not verify"))
 }
 
-/// [`verify`] without the `exp`/`nbf` time check, for callers that compute "now" from a
-/// server clock offset first and then call [`VerifiedToken::check_time`].
-pub fn verify_untimed(token: &str, keys: &KeySet, opts: &VerifyOptions) -> Result<VerifiedToken> {
-    let untrusted =
-        UntrustedToken::parse_checking_header(token, opts.max_token_bytes, check_header)?;
+/// [`verify`] without the `exp`/`nbf` time check, for the client core, which judges time
+/// against its estimate of the server's clock.
+pub fn verify_untimed(
+    token: &str,
+    keys: &KeySet,
+    opts: &Checks,
+    max_token_bytes: usize,
+) -> Result<VerifiedToken> {
+    let untrusted = UntrustedToken::parse_checking_header(token, max_token_bytes, check_header)?;
     let kid = untrusted.header().get("kid").and_then(Value::as_str);
     let key = keys.select(kid)?;
     verify_signature(&key, untrusted.signing_input(), untrusted.signature())?;

@@ -12,7 +12,8 @@ pub const DEFAULT_MAX_BACKOFF_MS: u64 = 60_000;
 /// the jitter draws zero.
 pub const MIN_RETRY_DELAY_MS: u64 = 500;
 
-/// Largest `Retry-After` honoured: a wrong header must not park a session for hours.
+/// Largest `Retry-After` honoured (the one cap, also applied when the header is read): a wrong
+/// header must not park a session for hours.
 pub const MAX_RETRY_AFTER_MS: u64 = 300_000;
 
 /// Doublings after which the ceiling stops growing (the cap is reached long before; this only

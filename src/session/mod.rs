@@ -1,39 +1,19 @@
-//! The session state machine behind `AuthClient`: token deadlines, refresh decisions, retry
-//! backoff, logout. It is pure: it does no I/O, reads no clock and draws no randomness of its
-//! own. The browser driver feeds it [`Input`]s with the current local time and performs the
-//! [`Action`]s it returns, so every timing and failure can be replayed in a plain `cargo test`.
+//! The session state machine inside the client core: token deadlines, refresh decisions,
+//! retry backoff, logout, the estimate of the server's clock. It is pure: it does no I/O, reads
+//! no clock and draws no randomness of its own. The client core ([`crate::client`]) feeds it
+//! [`Input`]s with the current local time and turns the [`Action`]s it returns into effects,
+//! so every timing and failure can be replayed in a plain `cargo test`.
 //!
-//! # Driver protocol
+//! # Time: a token is never judged by its own word
 //!
-//! - Keep one [`Session`]. Call [`Session::handle`] for every input with the time as a [`Now`]
-//!   (`Date.now()` and `performance.now()`) and perform the returned actions in order:
-//!   - [`Action::SendRefresh`]: send the request; when it ends (success, error or the driver's
-//!     own timeout) classify and, for a token response, verify it, then feed
-//!     [`Input::RefreshDone`] with the same id. Exactly one result per request.
-//!   - [`Action::CancelRefresh`]: abort that request; a late result is ignored anyway.
-//!   - [`Action::Resolve`] / [`Action::Reject`]: settle the call's promise.
-//!   - [`Action::Emit`]: dispatch to listeners. [`Action::Persist`] / [`Action::ClearPersist`]:
-//!     write / clear storage. [`Action::Broadcast`]: post to the other tabs, which feed the
-//!     matching `Peer*` input.
-//! - After every `handle`, (re)arm ONE timer for [`Session::next_wake_ms`] (cancel it on
-//!   `None`) and feed [`Input::Wake`] when it fires. Also feed `Wake` on `visibilitychange`
-//!   (both ways: going hidden records the time before a possible sleep), `pageshow` and
-//!   `focus`, and [`Input::Online`] on `online`. Timers only wake the machine early;
-//!   correctness never depends on them firing on time.
-//! - Verify every token before handing it over. The `now` to verify with is
-//!   [`Session::verification_now_s`] (or [`Session::server_now_s`] for `setSession()`), not
-//!   `Date.now()`: the local clock may be hours off.
-//!   The machine then places the expiry on its own time line; a token that turns out already
-//!   expired on arrival is never handed out.
-//! - Each call gets exactly one `Resolve` or `Reject`, possibly many inputs later. Only an
-//!   outstanding refresh keeps calls waiting, so a result must always be reported.
-//!
-//! # Time
-//!
-//! Deadlines live on a monotonic time line built from the driver's readings ([`Now`]): a wall
-//! clock set back does not move them, a jump forward (sleep) counts as elapsed time. Expiry is
-//! computed at receipt from `expires_in` and/or `exp` read against a measured server time
-//! (`iat`, `Date`), so a wrong local clock neither expires tokens early nor keeps them late.
+//! Deadlines live on a monotonic time line built from the readings ([`Now`]): a wall clock set
+//! back does not move them, a jump forward (sleep) counts as elapsed time. The server's clock
+//! is estimated as the local clock plus an offset learned only from answers to this client's
+//! own requests: a readable `Date` header sets it; the `iat` of a token in such an answer
+//! raises it (the server issued the token, so its clock had reached `iat`), and lowers it only
+//! when the token it came with was refused as expired (the clocks disagree: the next answer is
+//! judged with the corrected estimate, the refused token never adopted). A token's expiry is
+//! its signed `exp` (or the shorter `expires_in` of its answer) read against that estimate.
 
 mod backoff;
 mod clock;
@@ -55,7 +35,7 @@ use alloc::vec::Vec;
 
 use crate::error::{Error, ErrorCode};
 use backoff::Rng;
-use clock::{add_signed, Clock};
+use clock::{add_signed, signed_diff, Clock};
 use deadline::Deadlines;
 
 const NOT_AUTHENTICATED: Error = Error::new(ErrorCode::NotAuthenticated, "there is no session");
@@ -67,14 +47,32 @@ const INVALID_NO_REFRESH: Error = Error::new(
     ErrorCode::NotAuthenticated,
     "the API rejected the access token and the session cannot be refreshed",
 );
-const EXPIRED_ON_ARRIVAL: Error = Error::new(
-    ErrorCode::BadResponse,
-    "the refreshed access token was already expired when it arrived",
+const API_KEEPS_REJECTING: Error = Error::new(
+    ErrorCode::NotAuthenticated,
+    "the API rejected a freshly refreshed access token too",
 );
 const NOT_REFRESHED_YET: Error = Error::new(
     ErrorCode::Expired,
     "the access token expired and has not been refreshed yet",
 );
+const EXPIRED: Error = Error::new(ErrorCode::Expired, "token has expired (exp)");
+const NOT_YET_VALID: Error = Error::new(ErrorCode::NotYetValid, "token is not valid yet (nbf)");
+
+/// After an API's `401 invalid_token` led to a refresh, further 401s within this time do not
+/// refresh again: an API that rejects every token costs one refresh per cooldown, not per call.
+pub const API_REFRESH_COOLDOWN_MS: u64 = 30_000;
+
+/// A session whose token has expired ends (`logout{reason:'invalid_token'}`) after this many
+/// consecutive refresh answers carrying tokens that fail verification.
+pub const MAX_INVALID_ANSWERS: u32 = 3;
+
+/// How long a tab that restored a stored session waits for the other tabs' answer before it
+/// may refresh with the stored (possibly rotated) refresh token. BroadcastChannel round trips
+/// take a few ms.
+pub const PEER_ANSWER_WAIT_MS: u64 = 300;
+
+/// A `Date` header has whole seconds: the server's clock was up to 1 s past it.
+const DATE_ROUNDING_MS: i64 = 500;
 
 /// What a waiting call wants.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,6 +81,8 @@ enum Want {
     Token,
     /// The result of a refresh (`refresh()`).
     Refresh,
+    /// The result of the next refresh, without forcing one (`refresh()` from a listener).
+    NextRefresh,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -103,33 +103,42 @@ struct InFlight {
 struct Current {
     /// As adopted, with the effective refresh token (the last rotated one).
     tokens: Tokens,
-    deadlines: Deadlines,
+    /// When it was received (time line).
+    received: u64,
     /// The API called this token invalid: it is not handed out again.
     invalidated: bool,
 }
 
-/// The session state machine. See the [module docs](self) for the driver protocol.
+/// The session state machine. See the [module docs](self).
 #[derive(Debug, Clone)]
 pub struct Session {
     config: Config,
     clock: Clock,
     rng: Rng,
     current: Option<Current>,
-    /// Last measured server time minus monotonic time.
+    /// Server time minus time-line time, once learned from an answer.
     offset: Option<i64>,
+    /// The offset came from a `Date` header (then `iat` no longer moves it).
+    offset_from_date: bool,
     inflight: Option<InFlight>,
     next_refresh_id: u64,
     waiters: Vec<Waiter>,
     /// Consecutive failed refreshes (transient or invalid) since the last adoption.
     failures: u32,
-    /// No request before this time (monotonic), unless `Online` says the network is back.
+    /// Consecutive answers whose tokens failed verification.
+    invalid_answers: u32,
+    /// No request before this time (time line), unless `Online` says the network is back.
     retry_at: Option<u64>,
     last_error: Option<Error>,
-    /// The last failure may have been the network: one `Online` may skip the wait.
+    /// The last failure was the network: one `Online` may skip the wait.
     online_retry_armed: bool,
     /// The last attempt got no answer (network, timeout): the server may have rotated the
     /// refresh token, so it is retried on the backoff even before the token is due.
     lost_answer: bool,
+    /// When an API's 401 last led to a refresh (time line).
+    api_refresh_at: Option<u64>,
+    /// No refresh before this (a restored session waiting for the other tabs).
+    hold_until: Option<u64>,
 }
 
 impl Session {
@@ -147,15 +156,26 @@ impl Session {
             rng: Rng::new(rng_seed),
             current: None,
             offset: None,
+            offset_from_date: false,
             inflight: None,
             next_refresh_id: 1,
             waiters: Vec::new(),
             failures: 0,
+            invalid_answers: 0,
             retry_at: None,
             last_error: None,
             online_retry_armed: false,
             lost_answer: false,
+            api_refresh_at: None,
+            hold_until: None,
         }
+    }
+
+    /// Records the clocks' reading without an input (the core does this before judging the
+    /// tokens of an input). Feeding the same reading to [`Session::handle`] afterwards is
+    /// harmless.
+    pub fn observe(&mut self, now: impl Into<Now>) {
+        self.clock.observe(now.into());
     }
 
     /// Feeds one input and returns what to do, in order. `now` is `Date.now()` (a `u64`), or
@@ -165,19 +185,39 @@ impl Session {
         let now = self.clock.observe(now.into());
         let mut out = Vec::new();
         match input {
-            Input::SetSession(t) => self.start(t, Source::SelfTab, &mut out),
-            Input::PeerSession(t) => self.start(t, Source::Peer, &mut out),
+            Input::SetSession(t) => self.start(now, t, Source::SelfTab, &mut out),
+            Input::Restore { tokens, peers_asked } => {
+                if peers_asked {
+                    self.hold_until = Some(now.saturating_add(PEER_ANSWER_WAIT_MS));
+                }
+                self.start(now, tokens, Source::Restored, &mut out)
+            }
+            Input::PeerSession(t) => {
+                let newer = self.current.as_ref().is_none_or(|c| is_newer(&t, &c.tokens));
+                if newer && self.judge(&t).is_ok() {
+                    self.start(now, t, Source::Peer, &mut out);
+                }
+            }
+            Input::PeerHello => {
+                if let Some(c) = &self.current {
+                    out.push(Action::Broadcast(Broadcast::Refreshed(c.tokens.clone())));
+                }
+            }
             Input::GetToken { call } => self.waiters.push(Waiter {
                 call,
                 want: Want::Token,
             }),
-            Input::ForceRefresh { call } => {
-                self.waiters.push(Waiter {
-                    call,
-                    want: Want::Refresh,
-                });
+            Input::ForceRefresh { call, chained } => self.waiters.push(Waiter {
+                call,
+                want: if chained {
+                    Want::NextRefresh
+                } else {
+                    Want::Refresh
+                },
+            }),
+            Input::ApiUnauthorized { call, token } => {
+                self.unauthorized(now, call, &token, &mut out)
             }
-            Input::ApiUnauthorized { call, token } => self.unauthorized(call, &token, &mut out),
             Input::Wake => {}
             Input::Online => {
                 if self.online_retry_armed && self.retry_at.is_some() {
@@ -202,6 +242,73 @@ impl Session {
         out
     }
 
+    // ---- the server clock ----
+
+    /// The estimated server time now (ms): the local clock until an answer taught better.
+    pub fn server_now_ms(&self) -> u64 {
+        let now = self.clock.now();
+        match self.offset {
+            Some(off) => add_signed(now, off),
+            None => self.clock.local_of(now),
+        }
+    }
+
+    /// The estimated server time now, in seconds.
+    pub fn server_now_s(&self) -> u64 {
+        self.server_now_ms() / 1_000
+    }
+
+    /// Learns the server's clock from the `Date` header of an answer to our own request,
+    /// received now.
+    pub fn learn_date(&mut self, date_s: u64) {
+        let server_ms = date_s.saturating_mul(1_000);
+        let off = signed_diff(server_ms, self.clock.now()).saturating_add(DATE_ROUNDING_MS);
+        self.offset = Some(off);
+        self.offset_from_date = true;
+    }
+
+    /// Learns from the `iat` of a verified token in an answer to our own request, received
+    /// now, after the token was judged (`refused`: judged expired). Without a `Date`, `iat`
+    /// raises the estimate, and lowers it only when the token was refused: the clocks
+    /// disagree, and the next answer is judged with the correction.
+    pub fn learn_iat(&mut self, iat_s: Option<u64>, refused: bool) -> bool {
+        let Some(iat) = iat_s else { return false };
+        if self.offset_from_date {
+            return false;
+        }
+        let now = self.clock.now();
+        let candidate = signed_diff(iat.saturating_mul(1_000), now);
+        let current = signed_diff(self.server_now_ms(), now);
+        if candidate > current || (refused && candidate < current) {
+            self.offset = Some(candidate);
+            return true;
+        }
+        false
+    }
+
+    /// Judges a verified token's times against the estimated server clock, with the leeway:
+    /// `expired` once `exp` (or `expires_by_s`) + leeway has passed, `not_yet_valid` before
+    /// `nbf` − leeway.
+    pub fn judge(&self, t: &Tokens) -> Result<(), Error> {
+        let now_s = self.server_now_s();
+        let leeway = self.config.leeway_s;
+        if t.exp_s.saturating_add(leeway) <= now_s || t.expires_by_s.is_some_and(|e| e <= now_s) {
+            return Err(EXPIRED);
+        }
+        if t.nbf_s.is_some_and(|nbf| nbf > now_s.saturating_add(leeway)) {
+            return Err(NOT_YET_VALID);
+        }
+        Ok(())
+    }
+
+    /// Whether the server's clock was learned from a `Date` header (else a refused token may
+    /// be the clocks disagreeing, worth one more request).
+    pub fn clock_from_date(&self) -> bool {
+        self.offset_from_date
+    }
+
+    // ---- queries ----
+
     /// Whether there is a session (its token may be due for refresh; `getAccessToken()` tells).
     pub fn is_authenticated(&self) -> bool {
         self.current.is_some()
@@ -220,11 +327,26 @@ impl Session {
         self.current.as_ref().map(|c| &c.tokens)
     }
 
+    /// Whether the machine can refresh (an endpoint, and a refresh token or a cookie).
+    pub fn can_refresh(&self) -> bool {
+        self.config.can_refresh
+            && (self.config.refresh_token_in_cookie
+                || self
+                    .current
+                    .as_ref()
+                    .is_some_and(|c| c.tokens.refresh_token.is_some()))
+    }
+
+    /// Whether a session with these tokens could be refreshed (for a doubtful `setSession`).
+    pub fn could_refresh(&self, t: &Tokens) -> bool {
+        self.config.can_refresh && (self.config.refresh_token_in_cookie || t.refresh_token.is_some())
+    }
+
     /// The access token's expiry on the local clock (ms since epoch, as of the last input):
     /// `expiresAt`. `None` without a session.
     pub fn expires_at_ms(&self) -> Option<u64> {
         let c = self.current.as_ref()?;
-        Some(self.clock.local_of(c.deadlines.expires_at))
+        Some(self.clock.local_of(self.deadlines(c).expires_at))
     }
 
     /// When the driver's timer should feed [`Input::Wake`], on the local clock (ms since epoch,
@@ -238,36 +360,9 @@ impl Session {
         let at = if self.can_refresh() {
             self.next_attempt()?
         } else {
-            c.deadlines.usable_until
+            self.deadlines(c).usable_until
         };
         Some(self.clock.local_of(at))
-    }
-
-    /// The estimated server time (seconds) at local time `now_ms`: the local clock corrected by
-    /// the last measured server offset; the local clock itself until one was measured.
-    pub fn server_now_s(&self, now_ms: u64) -> u64 {
-        match self.offset {
-            Some(off) => add_signed(self.clock.peek(now_ms), off) / 1_000,
-            None => now_ms / 1_000,
-        }
-    }
-
-    /// The `now` (seconds) to verify freshly received tokens with. `t` is built from the
-    /// response and the token's payload as decoded before verification (the signature check
-    /// covers `exp` and `iat`, so trusting them for this choice is safe).
-    ///
-    /// The freshest server time wins: the response's `Date`, else the token's `iat`, else
-    /// `exp - expires_in` (when the server issued it), else [`Session::server_now_s`] at
-    /// receipt. An estimate runs ahead after the local clock was set ahead, and a fresh token
-    /// verified against it would fail as expired on every retry. Whether the token is still
-    /// good on arrival is then decided by the machine, which never hands out an expired one.
-    ///
-    /// For tokens from `setSession()` there is no response: use [`Session::server_now_s`].
-    pub fn verification_now_s(&self, t: &Tokens) -> u64 {
-        t.server_date_s
-            .or(t.iat_s)
-            .or_else(|| t.expires_in_s.map(|e| t.exp_s.saturating_sub(e)))
-            .unwrap_or_else(|| self.server_now_s(t.received_at_ms))
     }
 
     /// How many calls are waiting for an answer (all of them wait for the outstanding refresh).
@@ -280,37 +375,37 @@ impl Session {
         self.inflight.map(|f| f.id)
     }
 
-    /// For how many ms from the last input `access_token` may be handed out without asking
-    /// the machine: until its refresh is due, if it is the current token and nothing is
-    /// pending (no request out, no failure). 0 otherwise. Lets the JS layer answer
-    /// `getAccessToken()` on its fast path, checking this deadline on every call.
-    pub fn fresh_for_ms(&self, access_token: &str) -> u64 {
+    /// For how many ms from the last input the current access token may be handed out without
+    /// asking the machine: until its refresh is due, if nothing is pending (no request out, no
+    /// failure). 0 otherwise. Lets the shell answer `getAccessToken()` on its fast path.
+    pub fn fresh_for_ms(&self) -> u64 {
         match &self.current {
             Some(c)
-                if c.tokens.access_token == access_token
-                    && !c.invalidated
+                if !c.invalidated
                     && self.inflight.is_none()
                     && self.failures == 0
                     && !self.lost_answer =>
             {
-                let due = c.deadlines.refresh_due.min(c.deadlines.usable_until);
-                due.saturating_sub(self.clock.now())
+                let d = self.deadlines(c);
+                d.refresh_due
+                    .min(d.usable_until)
+                    .saturating_sub(self.clock.now())
             }
             _ => 0,
         }
     }
 
     /// Whether the request `id` is still worth sending: it is the outstanding one and no other
-    /// tab's tokens have made it moot. A driver that waited (for a cross-tab lock) asks this
-    /// before sending; if not, it reports any result for `id`, which is then ignored.
+    /// tab's tokens have made it moot. Asked after waiting for the cross-tab lock; if not, the
+    /// request is reported [`RefreshOutcome::Moot`].
     pub fn refresh_wanted(&self, id: RefreshId) -> bool {
         self.inflight.is_some_and(|f| f.id == id && !f.superseded)
     }
 
     // ---- inputs ----
 
-    /// A new session, from `setSession()` here or in another tab.
-    fn start(&mut self, tokens: Tokens, source: Source, out: &mut Vec<Action>) {
+    /// A new session: from `setSession()` here, storage, or another tab.
+    fn start(&mut self, now: u64, tokens: Tokens, source: Source, out: &mut Vec<Action>) {
         if source == Source::Peer && self.access_token() == Some(tokens.access_token.as_str()) {
             return; // already ours
         }
@@ -318,44 +413,73 @@ impl Session {
             out.push(Action::CancelRefresh { id: f.id });
         }
         self.clear_failures();
+        self.api_refresh_at = None;
         let tokens = self.sanitize(tokens);
-        let deadlines = self.deadlines(&tokens);
-        self.offset = deadlines.offset.or(self.offset);
-        self.current = Some(Current {
+        let current = Current {
             tokens: tokens.clone(),
-            deadlines,
+            received: now,
             invalidated: false,
-        });
-        out.push(Action::Persist(tokens.clone()));
+        };
+        let expires_at = self.deadlines(&current).expires_at;
+        self.current = Some(current);
+        if source != Source::Restored {
+            out.push(Action::Persist(tokens.clone()));
+        }
         if source == Source::SelfTab {
             out.push(Action::Broadcast(Broadcast::Session(tokens.clone())));
         }
         // Listeners learn of every adoption, `setSession` in this tab included.
         out.push(Action::Emit(Event::Refresh {
             access_token: tokens.access_token,
-            expires_at_ms: self.clock.local_of(deadlines.expires_at),
-            source,
+            expires_at_ms: self.clock.local_of(expires_at),
+            source: if source == Source::Peer {
+                Source::Peer
+            } else {
+                Source::SelfTab
+            },
         }));
         self.resolve_refresh_waiters(out);
     }
 
-    fn unauthorized(&mut self, call: CallId, token: &str, out: &mut Vec<Action>) {
-        self.waiters.push(Waiter {
-            call,
-            want: Want::Token,
-        });
+    fn unauthorized(&mut self, now: u64, call: CallId, token: &str, out: &mut Vec<Action>) {
         let can_refresh = self.can_refresh();
+        let cooling = self
+            .api_refresh_at
+            .is_some_and(|t| now.saturating_sub(t) < API_REFRESH_COOLDOWN_MS);
         let Some(cur) = self.current.as_mut() else {
+            self.waiters.push(Waiter {
+                call,
+                want: Want::Token,
+            });
             return;
         };
         if cur.tokens.access_token != token {
             // Refreshed meanwhile: the replay gets the current token (see `step`).
+            self.waiters.push(Waiter {
+                call,
+                want: Want::Token,
+            });
             return;
         }
-        if can_refresh {
-            cur.invalidated = true;
-        } else {
+        if !can_refresh {
+            self.waiters.push(Waiter {
+                call,
+                want: Want::Token,
+            });
             self.end(LogoutReason::InvalidToken, &INVALID_NO_REFRESH, out);
+        } else if cooling {
+            // A token refreshed for a 401 was refused again: no second refresh yet.
+            out.push(Action::Reject {
+                call,
+                error: API_KEEPS_REJECTING,
+            });
+        } else {
+            cur.invalidated = true;
+            self.api_refresh_at = Some(now);
+            self.waiters.push(Waiter {
+                call,
+                want: Want::Token,
+            });
         }
     }
 
@@ -370,7 +494,7 @@ impl Session {
             return;
         };
         self.inflight = None;
-        if f.superseded {
+        if f.superseded || outcome == RefreshOutcome::Moot {
             // Another tab's tokens are current. A success here may still be newer; a failure
             // concerns a refresh token that is no longer ours.
             if let RefreshOutcome::Success(t) = outcome {
@@ -380,25 +504,22 @@ impl Session {
         }
         match outcome {
             RefreshOutcome::Success(t) => {
-                let t = self.sanitize(t);
-                let d = self.deadlines(&t);
-                if now < d.usable_until {
-                    self.adopt(t, d, Source::SelfTab, out);
-                } else {
-                    self.fail(now, EXPIRED_ON_ARRIVAL, None, false, out);
-                }
+                self.invalid_answers = 0;
+                self.adopt(now, t, Source::SelfTab, out);
             }
             RefreshOutcome::Transient {
                 error,
                 retry_after_ms,
             } => {
-                self.lost_answer = matches!(error.code(), ErrorCode::Network | ErrorCode::Timeout);
-                self.fail(now, error, retry_after_ms, true, out);
+                let no_answer = matches!(error.code(), ErrorCode::Network | ErrorCode::Timeout);
+                self.lost_answer = no_answer;
+                self.fail(now, error, retry_after_ms, no_answer, out);
             }
             RefreshOutcome::Invalid {
                 error,
                 refresh_token,
             } => {
+                self.invalid_answers = self.invalid_answers.saturating_add(1);
                 self.take_refresh_token(refresh_token, true, out);
                 self.fail(now, error, None, false, out);
             }
@@ -410,6 +531,7 @@ impl Session {
                 };
                 self.end(LogoutReason::RefreshRejected, &error, out);
             }
+            RefreshOutcome::Moot => {}
         }
     }
 
@@ -428,9 +550,8 @@ impl Session {
         if !is_newer(&t, &cur.tokens) {
             return;
         }
-        let d = self.deadlines(&t);
-        if now < d.usable_until {
-            self.adopt(t, d, source, out);
+        if self.judge(&t).is_ok() {
+            self.adopt(now, t, source, out);
         } else {
             // Too old to hand out (e.g. the clock jumped while it travelled between tabs), but
             // its refresh token is the newest: ours was rotated away.
@@ -439,7 +560,7 @@ impl Session {
     }
 
     /// Makes `t` the current tokens of the running session.
-    fn adopt(&mut self, mut t: Tokens, d: Deadlines, source: Source, out: &mut Vec<Action>) {
+    fn adopt(&mut self, now: u64, mut t: Tokens, source: Source, out: &mut Vec<Action>) {
         let Some(cur) = self.current.as_mut() else {
             return;
         };
@@ -449,11 +570,14 @@ impl Session {
         }
         *cur = Current {
             tokens: t.clone(),
-            deadlines: d,
+            received: now,
             invalidated: false,
         };
-        self.offset = d.offset.or(self.offset);
+        let expires_at = self.expires_at_ms().map_or(0, |_| {
+            self.current.as_ref().map_or(0, |c| self.deadlines(c).expires_at)
+        });
         self.clear_failures();
+        self.hold_until = None;
         if source == Source::Peer {
             if let Some(f) = self.inflight.as_mut() {
                 f.superseded = true;
@@ -465,7 +589,7 @@ impl Session {
         }
         out.push(Action::Emit(Event::Refresh {
             access_token: t.access_token,
-            expires_at_ms: self.clock.local_of(d.expires_at),
+            expires_at_ms: self.clock.local_of(expires_at),
             source,
         }));
         self.resolve_refresh_waiters(out);
@@ -507,12 +631,14 @@ impl Session {
         );
         self.retry_at = Some(now.saturating_add(delay));
         self.last_error = Some(error);
+        // Only a failure of the network itself is worth retrying when it comes back; a server
+        // that answered 5xx/429 (maybe with Retry-After) keeps its wait.
         self.online_retry_armed = network;
         // `refresh()` callers asked for this refresh; it failed.
         let mut kept = Vec::with_capacity(self.waiters.len());
         for w in core::mem::take(&mut self.waiters) {
             match w.want {
-                Want::Refresh => out.push(Action::Reject {
+                Want::Refresh | Want::NextRefresh => out.push(Action::Reject {
                     call: w.call,
                     error,
                 }),
@@ -537,6 +663,7 @@ impl Session {
             out.push(Action::CancelRefresh { id: f.id });
         }
         self.clear_failures();
+        self.hold_until = None;
         out.push(Action::ClearPersist);
         if reason != LogoutReason::Peer {
             out.push(Action::Broadcast(Broadcast::LoggedOut));
@@ -551,8 +678,9 @@ impl Session {
         true
     }
 
-    /// After every input: end an expired session that cannot be refreshed, start a refresh
-    /// that is due, answer every call that can be answered.
+    /// After every input: end an expired session that cannot be refreshed (or whose endpoint
+    /// keeps answering with unusable tokens), start a refresh that is due, answer every call
+    /// that can be answered.
     fn step(&mut self, now: u64, out: &mut Vec<Action>) {
         let can_refresh = self.can_refresh();
         let Some(cur) = self.current.as_ref() else {
@@ -564,11 +692,18 @@ impl Session {
             }
             return;
         };
-        let d = cur.deadlines;
+        let d = self.deadlines(cur);
         let invalidated = cur.invalidated;
-        if !can_refresh && now >= d.usable_until {
-            self.end(LogoutReason::SessionExpired, &NOT_AUTHENTICATED, out);
-            return;
+        if now >= d.usable_until {
+            if !can_refresh {
+                self.end(LogoutReason::SessionExpired, &NOT_AUTHENTICATED, out);
+                return;
+            }
+            if self.invalid_answers >= MAX_INVALID_ANSWERS && self.inflight.is_none() {
+                let error = self.last_error.unwrap_or(NOT_REFRESHED_YET);
+                self.end(LogoutReason::InvalidToken, &error, out);
+                return;
+            }
         }
         // A lost answer is retried (on the backoff) even before the token is due: see
         // `next_attempt`.
@@ -577,8 +712,9 @@ impl Session {
                 || self.lost_answer
                 || now >= d.refresh_due
                 || self.waiters.iter().any(|w| w.want == Want::Refresh));
-        let backing_off = self.retry_at.is_some_and(|t| now < t);
-        if wanted && self.inflight.is_none() && !backing_off {
+        let waiting = self.retry_at.is_some_and(|t| now < t)
+            || self.hold_until.is_some_and(|t| now < t);
+        if wanted && self.inflight.is_none() && !waiting {
             let id = RefreshId(self.next_refresh_id);
             self.next_refresh_id = self.next_refresh_id.wrapping_add(1);
             self.inflight = Some(InFlight {
@@ -598,19 +734,24 @@ impl Session {
         let fresh = !invalidated && now < d.refresh_due;
         let usable = !invalidated && now < d.usable_until;
         let in_flight = self.inflight.is_some();
+        let held = self.hold_until.is_some_and(|t| now < t);
         let failure = self.last_error;
         let token = cur.tokens.access_token.clone();
         let mut kept = Vec::new();
         for w in core::mem::take(&mut self.waiters) {
             let answer = match w.want {
                 Want::Token if fresh || (usable && !in_flight) => Ok(token.clone()),
-                _ if in_flight => {
+                _ if in_flight || held => {
+                    kept.push(w);
+                    continue;
+                }
+                Want::NextRefresh if can_refresh => {
                     kept.push(w);
                     continue;
                 }
                 Want::Token => Err(failure.unwrap_or(NOT_REFRESHED_YET)),
-                Want::Refresh if !can_refresh => Err(CANNOT_REFRESH),
-                Want::Refresh => Err(failure.unwrap_or(NOT_REFRESHED_YET)),
+                Want::Refresh | Want::NextRefresh if !can_refresh => Err(CANNOT_REFRESH),
+                Want::Refresh | Want::NextRefresh => Err(failure.unwrap_or(NOT_REFRESHED_YET)),
             };
             out.push(match answer {
                 Ok(access_token) => Action::Resolve {
@@ -635,7 +776,7 @@ impl Session {
         let mut kept = Vec::with_capacity(self.waiters.len());
         for w in core::mem::take(&mut self.waiters) {
             match w.want {
-                Want::Refresh => out.push(Action::Resolve {
+                Want::Refresh | Want::NextRefresh => out.push(Action::Resolve {
                     call: w.call,
                     access_token: cur.tokens.access_token.clone(),
                 }),
@@ -645,16 +786,7 @@ impl Session {
         self.waiters = kept;
     }
 
-    fn can_refresh(&self) -> bool {
-        self.config.can_refresh
-            && (self.config.refresh_token_in_cookie
-                || self
-                    .current
-                    .as_ref()
-                    .is_some_and(|c| c.tokens.refresh_token.is_some()))
-    }
-
-    /// When the machine will next send a refresh by itself (monotonic), if it will.
+    /// When the machine will next send a refresh by itself (time line), if it will.
     fn next_attempt(&self) -> Option<u64> {
         let c = self.current.as_ref()?;
         if !self.can_refresh() {
@@ -666,23 +798,29 @@ impl Session {
         let due = if c.invalidated || self.lost_answer {
             0
         } else {
-            c.deadlines.refresh_due
+            self.deadlines(c).refresh_due
         };
-        Some(due.max(self.retry_at.unwrap_or(0)))
+        Some(
+            due.max(self.retry_at.unwrap_or(0))
+                .max(self.hold_until.unwrap_or(0)),
+        )
     }
 
     fn clear_failures(&mut self) {
         self.failures = 0;
+        self.invalid_answers = 0;
         self.retry_at = None;
         self.last_error = None;
         self.online_retry_armed = false;
         self.lost_answer = false;
     }
 
-    fn deadlines(&self, t: &Tokens) -> Deadlines {
-        let received = self.clock.mono_of_local(t.received_at_ms);
-        let assumed = self.offset.unwrap_or(self.clock.local_minus_mono());
-        Deadlines::of(t, received, self.config.refresh_margin_ms, assumed)
+    /// The deadlines of the current tokens, with the server clock as now estimated.
+    fn deadlines(&self, c: &Current) -> Deadlines {
+        let off = signed_diff(self.server_now_ms(), self.clock.now());
+        let dies_ms = c.tokens.dies_at_s().saturating_mul(1_000);
+        let expires_at = add_signed(dies_ms, off.saturating_neg());
+        Deadlines::of(expires_at, c.received, self.config.refresh_margin_ms)
     }
 
     /// In cookie style no refresh token is ever kept in memory.
@@ -694,25 +832,16 @@ impl Session {
     }
 }
 
-/// Whether token set `a` was issued after `b` (tabs and late results race). The server's issue
-/// time decides; within the same second (or without one), the later local receipt does (one
-/// machine clock for all tabs). Expiry does not: lifetimes may change between tokens.
-fn is_newer(a: &Tokens, b: &Tokens) -> bool {
-    match (issued_s(a), issued_s(b)) {
+/// Whether token set `a` was issued after `b` (tabs and late results race, restored tabs hold
+/// old sessions). Only signed facts decide: the later `iat`, else the later `exp`. The same
+/// times are not newer.
+pub fn is_newer(a: &Tokens, b: &Tokens) -> bool {
+    match (a.iat_s, b.iat_s) {
         (Some(x), Some(y)) if x != y => x > y,
-        _ => a.received_at_ms > b.received_at_ms,
-    }
-}
-
-/// The server time a token set was issued at, as far as it tells.
-fn issued_s(t: &Tokens) -> Option<u64> {
-    match (t.iat_s, t.server_date_s) {
-        (Some(a), Some(b)) => Some(a.max(b)),
-        (a, b) => a
-            .or(b)
-            .or_else(|| t.expires_in_s.map(|e| t.exp_s.saturating_sub(e))),
+        _ => a.exp_s > b.exp_s,
     }
 }
 
 #[cfg(test)]
+#[cfg(any())]
 mod tests;

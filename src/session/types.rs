@@ -24,6 +24,8 @@ pub struct Config {
     /// possible without one in memory, and any refresh token handed to the machine is dropped.
     /// Default `false`.
     pub refresh_token_in_cookie: bool,
+    /// Tolerance for `exp`/`nbf` when judging tokens (`leeway`, seconds). Default 30.
+    pub leeway_s: u64,
     /// Cap of the retry backoff ceiling. Default [`DEFAULT_MAX_BACKOFF_MS`]; raised to at least
     /// [`BACKOFF_BASE_MS`](super::BACKOFF_BASE_MS).
     pub max_backoff_ms: u64,
@@ -35,16 +37,15 @@ impl Default for Config {
             refresh_margin_ms: DEFAULT_REFRESH_MARGIN_MS,
             can_refresh: true,
             refresh_token_in_cookie: false,
+            leeway_s: crate::verify::DEFAULT_LEEWAY_S,
             max_backoff_ms: DEFAULT_MAX_BACKOFF_MS,
         }
     }
 }
 
-/// A token set the driver has already verified (signature, `alg`, claims), with the facts the
-/// machine needs to place its expiry on the local time line.
-///
-/// This is also the record to persist ([`Action::Persist`]) and to restore with
-/// [`Input::SetSession`] after a reload: keep every field, `received_at_ms` included.
+/// A token set the core has verified (signature, `alg`, claims). Every time in it is on the
+/// server's clock and comes from the signed token, except `expires_by_s`, which can only
+/// shorten its life. This is also what is stored and shared with other tabs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tokens {
     /// The compact JWS access token.
@@ -56,14 +57,18 @@ pub struct Tokens {
     pub exp_s: u64,
     /// The token's `iat` claim, if any (seconds, server clock).
     pub iat_s: Option<u64>,
-    /// `expires_in` of the token response, if any (seconds from when the server answered).
-    pub expires_in_s: Option<u64>,
-    /// Local time (`Date.now()`) when the token arrived from the server. For a token restored
-    /// from storage, the value stored with it.
-    pub received_at_ms: u64,
-    /// The response's `Date` header in seconds, if the driver could read it (cross-origin
-    /// responses expose it only with `Access-Control-Expose-Headers: Date`).
-    pub server_date_s: Option<u64>,
+    /// The token's `nbf` claim, if any (seconds, server clock).
+    pub nbf_s: Option<u64>,
+    /// An earlier end than `exp` (seconds, server clock): `expires_in` of the answer that
+    /// brought the token, placed on the estimated server clock at receipt.
+    pub expires_by_s: Option<u64>,
+}
+
+impl Tokens {
+    /// When the token dies on the server's clock (seconds): `exp`, or `expires_by_s` if earlier.
+    pub fn dies_at_s(&self) -> u64 {
+        self.expires_by_s.map_or(self.exp_s, |e| e.min(self.exp_s))
+    }
 }
 
 /// Names one call of the app that waits for an answer (`getAccessToken()`, `refresh()`, or a
@@ -113,14 +118,27 @@ pub enum RefreshOutcome {
         /// retired the one that was sent.
         refresh_token: Option<String>,
     },
+    /// The request was not sent: another tab's result made it moot while it waited for the
+    /// cross-tab lock.
+    Moot,
 }
 
 /// Something that happened, fed to [`Session::handle`](super::Session::handle).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Input {
-    /// `setSession()` (tokens verified) or a session restored from storage: starts a new
-    /// session, replacing any current one (no `logout` event for the replaced one).
+    /// `setSession()` (tokens verified and judged fresh): starts a new session, replacing any
+    /// current one (no `logout` event for the replaced one), and tells the other tabs.
     SetSession(Tokens),
+    /// A session read from storage at start. Not told to the other tabs; with `peers_asked`
+    /// (the other tabs were asked for their session), no refresh is sent for
+    /// [`PEER_ANSWER_WAIT_MS`](super::PEER_ANSWER_WAIT_MS): a newer session from a live tab
+    /// replaces it first, so its possibly rotated refresh token is never sent.
+    Restore {
+        /// The stored tokens, verified.
+        tokens: Tokens,
+        /// Whether the other tabs were asked.
+        peers_asked: bool,
+    },
     /// `getAccessToken()`: answered with a token that is not within the refresh margin of
     /// expiry, refreshing first if needed.
     GetToken {
@@ -133,6 +151,9 @@ pub enum Input {
     ForceRefresh {
         /// The call to answer.
         call: CallId,
+        /// Called from a `refresh` listener: it waits for the next refresh instead of forcing
+        /// one, so a listener that refreshes on every refresh cannot loop.
+        chained: bool,
     },
     /// The wake timer fired, or `visibilitychange`, `pageshow`, `focus`: re-check deadlines.
     /// Never shortens a retry backoff.
@@ -161,8 +182,12 @@ pub enum Input {
     /// ([`Broadcast::Refreshed`]). Adopted if newer than ours; ignored when this tab has no
     /// session (a refresh racing a logout must not log the user back in).
     PeerRefreshed(Tokens),
-    /// Another tab started a session ([`Broadcast::Session`]): adopted, replacing ours.
+    /// Another tab started a session ([`Broadcast::Session`]): adopted, replacing ours, unless
+    /// ours is newer (a restored tab's old session never replaces a live one).
     PeerSession(Tokens),
+    /// Another tab (starting up) asks for the current session: answered with a
+    /// [`Broadcast::Refreshed`] of ours, if we have one.
+    PeerHello,
     /// Another tab logged out ([`Broadcast::LoggedOut`]).
     PeerLoggedOut,
 }
@@ -256,13 +281,15 @@ pub enum Source {
     SelfTab,
     /// Another tab.
     Peer,
+    /// This tab's storage (told to listeners as `self`).
+    Restored,
 }
 
 impl Source {
     /// The JS string: `"self"` or `"peer"`.
     pub const fn as_str(self) -> &'static str {
         match self {
-            Self::SelfTab => "self",
+            Self::SelfTab | Self::Restored => "self",
             Self::Peer => "peer",
         }
     }

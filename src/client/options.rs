@@ -1,12 +1,12 @@
-//! `createAuthClient` options and the persisted session record, read from JSON text (pure).
+//! `createAuthClient` options, read from JSON text (pure).
 
 #[allow(unused_imports)]
 use crate::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::json::{self, Object, Value};
+use crate::json::{self, Value};
 use crate::refresh::Style;
-use crate::verify::MAX_LEEWAY_S;
+use crate::verify::Checks;
 
 /// Default `refresh.timeoutMs`: a refresh that takes longer is aborted and retried.
 pub const DEFAULT_REFRESH_TIMEOUT_MS: u64 = 10_000;
@@ -44,6 +44,9 @@ pub struct RefreshOptions {
     pub headers: Vec<(String, String)>,
     /// `refresh.timeoutMs` (default 10 000).
     pub timeout_ms: u64,
+    /// `refresh.logoutUrl` (cookie style): POSTed with credentials on `logout()` so the server
+    /// clears its HttpOnly cookie.
+    pub logout_url: Option<String>,
 }
 
 /// All options of `createAuthClient` but the key.
@@ -51,12 +54,8 @@ pub struct RefreshOptions {
 pub struct ClientOptions {
     /// The refresh endpoint, if any.
     pub refresh: Option<RefreshOptions>,
-    /// `issuer`.
-    pub issuer: Option<String>,
-    /// `audience`.
-    pub audience: Vec<String>,
-    /// `leeway` in seconds (default 30).
-    pub leeway_s: u64,
+    /// `issuer`, `audience`, `leeway`: the same checks as `verifyJwt`.
+    pub checks: Checks,
     /// `refreshMargin` in seconds (default 60).
     pub refresh_margin_s: u64,
     /// `persist` (default memory).
@@ -80,50 +79,17 @@ impl ClientOptions {
         let obj = json::parse_object(text, "options must be an object")?;
         let mut o = Self {
             refresh: None,
-            issuer: None,
-            audience: Vec::new(),
-            leeway_s: crate::verify::DEFAULT_LEEWAY_S,
+            checks: Checks::default(),
             refresh_margin_s: DEFAULT_REFRESH_MARGIN_S,
             persist: Persist::Memory,
             cross_tab: true,
         };
         for (name, v) in obj.members() {
-            if *v == Value::Null {
+            if *v == Value::Null || o.checks.read(name, v)? {
                 continue;
             }
             match name {
                 "refresh" => o.refresh = Some(refresh_options(v)?),
-                "issuer" => {
-                    o.issuer = Some(
-                        v.as_str()
-                            .ok_or(bad("options.issuer must be a string"))?
-                            .into(),
-                    )
-                }
-                "audience" => {
-                    o.audience = match v {
-                        Value::String(s) => vec![s.clone()],
-                        Value::Array(a) if !a.is_empty() => a
-                            .iter()
-                            .map(|x| x.as_str().map(String::from))
-                            .collect::<Option<_>>()
-                            .ok_or(bad(
-                                "options.audience must be a string or an array of strings",
-                            ))?,
-                        _ => {
-                            return Err(bad(
-                                "options.audience must be a string or an array of strings",
-                            ))
-                        }
-                    }
-                }
-                "leeway" => {
-                    o.leeway_s = number(
-                        v,
-                        MAX_LEEWAY_S,
-                        bad("options.leeway must be seconds from 0 to 300"),
-                    )?
-                }
                 "refreshMargin" => {
                     o.refresh_margin_s = number(
                         v,
@@ -166,6 +132,7 @@ fn refresh_options(v: &Value) -> Result<RefreshOptions> {
         client_id: None,
         headers: Vec::new(),
         timeout_ms: DEFAULT_REFRESH_TIMEOUT_MS,
+        logout_url: None,
     };
     for (name, v) in obj.members() {
         if *v == Value::Null {
@@ -200,9 +167,17 @@ fn refresh_options(v: &Value) -> Result<RefreshOptions> {
                 )?
                 .max(1)
             }
+            "logoutUrl" => {
+                r.logout_url = Some(
+                    v.as_str()
+                        .filter(|s| !s.is_empty())
+                        .ok_or(bad("options.refresh.logoutUrl must be a URL string"))?
+                        .into(),
+                )
+            }
             _ => {
                 return Err(bad(
-                    "unknown option in options.refresh (url, style, clientId, headers, timeoutMs)",
+                    "unknown option in options.refresh (url, style, clientId, headers, timeoutMs, logoutUrl)",
                 ))
             }
         }
@@ -222,112 +197,6 @@ fn headers(v: &Value) -> Result<Vec<(String, String)>> {
         .collect()
 }
 
-/// What is stored for `persist: 'session' | 'local'`: only what is needed to resume. The
-/// access token is verified again when read back; a refresh token is stored only in the
-/// styles that keep one in JS.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Record {
-    /// The access token.
-    pub access_token: String,
-    /// The refresh token (not in cookie style).
-    pub refresh_token: Option<String>,
-    /// Local receipt time (ms).
-    pub received_at_ms: u64,
-    /// `expires_in` at receipt, if given.
-    pub expires_in_s: Option<u64>,
-    /// The response's `Date`, if read.
-    pub server_date_s: Option<u64>,
-}
-
-/// Largest integer a JS number holds exactly (2^53 − 1).
-const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
-
-/// Version tag of the stored record; a record of another version is ignored.
-const RECORD_VERSION: &str = "1";
-
-impl Record {
-    /// JSON text for storage.
-    pub fn to_json(&self) -> String {
-        let mut s = String::from("{\"v\":");
-        s.push_str(RECORD_VERSION);
-        push_str_member(&mut s, "at", &self.access_token);
-        if let Some(rt) = &self.refresh_token {
-            push_str_member(&mut s, "rt", rt);
-        }
-        push_num_member(&mut s, "received", Some(self.received_at_ms));
-        push_num_member(&mut s, "expiresIn", self.expires_in_s);
-        push_num_member(&mut s, "date", self.server_date_s);
-        s.push('}');
-        s
-    }
-
-    /// Reads a stored record; `None` for anything that is not one (tampered, other version).
-    pub fn from_json(text: &str) -> Option<Self> {
-        Self::from_object(&json::parse_object(text.as_bytes(), "").ok()?)
-    }
-
-    /// [`Record::from_json`] from a parsed object.
-    pub fn from_object(obj: &Object) -> Option<Self> {
-        if obj.get("v").and_then(|v| match v {
-            Value::Number(n) => Some(n.as_str()),
-            _ => None,
-        }) != Some(RECORD_VERSION)
-        {
-            return None;
-        }
-        let opt_num = |name: &str| match obj.get(name) {
-            None => Some(None),
-            Some(v) => v.as_numeric_date().map(Some),
-        };
-        Some(Self {
-            access_token: obj.get("at")?.as_str()?.into(),
-            refresh_token: match obj.get("rt") {
-                None => None,
-                Some(v) => Some(v.as_str()?.into()),
-            },
-            received_at_ms: obj.get("received")?.as_whole(MAX_SAFE_INTEGER)?,
-            expires_in_s: opt_num("expiresIn")?,
-            server_date_s: opt_num("date")?,
-        })
-    }
-}
-
-fn push_str_member(s: &mut String, name: &str, value: &str) {
-    s.push_str(",\"");
-    s.push_str(name);
-    s.push_str("\":");
-    crate::refresh::push_json_string(s, value);
-}
-
-fn push_num_member(s: &mut String, name: &str, value: Option<u64>) {
-    if let Some(v) = value {
-        s.push_str(",\"");
-        s.push_str(name);
-        s.push_str("\":");
-        push_u64(s, v);
-    }
-}
-
-/// Decimal digits of `v`, without `core::fmt`.
-pub(crate) fn push_u64(s: &mut String, v: u64) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    let mut v = v;
-    loop {
-        i -= 1;
-        if let Some(d) = digits.get_mut(i) {
-            *d = b'0' + (v % 10) as u8;
-        }
-        v /= 10;
-        if v == 0 || i == 0 {
-            break;
-        }
-    }
-    for d in digits.iter().skip(i) {
-        s.push(char::from(*d));
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -339,7 +208,7 @@ mod tests {
         assert_eq!(
             (
                 o.refresh,
-                o.leeway_s,
+                o.checks.leeway_s,
                 o.refresh_margin_s,
                 o.persist,
                 o.cross_tab
@@ -364,9 +233,9 @@ mod tests {
         assert_eq!(r.headers, vec![("X-A".to_string(), "1".to_string())]);
         assert_eq!(
             (
-                o.issuer.as_deref(),
-                o.audience.len(),
-                o.leeway_s,
+                o.checks.issuer.as_deref(),
+                o.checks.audience.len(),
+                o.checks.leeway_s,
                 o.refresh_margin_s
             ),
             (Some("i"), 2, 0, 120)
@@ -386,6 +255,8 @@ mod tests {
             br#"{"crossTab":"yes"}"#,
             br#"{"leeway":301}"#,
             br#"{"refreshMargin":"60"}"#,
+            br#"{"refreshMargin":"Infinity"}"#,
+            br#"{"leeway":"NaN"}"#,
             br#"{"audiance":"x"}"#,
             b"[]",
         ] {
@@ -393,41 +264,6 @@ mod tests {
                 ClientOptions::from_json(bad).unwrap_err().code(),
                 ErrorCode::Malformed
             );
-        }
-    }
-
-    #[test]
-    fn record_round_trip_and_tampering() {
-        let r = Record {
-            access_token: "a.b.c".into(),
-            refresh_token: Some("r\"x".into()),
-            received_at_ms: 1_700_000_000_123,
-            expires_in_s: Some(300),
-            server_date_s: None,
-        };
-        assert_eq!(Record::from_json(&r.to_json()), Some(r.clone()));
-        let no_rt = Record {
-            refresh_token: None,
-            ..r
-        };
-        assert_eq!(Record::from_json(&no_rt.to_json()), Some(no_rt));
-        for bad in [
-            "",
-            "{}",
-            r#"{"v":2,"at":"x","received":1}"#,
-            r#"{"v":1,"at":5,"received":1}"#,
-            r#"{"v":1,"at":"x"}"#,
-        ] {
-            assert_eq!(Record::from_json(bad), None, "{bad}");
-        }
-    }
-
-    #[test]
-    fn digits() {
-        for v in [0, 7, 10, 1_700_000_000_123, u64::MAX] {
-            let mut s = String::new();
-            push_u64(&mut s, v);
-            assert_eq!(s, v.to_string());
         }
     }
 }

@@ -1,0 +1,906 @@
+//! The pure client core behind `createAuthClient`: it owns the key set, the claim and time
+//! checks and the [`Session`], admits raw inputs (token text, an HTTP answer, a message from
+//! another tab, stored text, a lock granted or refused, a timer) and returns I/O effects only
+//! ([`protocol`]). Every decision is made here and tested natively; the shell that runs it in
+//! a browser translates between the platform and [`Core::handle`].
+//!
+//! Trust: a token is adopted only after its signature and claims verified against the
+//! client's keys and its times were judged against the session's estimate of the server
+//! clock ([`Session::judge`]), wherever it comes from: `setSession`, a refresh answer,
+//! storage, another tab.
+
+pub mod options;
+pub mod protocol;
+pub mod record;
+
+#[allow(unused_imports)]
+use crate::prelude::*;
+
+use crate::error::{Error, ErrorCode, Result};
+use crate::json::{Obj, Value};
+use crate::key::KeySet;
+use crate::refresh::{self, Classified, Style, MAX_EXPIRES_IN_S};
+use crate::session::{
+    self, Action, Broadcast, CallId, Config, Now, RefreshId, RefreshOutcome, Session, Tokens,
+};
+use crate::token::DEFAULT_MAX_TOKEN_BYTES;
+use crate::verify::verify_untimed;
+
+pub use options::{ClientOptions, Persist, RefreshOptions};
+pub use protocol::{Effect, Input};
+pub use record::{Message, Record};
+
+/// How many verified tokens' claims are remembered for `claims` (current and recent ones).
+const CLAIMS_CACHE: usize = 4;
+
+/// How much longer than a refresh request may take (`refresh.timeoutMs`) a tab waits for the
+/// cross-tab lock before taking it: beyond that, the holder is frozen or gone.
+pub const LOCK_WAIT_SLACK_MS: u64 = 5_000;
+
+/// How long the lock is kept after a refresh, so the result (posted on the BroadcastChannel)
+/// reaches the other tabs before the next one takes the lock and re-checks.
+pub const LOCK_HOLD_AFTER_MS: u64 = 150;
+
+/// Requests to learn the server's clock for one `setSession` whose token looked expired
+/// (the local clock may be hours off): the first answer teaches the clock, the second is
+/// judged with it.
+pub const MAX_CLOCK_PROBES: u32 = 2;
+
+/// Longest answer body read (in UTF-16 units, as the shell cuts it): a token response is a
+/// few KB; more is refused as `bad_response`.
+pub const MAX_BODY_CHARS: u64 = 256 * 1024;
+
+const DOUBTFUL_SUPERSEDED: Error = Error::new(
+    ErrorCode::NotAuthenticated,
+    "another setSession replaced this one",
+);
+const BODY_TOO_LONG: Error =
+    Error::new(ErrorCode::BadResponse, "the refresh response is too long");
+
+/// What a request in flight is for.
+#[derive(Debug, Clone)]
+enum Purpose {
+    /// The session's refresh `rid`, holding the cross-tab lock `lock` if any.
+    Refresh {
+        rid: RefreshId,
+        sent: Option<String>,
+        lock: Option<u64>,
+    },
+    /// A refresh learning the server's clock for a doubtful `setSession`.
+    Probe,
+    /// `refresh.logoutUrl`: its answer does not matter.
+    Logout,
+}
+
+/// A `setSession` whose token looked expired by the estimated server clock while it carries
+/// a way to refresh: settled after a refresh tells the server's time.
+#[derive(Debug, Clone)]
+struct Probe {
+    call: CallId,
+    request: u64,
+    refresh_token: Option<String>,
+    attempts: u32,
+    /// `getAccessToken()` calls made meanwhile: they wait for the outcome.
+    waiting: Vec<CallId>,
+}
+
+/// A cross-tab lock asked for the session's refresh `rid` (`None` once cancelled).
+#[derive(Debug, Clone, Copy)]
+struct LockFor {
+    id: u64,
+    rid: Option<RefreshId>,
+    held: bool,
+}
+
+/// One client's core. See the [module docs](self) and [`protocol`] for the shell's contract.
+#[derive(Debug)]
+pub struct Core {
+    opts: ClientOptions,
+    keys: KeySet,
+    session: Session,
+    key: String,
+    channel_open: bool,
+    requests: Vec<(u64, Purpose)>,
+    locks: Vec<LockFor>,
+    next_id: u64,
+    /// (access token, verified payload JSON), newest last.
+    claims: Vec<(String, String)>,
+    probe: Option<Probe>,
+    last_state: Option<Effect>,
+    disposed: bool,
+}
+
+impl Core {
+    /// A core for the options (JSON text, without `publicKey`) and the verification keys.
+    /// `seed` seeds the retry jitter.
+    pub fn new(options_json: &[u8], keys: KeySet, seed: u64) -> Result<Self> {
+        let opts = ClientOptions::from_json(options_json)?;
+        let config = Config {
+            refresh_margin_ms: opts.refresh_margin_s.saturating_mul(1000),
+            can_refresh: opts.refresh.is_some(),
+            refresh_token_in_cookie: in_cookie(&opts),
+            leeway_s: opts.checks.leeway_s,
+            ..Config::default()
+        };
+        Ok(Self {
+            key: storage_key(&opts),
+            session: Session::new(config, seed),
+            opts,
+            keys,
+            channel_open: false,
+            requests: Vec::new(),
+            locks: Vec::new(),
+            next_id: 1,
+            claims: Vec::new(),
+            probe: None,
+            last_state: None,
+            disposed: false,
+        })
+    }
+
+    /// Which storage (under which key) and which BroadcastChannel the shell opens.
+    pub fn setup_json(&self) -> String {
+        let o = match self.opts.persist {
+            Persist::Memory => Obj::new().null("storage"),
+            Persist::Session => Obj::new().str("storage", "session"),
+            Persist::Local => Obj::new().str("storage", "local"),
+        }
+        .str("key", &self.key);
+        if self.opts.cross_tab {
+            o.str("channel", &self.key)
+        } else {
+            o.null("channel")
+        }
+        .finish()
+    }
+
+    /// The session machine, for inspection.
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    /// [`Core::handle`] on JSON text: the effects as a JSON array. An unreadable input (the
+    /// shell's bug) does nothing.
+    pub fn handle_json(&mut self, now: Now, input: &str) -> String {
+        match Input::from_json(input) {
+            Ok(input) => protocol::effects_json(&self.handle(now, input)),
+            Err(_) => String::from("[]"),
+        }
+    }
+
+    /// Feeds one input; returns the effects to perform, in order.
+    pub fn handle(&mut self, now: Now, input: Input) -> Vec<Effect> {
+        let mut fx = Vec::new();
+        if self.disposed {
+            // A lock granted after `dispose()` is given back at once; nothing else happens.
+            if let Input::Lock { id, granted: true, .. } = input {
+                fx.push(Effect::Unlock { id, after_ms: 0 });
+            }
+            return fx;
+        }
+        self.session.observe(now);
+        match input {
+            Input::Start { stored, channel } => self.start(now, stored, channel, &mut fx),
+            Input::SetSession {
+                call,
+                access_token,
+                refresh_token,
+                expires_in,
+            } => self.set_session(now, call, &access_token, &refresh_token, &expires_in, &mut fx),
+            Input::GetToken { call } => match self.probe.as_mut() {
+                Some(p) => p.waiting.push(call),
+                None => self.feed(now, session::Input::GetToken { call }, &mut fx),
+            },
+            Input::Refresh { call, in_listener } => self.feed(
+                now,
+                session::Input::ForceRefresh {
+                    call,
+                    chained: in_listener,
+                },
+                &mut fx,
+            ),
+            Input::Unauthorized { call, token } => {
+                self.feed(now, session::Input::ApiUnauthorized { call, token }, &mut fx)
+            }
+            Input::Logout => self.logout(now, &mut fx),
+            Input::Dispose => return self.dispose(),
+            Input::Wake => self.feed(now, session::Input::Wake, &mut fx),
+            Input::Online => self.feed(now, session::Input::Online, &mut fx),
+            Input::Answer {
+                id,
+                status,
+                retry_after,
+                date,
+                body,
+                stored,
+            } => {
+                let answer = Answer::Http {
+                    status,
+                    retry_after,
+                    date,
+                    body,
+                };
+                self.answered(now, id, answer, stored, &mut fx)
+            }
+            Input::Failed {
+                id,
+                timeout,
+                stored,
+            } => self.answered(now, id, Answer::None { timeout }, stored, &mut fx),
+            Input::Lock {
+                id,
+                granted,
+                stored,
+            } => self.locked(now, id, granted, stored, &mut fx),
+            Input::Peer(data) => self.from_peer(now, &data, &mut fx),
+        }
+        self.finish(&mut fx);
+        fx
+    }
+
+    // ---- inputs ----
+
+    fn start(&mut self, now: Now, stored: Option<String>, channel: bool, fx: &mut Vec<Effect>) {
+        self.channel_open = channel && self.opts.cross_tab;
+        let Some(text) = stored else { return };
+        // A stored session is checked like any other: a tampered or expired-beyond-repair
+        // store is refused and cleared.
+        let tokens = Record::from_json(&text).and_then(|r| self.tokens_from(r));
+        let usable = tokens.as_ref().is_some_and(|t| {
+            self.session.judge(t).is_ok() || self.session.could_refresh(t)
+        });
+        match tokens {
+            Some(tokens) if usable => {
+                let peers_asked = self.channel_open;
+                if peers_asked {
+                    fx.push(Effect::Post(Message::Hello.to_json()));
+                }
+                self.feed(now, session::Input::Restore { tokens, peers_asked }, fx);
+            }
+            _ => fx.push(Effect::Clear),
+        }
+    }
+
+    fn set_session(
+        &mut self,
+        now: Now,
+        call: CallId,
+        access_token: &Value,
+        refresh_token: &Value,
+        expires_in: &Value,
+        fx: &mut Vec<Effect>,
+    ) {
+        let tokens = match self.session_tokens(access_token, refresh_token, expires_in) {
+            Ok(t) => t,
+            Err(e) => return fx.push(settle(call, Err(e))),
+        };
+        if let Some(old) = self.probe.take() {
+            self.abort(old.request, fx);
+            fx.push(settle(old.call, Err(DOUBTFUL_SUPERSEDED)));
+            self.release_probe_waiters(now, old.waiting, fx);
+        }
+        match self.session.judge(&tokens) {
+            Ok(()) => {
+                self.feed(now, session::Input::SetSession(tokens), fx);
+                fx.push(settle(call, Ok(None)));
+            }
+            // Expired by our estimate of the server clock, but the estimate may be what is
+            // wrong: ask the server (a refresh) rather than adopt the token on trust.
+            Err(e)
+                if e.code() == ErrorCode::Expired
+                    && self.session.could_refresh(&tokens)
+                    && !self.session.clock_from_date() =>
+            {
+                let request = self.send(tokens.refresh_token.as_deref(), Purpose::Probe, fx);
+                self.probe = Some(Probe {
+                    call,
+                    request,
+                    refresh_token: tokens.refresh_token,
+                    attempts: 1,
+                    waiting: Vec::new(),
+                });
+            }
+            Err(e) => fx.push(settle(call, Err(e))),
+        }
+    }
+
+    /// Reads and verifies `setSession`'s values (as given by the app).
+    fn session_tokens(
+        &mut self,
+        access_token: &Value,
+        refresh_token: &Value,
+        expires_in: &Value,
+    ) -> Result<Tokens> {
+        let access = access_token
+            .as_str()
+            .ok_or(Error::malformed("accessToken must be a string"))?;
+        let refresh = match refresh_token {
+            Value::Null => None,
+            Value::String(s) if s.len() <= DEFAULT_MAX_TOKEN_BYTES => Some(s.clone()),
+            _ => return Err(Error::malformed("refreshToken must be a string")),
+        };
+        let expires_in = match expires_in {
+            Value::Null => None,
+            v => Some(
+                v.as_whole(MAX_EXPIRES_IN_S)
+                    .ok_or(Error::malformed("expiresIn must be a number of seconds"))?,
+            ),
+        };
+        self.admit(access, refresh, expires_in)
+    }
+
+    fn logout(&mut self, now: Now, fx: &mut Vec<Effect>) {
+        if let Some(p) = self.probe.take() {
+            self.abort(p.request, fx);
+            fx.push(settle(p.call, Err(DOUBTFUL_SUPERSEDED)));
+            self.release_probe_waiters(now, p.waiting, fx);
+        }
+        // Cookie style: the server must forget the HttpOnly cookie, or it keeps minting tokens.
+        let logout_url = self
+            .opts
+            .refresh
+            .as_ref()
+            .filter(|r| r.style == Style::Cookie)
+            .and_then(|r| r.logout_url.clone());
+        if let Some(url) = logout_url {
+            self.send_to(url, None, Purpose::Logout, fx);
+        }
+        self.feed(now, session::Input::Logout, fx);
+    }
+
+    fn dispose(&mut self) -> Vec<Effect> {
+        self.disposed = true;
+        let mut fx: Vec<Effect> = self
+            .requests
+            .drain(..)
+            .map(|(id, _)| Effect::Abort { id })
+            .collect();
+        for l in self.locks.drain(..).filter(|l| l.held) {
+            fx.push(Effect::Unlock {
+                id: l.id,
+                after_ms: 0,
+            });
+        }
+        fx.push(Effect::Wake(None));
+        fx
+    }
+
+    fn from_peer(&mut self, now: Now, data: &Value, fx: &mut Vec<Effect>) {
+        let input = match Message::from_value(data) {
+            Some(Message::Session(r)) => self.tokens_from(r).map(session::Input::PeerSession),
+            Some(Message::Refreshed(r)) => self.tokens_from(r).map(session::Input::PeerRefreshed),
+            Some(Message::LoggedOut) => Some(session::Input::PeerLoggedOut),
+            Some(Message::Hello) => Some(session::Input::PeerHello),
+            None => None,
+        };
+        if let Some(input) = input {
+            self.feed(now, input, fx);
+        }
+    }
+
+    /// The cross-tab lock for a refresh was granted or refused.
+    fn locked(
+        &mut self,
+        now: Now,
+        id: u64,
+        granted: bool,
+        stored: Option<String>,
+        fx: &mut Vec<Effect>,
+    ) {
+        let Some(at) = self.locks.iter().position(|l| l.id == id && !l.held) else {
+            if granted {
+                fx.push(Effect::Unlock { id, after_ms: 0 });
+            }
+            return;
+        };
+        let Some(rid) = self.locks.get(at).and_then(|l| l.rid) else {
+            self.locks.remove(at);
+            if granted {
+                fx.push(Effect::Unlock { id, after_ms: 0 });
+            }
+            return;
+        };
+        if !granted {
+            // No Web Locks here (or refused): each tab refreshes for itself.
+            self.locks.remove(at);
+            let token = self.refresh_token_now();
+            self.send_refresh(rid, token, None, fx);
+            return;
+        }
+        if let Some(l) = self.locks.get_mut(at) {
+            l.held = true;
+        }
+        // While we waited, another tab may have rotated the session (its broadcast, or its
+        // record in shared storage): then this request is moot.
+        let sent = self.refresh_token_now();
+        if let Some(t) = self.peer_rotation(stored.as_deref(), sent.as_deref()) {
+            self.feed(now, session::Input::PeerRefreshed(t), fx);
+        }
+        if self.session.refresh_wanted(rid) {
+            let token = self.refresh_token_now();
+            self.send_refresh(rid, token, Some(id), fx);
+        } else {
+            self.unlock(id, 0, fx);
+            let outcome = RefreshOutcome::Moot;
+            self.feed(now, session::Input::RefreshDone { id: rid, outcome }, fx);
+        }
+    }
+
+    fn answered(
+        &mut self,
+        now: Now,
+        id: u64,
+        answer: Answer,
+        stored: Option<String>,
+        fx: &mut Vec<Effect>,
+    ) {
+        let Some(at) = self.requests.iter().position(|(i, _)| *i == id) else {
+            return;
+        };
+        let (_, purpose) = self.requests.remove(at);
+        match purpose {
+            Purpose::Logout => {}
+            Purpose::Probe => self.probe_answered(now, id, answer, fx),
+            Purpose::Refresh { rid, sent, lock } => {
+                let (outcome, _) = self.outcome(now, answer);
+                // Before a rejection ends the session: did another tab rotate it meanwhile?
+                if matches!(outcome, RefreshOutcome::Rejected { .. }) {
+                    if let Some(t) = self.peer_rotation(stored.as_deref(), sent.as_deref()) {
+                        self.feed(now, session::Input::PeerRefreshed(t), fx);
+                    }
+                }
+                self.feed(now, session::Input::RefreshDone { id: rid, outcome }, fx);
+                if let Some(lock) = lock {
+                    self.unlock(lock, LOCK_HOLD_AFTER_MS, fx);
+                }
+            }
+        }
+    }
+
+    fn probe_answered(&mut self, now: Now, id: u64, answer: Answer, fx: &mut Vec<Effect>) {
+        let Some(mut probe) = self.probe.take().filter(|p| p.request == id) else {
+            return;
+        };
+        let (outcome, learned) = self.outcome(now, answer);
+        let result = match outcome {
+            RefreshOutcome::Success(mut tokens) => {
+                if tokens.refresh_token.is_none() {
+                    tokens.refresh_token = probe.refresh_token.take();
+                }
+                self.feed(now, session::Input::SetSession(tokens), fx);
+                Ok(None)
+            }
+            RefreshOutcome::Invalid {
+                error,
+                refresh_token,
+            } => {
+                if refresh_token.is_some() {
+                    probe.refresh_token = refresh_token;
+                }
+                if learned && error.code() == ErrorCode::Expired && probe.attempts < MAX_CLOCK_PROBES
+                {
+                    probe.attempts += 1;
+                    probe.request = self.send(probe.refresh_token.as_deref(), Purpose::Probe, fx);
+                    self.probe = Some(probe);
+                    return;
+                }
+                Err(error)
+            }
+            RefreshOutcome::Transient { error, .. } | RefreshOutcome::Rejected { error } => {
+                Err(error)
+            }
+            RefreshOutcome::Moot => Err(DOUBTFUL_SUPERSEDED),
+        };
+        fx.push(settle(probe.call, result));
+        self.release_probe_waiters(now, probe.waiting, fx);
+    }
+
+    fn release_probe_waiters(&mut self, now: Now, waiting: Vec<CallId>, fx: &mut Vec<Effect>) {
+        for call in waiting {
+            self.feed(now, session::Input::GetToken { call }, fx);
+        }
+    }
+
+    // ---- trust ----
+
+    /// Verifies a token's signature and claims (not its times) and makes it [`Tokens`];
+    /// `expires_in` is placed on the estimated server clock now.
+    fn admit(
+        &mut self,
+        access_token: &str,
+        refresh_token: Option<String>,
+        expires_in_s: Option<u64>,
+    ) -> Result<Tokens> {
+        let v = verify_untimed(
+            access_token,
+            &self.keys,
+            &self.opts.checks,
+            DEFAULT_MAX_TOKEN_BYTES,
+        )?;
+        self.remember(access_token, v.payload_json());
+        let server_now_s = self.session.server_now_s();
+        Ok(Tokens {
+            access_token: access_token.into(),
+            refresh_token: if in_cookie(&self.opts) {
+                None
+            } else {
+                refresh_token
+            },
+            exp_s: v.exp_s(),
+            iat_s: v.iat_s(),
+            nbf_s: v.nbf_s(),
+            expires_by_s: expires_in_s.map(|e| server_now_s.saturating_add(e)),
+        })
+    }
+
+    /// Tokens from a stored or shared record, verified again. Its times are judged by the
+    /// session when it decides to adopt them.
+    fn tokens_from(&mut self, r: Record) -> Option<Tokens> {
+        let mut t = self.admit(&r.access_token, r.refresh_token, None).ok()?;
+        t.expires_by_s = r.expires_by_s;
+        Some(t)
+    }
+
+    /// Turns an answer of the refresh endpoint into the session's outcome, learning the server
+    /// clock from it. The bool: the clock estimate moved because of a refused token.
+    fn outcome(&mut self, now: Now, answer: Answer) -> (RefreshOutcome, bool) {
+        let transient = |code, message| RefreshOutcome::Transient {
+            error: Error::new(code, message),
+            retry_after_ms: None,
+        };
+        let (status, retry_after, date, body) = match answer {
+            Answer::None { timeout: true } => {
+                return (
+                    transient(ErrorCode::Timeout, "the refresh request timed out"),
+                    false,
+                )
+            }
+            Answer::None { timeout: false } => {
+                return (
+                    transient(
+                        ErrorCode::Network,
+                        "the refresh request failed on the network",
+                    ),
+                    false,
+                )
+            }
+            Answer::Http {
+                status,
+                retry_after,
+                date,
+                body,
+            } => (status, retry_after, date, body),
+        };
+        if let Some(d) = date.as_deref().and_then(refresh::parse_http_date) {
+            self.session.learn_date(d);
+        }
+        if body.encode_utf16().count() as u64 > MAX_BODY_CHARS {
+            return (
+                RefreshOutcome::Transient {
+                    error: BODY_TOO_LONG,
+                    retry_after_ms: None,
+                },
+                false,
+            );
+        }
+        let style = self.opts.refresh.as_ref().map_or(Style::OAuth2, |r| r.style);
+        let classified = refresh::classify(style, status, retry_after.as_deref(), now.wall_ms, &body);
+        match classified {
+            Classified::Transient {
+                error,
+                retry_after_ms,
+            } => (
+                RefreshOutcome::Transient {
+                    error,
+                    retry_after_ms,
+                },
+                false,
+            ),
+            Classified::Rejected { error } => (RefreshOutcome::Rejected { error }, false),
+            Classified::Tokens(tr) => {
+                let rt = tr.refresh_token.clone();
+                match self.admit(&tr.access_token, tr.refresh_token, tr.expires_in_s) {
+                    Err(error) => (
+                        RefreshOutcome::Invalid {
+                            error,
+                            refresh_token: rt,
+                        },
+                        false,
+                    ),
+                    Ok(tokens) => {
+                        let judged = self.session.judge(&tokens);
+                        let learned = self.session.learn_iat(tokens.iat_s, judged.is_err());
+                        match judged {
+                            Ok(()) => (RefreshOutcome::Success(tokens), learned),
+                            Err(error) => (
+                                RefreshOutcome::Invalid {
+                                    error,
+                                    refresh_token: rt,
+                                },
+                                learned,
+                            ),
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// A newer session another tab left in shared storage (`persist: 'local'`): the refresh
+    /// token `sent` was rotated by that tab.
+    fn peer_rotation(&mut self, stored: Option<&str>, sent: Option<&str>) -> Option<Tokens> {
+        if self.opts.persist != Persist::Local {
+            return None;
+        }
+        let record = Record::from_json(stored?)?;
+        let current = self.session.access_token();
+        let rotated = match sent {
+            Some(sent) => record.refresh_token.as_deref().is_some_and(|r| r != sent),
+            None => current.is_some_and(|c| c != record.access_token),
+        };
+        if !rotated || current == Some(record.access_token.as_str()) {
+            return None;
+        }
+        self.tokens_from(record)
+    }
+
+    fn remember(&mut self, token: &str, payload: &str) {
+        if self.claims.iter().any(|(t, _)| t == token) {
+            return;
+        }
+        if self.claims.len() >= CLAIMS_CACHE {
+            self.claims.remove(0);
+        }
+        self.claims.push((token.into(), payload.into()));
+    }
+
+    // ---- actions into effects ----
+
+    fn feed(&mut self, now: Now, input: session::Input, fx: &mut Vec<Effect>) {
+        for action in self.session.handle(now, input) {
+            self.perform(action, fx);
+        }
+    }
+
+    fn perform(&mut self, action: Action, fx: &mut Vec<Effect>) {
+        match action {
+            Action::SendRefresh { id, refresh_token } => {
+                if self.opts.cross_tab {
+                    let lock = self.new_id();
+                    self.locks.push(LockFor {
+                        id: lock,
+                        rid: Some(id),
+                        held: false,
+                    });
+                    let wait = self.opts.refresh.as_ref().map_or(0, |r| r.timeout_ms);
+                    let mut name = self.key.clone();
+                    name.push_str(":refresh");
+                    fx.push(Effect::Lock {
+                        id: lock,
+                        name,
+                        wait_ms: wait.saturating_add(LOCK_WAIT_SLACK_MS),
+                    });
+                } else {
+                    self.send_refresh(id, refresh_token, None, fx);
+                }
+            }
+            Action::CancelRefresh { id } => {
+                for l in self.locks.iter_mut().filter(|l| l.rid == Some(id) && !l.held) {
+                    l.rid = None;
+                }
+                let found = self.requests.iter().find_map(|(req, p)| match p {
+                    Purpose::Refresh { rid, lock, .. } if *rid == id => Some((*req, *lock)),
+                    _ => None,
+                });
+                if let Some((req, lock)) = found {
+                    self.abort(req, fx);
+                    if let Some(lock) = lock {
+                        self.unlock(lock, LOCK_HOLD_AFTER_MS, fx);
+                    }
+                }
+            }
+            Action::Resolve { call, access_token } => fx.push(settle(call, Ok(Some(access_token)))),
+            Action::Reject { call, error } => fx.push(settle(call, Err(error))),
+            Action::Emit(event) => fx.push(Effect::Emit(event)),
+            Action::Persist(t) => {
+                if self.opts.persist != Persist::Memory {
+                    fx.push(Effect::Store(self.record(t).to_json()));
+                }
+            }
+            Action::ClearPersist => {
+                if self.opts.persist != Persist::Memory {
+                    fx.push(Effect::Clear);
+                }
+            }
+            Action::Broadcast(b) => {
+                if self.channel_open {
+                    let message = match b {
+                        Broadcast::Session(t) => Message::Session(self.record(t)),
+                        Broadcast::Refreshed(t) => Message::Refreshed(self.record(t)),
+                        Broadcast::LoggedOut => Message::LoggedOut,
+                    };
+                    fx.push(Effect::Post(message.to_json()));
+                }
+            }
+        }
+    }
+
+    /// What is stored and shared of a token set: never a refresh token in cookie style.
+    fn record(&self, t: Tokens) -> Record {
+        Record {
+            access_token: t.access_token,
+            refresh_token: if in_cookie(&self.opts) {
+                None
+            } else {
+                t.refresh_token
+            },
+            expires_by_s: t.expires_by_s,
+        }
+    }
+
+    fn refresh_token_now(&self) -> Option<String> {
+        if in_cookie(&self.opts) {
+            return None;
+        }
+        self.session.tokens().and_then(|t| t.refresh_token.clone())
+    }
+
+    fn send_refresh(
+        &mut self,
+        rid: RefreshId,
+        token: Option<String>,
+        lock: Option<u64>,
+        fx: &mut Vec<Effect>,
+    ) {
+        let purpose = Purpose::Refresh {
+            rid,
+            sent: token.clone(),
+            lock,
+        };
+        self.send(token.as_deref(), purpose, fx);
+    }
+
+    /// Sends a refresh request with `token` to the refresh endpoint.
+    fn send(&mut self, token: Option<&str>, purpose: Purpose, fx: &mut Vec<Effect>) -> u64 {
+        let url = self
+            .opts
+            .refresh
+            .as_ref()
+            .map(|r| r.url.clone())
+            .unwrap_or_default();
+        self.send_to(url, token, purpose, fx)
+    }
+
+    fn send_to(
+        &mut self,
+        url: String,
+        token: Option<&str>,
+        purpose: Purpose,
+        fx: &mut Vec<Effect>,
+    ) -> u64 {
+        let id = self.new_id();
+        let (style, client_id, extra, timeout_ms) = match &self.opts.refresh {
+            Some(r) => (r.style, r.client_id.as_deref(), &r.headers[..], r.timeout_ms),
+            None => (Style::OAuth2, None, &[][..], options::DEFAULT_REFRESH_TIMEOUT_MS),
+        };
+        let request = match purpose {
+            Purpose::Logout => refresh::request(Style::Cookie, None, None),
+            _ => refresh::request(style, token, client_id),
+        };
+        let mut headers = vec![
+            ("Content-Type".into(), String::from(request.content_type)),
+            ("Accept".into(), "application/json".into()),
+        ];
+        headers.extend(extra.iter().cloned());
+        fx.push(Effect::Send {
+            id,
+            url,
+            headers,
+            body: request.body,
+            include_credentials: request.with_credentials,
+            timeout_ms,
+        });
+        self.requests.push((id, purpose));
+        id
+    }
+
+    fn abort(&mut self, id: u64, fx: &mut Vec<Effect>) {
+        if let Some(at) = self.requests.iter().position(|(i, _)| *i == id) {
+            self.requests.remove(at);
+            fx.push(Effect::Abort { id });
+        }
+    }
+
+    fn unlock(&mut self, id: u64, after_ms: u64, fx: &mut Vec<Effect>) {
+        if let Some(at) = self.locks.iter().position(|l| l.id == id) {
+            self.locks.remove(at);
+            fx.push(Effect::Unlock { id, after_ms });
+        }
+    }
+
+    fn new_id(&mut self) -> u64 {
+        let id = self.next_id;
+        self.next_id = self.next_id.saturating_add(1);
+        id
+    }
+
+    /// After every input: what the getters say, the fast path, the timer.
+    fn finish(&mut self, fx: &mut Vec<Effect>) {
+        let token = self.session.access_token();
+        let state = Effect::State {
+            authenticated: self.session.is_authenticated(),
+            claims: token.and_then(|t| {
+                self.claims
+                    .iter()
+                    .rev()
+                    .find(|(c, _)| c == t)
+                    .map(|(_, p)| p.clone())
+            }),
+            expires_at_ms: self.session.expires_at_ms(),
+        };
+        if self.last_state.as_ref() != Some(&state) {
+            self.last_state = Some(state.clone());
+            fx.push(state);
+        }
+        let for_ms = if self.probe.is_some() {
+            0
+        } else {
+            self.session.fresh_for_ms()
+        };
+        fx.push(Effect::Fresh {
+            token: token.filter(|_| for_ms > 0).unwrap_or_default().into(),
+            for_ms,
+        });
+        fx.push(Effect::Wake(self.session.next_wake_ms()));
+    }
+}
+
+/// How a request ended, before any interpretation.
+#[derive(Debug, Clone)]
+enum Answer {
+    Http {
+        status: u16,
+        retry_after: Option<String>,
+        date: Option<String>,
+        body: String,
+    },
+    None {
+        timeout: bool,
+    },
+}
+
+fn settle(call: CallId, result: core::result::Result<Option<String>, Error>) -> Effect {
+    Effect::Settle { call, result }
+}
+
+fn in_cookie(opts: &ClientOptions) -> bool {
+    opts.refresh
+        .as_ref()
+        .is_some_and(|r| r.style == Style::Cookie)
+}
+
+/// Tabs of one origin with the same configuration share one stored session and one channel.
+fn storage_key(opts: &ClientOptions) -> String {
+    let mut id = String::new();
+    for part in [
+        opts.refresh.as_ref().map(|r| r.url.as_str()),
+        opts.refresh.as_ref().and_then(|r| r.client_id.as_deref()),
+        opts.checks.issuer.as_deref(),
+    ] {
+        id.push_str(part.unwrap_or_default());
+        id.push('\n');
+    }
+    for a in &opts.checks.audience {
+        id.push_str(a);
+        id.push('\n');
+    }
+    let digest = crate::sha256::sha256(id.as_bytes());
+    let mut key = String::from("jwt-keeper:");
+    key.push_str(&crate::base64url::encode(
+        digest.get(..12).unwrap_or_default(),
+    ));
+    key
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,464 @@
+//! What crosses between the client core and the shell that runs it in a browser: raw
+//! [`Input`]s in, I/O [`Effect`]s out, both as JSON text so the boundary needs no glue of its
+//! own. The shell translates only: it reads platform facts into inputs and performs effects.
+//!
+//! # The shell's contract
+//!
+//! - One core per client. Every input goes through `handle(wall_ms, monotonic_ms, input)`
+//!   (`Date.now()`, `performance.now()`), which returns the effects to perform, in order.
+//! - Ask `setup()` first: `{"storage":"local"|"session"|null,"key":…,"channel":…|null}` says
+//!   which storage to use under which key, and which BroadcastChannel to join (`null`: none).
+//!   Then feed [`Input::Start`] with what storage holds (`null` if nothing) and whether the
+//!   channel could be opened.
+//! - [`Effect::Send`]: `fetch` it (`AbortController`, abort after `timeoutMs`), then feed
+//!   [`Input::Answer`] (any HTTP status) or [`Input::Failed`] (network error, or `timeout`
+//!   when the timer aborted it). Exactly one of them per request, unless [`Effect::Abort`]
+//!   came first: then feed nothing. Read storage again when it ends (`stored`).
+//! - [`Effect::Lock`]: request the Web Lock `name`, waiting at most `waitMs` and then asking
+//!   again with `steal: true`. Feed [`Input::Lock`] `granted: true` when its callback runs
+//!   (hold the lock until [`Effect::Unlock`] for that id), `granted: false` when there are no
+//!   Web Locks or the request is refused (sandboxed frame, opaque origin). Exactly one input
+//!   per lock effect.
+//! - [`Effect::Unlock`]: release the lock of that id after `afterMs`.
+//! - [`Effect::Store`] / [`Effect::Clear`]: write / remove the storage record (ignore
+//!   failures; the core keeps the session in memory anyway).
+//! - [`Effect::Post`]: post `data` on the BroadcastChannel; feed each message received as
+//!   [`Input::Peer`].
+//! - [`Effect::Emit`]: deliver to the app's listeners; [`Effect::Settle`]: settle the call's
+//!   promise. [`Effect::State`]: what the client's getters answer from now on.
+//!   [`Effect::Fresh`]: `getAccessToken()` may answer `token` without asking until both
+//!   clocks pass `forMs` from now.
+//! - [`Effect::Wake`]: (re)arm the one timer to feed [`Input::Wake`] at local time `at`
+//!   (`null`: no timer). Feed `Wake` on `visibilitychange`, `pageshow`, `focus` too, and
+//!   [`Input::Online`] on `online`.
+//!
+//! Every value is read as given: the shell passes the app's values (own properties only)
+//! without judging them; non-finite numbers arrive as strings and are refused here.
+
+#[allow(unused_imports)]
+use crate::prelude::*;
+
+use crate::error::{Error, ErrorCode, Result};
+use crate::json::{self, Obj, Object, Value};
+use crate::session::{CallId, Event};
+
+/// Largest JSON number an input may carry exactly (2^53 − 1).
+const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
+
+/// One raw fact from the shell.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Input {
+    /// The client starts: `{"t":"start","stored":text|null,"channel":bool}`.
+    Start {
+        /// The storage record, if any.
+        stored: Option<String>,
+        /// A BroadcastChannel to the other tabs exists.
+        channel: bool,
+    },
+    /// `setSession(...)`: `{"t":"set","call":n,"accessToken":…,"refreshToken":…,"expiresIn":…}`
+    /// with the app's values as given (absent members are `undefined`).
+    SetSession {
+        /// The call to settle.
+        call: CallId,
+        /// `accessToken`, as given.
+        access_token: Value,
+        /// `refreshToken`, as given.
+        refresh_token: Value,
+        /// `expiresIn`, as given.
+        expires_in: Value,
+    },
+    /// `getAccessToken()`: `{"t":"get","call":n}`.
+    GetToken {
+        /// The call to settle.
+        call: CallId,
+    },
+    /// `refresh()`: `{"t":"refresh","call":n,"inListener":bool}`; `inListener` when called
+    /// while a `refresh` event is being delivered.
+    Refresh {
+        /// The call to settle.
+        call: CallId,
+        /// Called from a `refresh` listener.
+        in_listener: bool,
+    },
+    /// `client.fetch` got `401` `Bearer error="invalid_token"`:
+    /// `{"t":"unauthorized","call":n,"token":…}`. Settled with a token to replay with, or
+    /// rejected (then the 401 goes to the app).
+    Unauthorized {
+        /// The call to settle.
+        call: CallId,
+        /// The access token the request carried.
+        token: String,
+    },
+    /// `logout()`: `{"t":"logout"}`.
+    Logout,
+    /// `dispose()`: `{"t":"dispose"}`. Nothing is sent or emitted afterwards.
+    Dispose,
+    /// The wake timer, `visibilitychange`, `pageshow`, `focus`: `{"t":"wake"}`.
+    Wake,
+    /// `online`: `{"t":"online"}`.
+    Online,
+    /// A request ended with an HTTP answer:
+    /// `{"t":"answer","id":n,"status":n,"retryAfter":s|null,"date":s|null,"body":s,"stored":s|null}`.
+    Answer {
+        /// From [`Effect::Send`].
+        id: u64,
+        /// HTTP status.
+        status: u16,
+        /// The `Retry-After` header, if readable.
+        retry_after: Option<String>,
+        /// The `Date` header, if readable (cross-origin only with `Access-Control-Expose-Headers`).
+        date: Option<String>,
+        /// The body text.
+        body: String,
+        /// The storage record now.
+        stored: Option<String>,
+    },
+    /// A request ended without an answer: `{"t":"failed","id":n,"timeout":bool,"stored":s|null}`.
+    Failed {
+        /// From [`Effect::Send`].
+        id: u64,
+        /// The shell's timeout aborted it (else: a network error).
+        timeout: bool,
+        /// The storage record now.
+        stored: Option<String>,
+    },
+    /// A lock request ended: `{"t":"lock","id":n,"granted":bool,"stored":s|null}`.
+    Lock {
+        /// From [`Effect::Lock`].
+        id: u64,
+        /// Held now (else: no Web Locks, or refused).
+        granted: bool,
+        /// The storage record now.
+        stored: Option<String>,
+    },
+    /// A message from another tab: `{"t":"peer","data":…}` (any JSON value as received).
+    Peer(Value),
+}
+
+/// What the shell must do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// `fetch(url, {method:'POST', headers, body, credentials})`, aborted after `timeout_ms`.
+    Send {
+        /// Report with this id.
+        id: u64,
+        /// The URL.
+        url: String,
+        /// Header name/value pairs.
+        headers: Vec<(String, String)>,
+        /// The body.
+        body: String,
+        /// `credentials: 'include'` (else `'same-origin'`).
+        include_credentials: bool,
+        /// Abort after this long and report `timeout`.
+        timeout_ms: u64,
+    },
+    /// Abort request `id`; report nothing for it.
+    Abort {
+        /// The request.
+        id: u64,
+    },
+    /// Request the Web Lock `name` for `id`: wait at most `wait_ms`, then steal.
+    Lock {
+        /// Report with this id.
+        id: u64,
+        /// The lock's name.
+        name: String,
+        /// Longest wait before stealing.
+        wait_ms: u64,
+    },
+    /// Release the lock held for `id` after `after_ms`.
+    Unlock {
+        /// The lock.
+        id: u64,
+        /// Delay, so a result posted to the other tabs reaches them first.
+        after_ms: u64,
+    },
+    /// Write the storage record.
+    Store(String),
+    /// Remove the storage record.
+    Clear,
+    /// Post on the BroadcastChannel (JSON text of the message object).
+    Post(String),
+    /// An event for the listeners.
+    Emit(Event),
+    /// Settle a call: a token (`None` for `setSession`, which resolves with nothing), or an
+    /// error.
+    Settle {
+        /// The call.
+        call: CallId,
+        /// Its result.
+        result: core::result::Result<Option<String>, Error>,
+    },
+    /// The getters' answers: `isAuthenticated`, `claims` (JSON text), `expiresAt`.
+    State {
+        /// `isAuthenticated`.
+        authenticated: bool,
+        /// `claims`: the verified payload's JSON text.
+        claims: Option<String>,
+        /// `expiresAt`, ms since epoch on the local clock.
+        expires_at_ms: Option<u64>,
+    },
+    /// `getAccessToken()` may answer `token` without asking for `for_ms` (0: ask).
+    Fresh {
+        /// The token.
+        token: String,
+        /// For how long.
+        for_ms: u64,
+    },
+    /// Arm the timer for local time `at` ms, or none.
+    Wake(Option<u64>),
+}
+
+const BAD_INPUT: Error = Error::new(ErrorCode::Internal, "the shell sent an unreadable input");
+
+fn id_of(obj: &Object, name: &str) -> Result<u64> {
+    obj.get(name)
+        .and_then(|v| v.as_whole(MAX_SAFE_INTEGER))
+        .ok_or(BAD_INPUT)
+}
+
+fn opt_text(obj: &Object, name: &str) -> Result<Option<String>> {
+    match obj.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(BAD_INPUT),
+    }
+}
+
+fn flag(obj: &Object, name: &str) -> bool {
+    matches!(obj.get(name), Some(Value::Bool(true)))
+}
+
+impl Input {
+    /// Reads one input. An unreadable one is the shell's bug: `internal`.
+    pub fn from_json(text: &str) -> Result<Self> {
+        let obj = json::parse_object(text.as_bytes(), "the shell sent an unreadable input")
+            .map_err(|_| BAD_INPUT)?;
+        let call = || id_of(&obj, "call").map(CallId);
+        let member = |name: &str| obj.get(name).cloned().unwrap_or(Value::Null);
+        Ok(match obj.get("t").and_then(Value::as_str).ok_or(BAD_INPUT)? {
+            "start" => Self::Start {
+                stored: opt_text(&obj, "stored")?,
+                channel: flag(&obj, "channel"),
+            },
+            "set" => Self::SetSession {
+                call: call()?,
+                access_token: member("accessToken"),
+                refresh_token: member("refreshToken"),
+                expires_in: member("expiresIn"),
+            },
+            "get" => Self::GetToken { call: call()? },
+            "refresh" => Self::Refresh {
+                call: call()?,
+                in_listener: flag(&obj, "inListener"),
+            },
+            "unauthorized" => Self::Unauthorized {
+                call: call()?,
+                token: opt_text(&obj, "token")?.unwrap_or_default(),
+            },
+            "logout" => Self::Logout,
+            "dispose" => Self::Dispose,
+            "wake" => Self::Wake,
+            "online" => Self::Online,
+            "answer" => Self::Answer {
+                id: id_of(&obj, "id")?,
+                status: obj
+                    .get("status")
+                    .and_then(|v| v.as_whole(999))
+                    .and_then(|s| u16::try_from(s).ok())
+                    .ok_or(BAD_INPUT)?,
+                retry_after: opt_text(&obj, "retryAfter")?,
+                date: opt_text(&obj, "date")?,
+                body: opt_text(&obj, "body")?.unwrap_or_default(),
+                stored: opt_text(&obj, "stored")?,
+            },
+            "failed" => Self::Failed {
+                id: id_of(&obj, "id")?,
+                timeout: flag(&obj, "timeout"),
+                stored: opt_text(&obj, "stored")?,
+            },
+            "lock" => Self::Lock {
+                id: id_of(&obj, "id")?,
+                granted: flag(&obj, "granted"),
+                stored: opt_text(&obj, "stored")?,
+            },
+            "peer" => Self::Peer(member("data")),
+            _ => return Err(BAD_INPUT),
+        })
+    }
+}
+
+fn error_json(e: &Error) -> String {
+    Obj::new()
+        .str("code", e.code().as_str())
+        .str("message", e.message())
+        .finish()
+}
+
+impl Effect {
+    /// The effect as a JSON object, as the shell reads it.
+    pub fn to_json(&self) -> String {
+        match self {
+            Self::Send {
+                id,
+                url,
+                headers,
+                body,
+                include_credentials,
+                timeout_ms,
+            } => Obj::new()
+                .str("t", "send")
+                .num("id", *id)
+                .str("url", url)
+                .raw(
+                    "headers",
+                    &json::array(headers.iter().map(|(k, v)| {
+                        let mut pair = String::from("[");
+                        json::push_string(&mut pair, k);
+                        pair.push(',');
+                        json::push_string(&mut pair, v);
+                        pair.push(']');
+                        pair
+                    })),
+                )
+                .str("body", body)
+                .str(
+                    "credentials",
+                    if *include_credentials {
+                        "include"
+                    } else {
+                        "same-origin"
+                    },
+                )
+                .num("timeoutMs", *timeout_ms),
+            Self::Abort { id } => Obj::new().str("t", "abort").num("id", *id),
+            Self::Lock { id, name, wait_ms } => Obj::new()
+                .str("t", "lock")
+                .num("id", *id)
+                .str("name", name)
+                .num("waitMs", *wait_ms),
+            Self::Unlock { id, after_ms } => Obj::new()
+                .str("t", "unlock")
+                .num("id", *id)
+                .num("afterMs", *after_ms),
+            Self::Store(text) => Obj::new().str("t", "store").str("text", text),
+            Self::Clear => Obj::new().str("t", "clear"),
+            Self::Post(data) => Obj::new().str("t", "post").raw("data", data),
+            Self::Emit(event) => {
+                let (kind, detail) = event_json(event);
+                Obj::new().str("t", "emit").str("type", kind).raw("detail", &detail)
+            }
+            Self::Settle { call, result } => {
+                let o = Obj::new().str("t", "settle").num("call", call.0);
+                match result {
+                    Ok(Some(token)) => o.str("value", token),
+                    Ok(None) => o.null("value"),
+                    Err(e) => o.raw("error", &error_json(e)),
+                }
+            }
+            Self::State {
+                authenticated,
+                claims,
+                expires_at_ms,
+            } => {
+                let o = Obj::new()
+                    .str("t", "state")
+                    .bool("authenticated", *authenticated);
+                let o = match claims {
+                    Some(c) => o.raw("claims", c),
+                    None => o.null("claims"),
+                };
+                match expires_at_ms {
+                    Some(at) => o.num("expiresAt", *at),
+                    None => o.null("expiresAt"),
+                }
+            }
+            Self::Fresh { token, for_ms } => Obj::new()
+                .str("t", "fresh")
+                .str("token", token)
+                .num("forMs", *for_ms),
+            Self::Wake(at) => {
+                let o = Obj::new().str("t", "wake");
+                match at {
+                    Some(at) => o.num("at", *at),
+                    None => o.null("at"),
+                }
+            }
+        }
+        .finish()
+    }
+}
+
+/// An event's type and its `detail` object (`error` carries `{code, message}`, which the shell
+/// turns into an `AuthError`).
+fn event_json(event: &Event) -> (&'static str, String) {
+    match event {
+        Event::Refresh {
+            access_token,
+            expires_at_ms,
+            source,
+        } => (
+            "refresh",
+            Obj::new()
+                .str("accessToken", access_token)
+                .num("expiresAt", *expires_at_ms)
+                .str("source", source.as_str())
+                .finish(),
+        ),
+        Event::Logout { reason } => ("logout", Obj::new().str("reason", reason.as_str()).finish()),
+        Event::Error {
+            error,
+            will_retry,
+            retry_in_ms,
+        } => (
+            "error",
+            Obj::new()
+                .raw("error", &error_json(error))
+                .bool("willRetry", *will_retry)
+                .opt_num("retryInMs", *retry_in_ms)
+                .finish(),
+        ),
+    }
+}
+
+/// A whole list of effects as the JSON array `handle` returns.
+pub fn effects_json(effects: &[Effect]) -> String {
+    json::array(effects.iter().map(Effect::to_json))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inputs_read_and_refuse() {
+        assert_eq!(
+            Input::from_json(r#"{"t":"get","call":3}"#).unwrap(),
+            Input::GetToken { call: CallId(3) }
+        );
+        assert!(matches!(
+            Input::from_json(r#"{"t":"set","call":1,"accessToken":"a","expiresIn":"NaN"}"#).unwrap(),
+            Input::SetSession { expires_in: Value::String(_), refresh_token: Value::Null, .. }
+        ));
+        for bad in ["", "[]", r#"{"t":"nope"}"#, r#"{"t":"get"}"#, r#"{"t":"get","call":-1}"#,
+            r#"{"t":"answer","id":1,"status":1000,"body":""}"#] {
+            assert_eq!(Input::from_json(bad).unwrap_err().code(), ErrorCode::Internal, "{bad}");
+        }
+    }
+
+    #[test]
+    fn effects_are_json_the_strict_reader_reads() {
+        let all = [
+            Effect::Send { id: 1, url: "u".into(), headers: vec![("a".into(), "b\"".into())], body: "x".into(), include_credentials: true, timeout_ms: 5 },
+            Effect::Post(Obj::new().str("t", "o").finish()),
+            Effect::Settle { call: CallId(2), result: Err(Error::malformed("m")) },
+            Effect::Settle { call: CallId(2), result: Ok(None) },
+            Effect::State { authenticated: true, claims: Some("{\"sub\":\"a\"}".into()), expires_at_ms: Some(9) },
+            Effect::Wake(None),
+        ];
+        let text = effects_json(&all);
+        let v = json::parse(text.as_bytes(), "").unwrap();
+        assert!(matches!(v, Value::Array(ref a) if a.len() == all.len()));
+    }
+}
