@@ -1,1 +1,533 @@
-//! Native tests of the client core.
+//! Native tests of the client core: the trust rules (a token is never judged by its own word),
+//! tabs and storage, locks, storms, disposal — each driven through raw inputs as the shell
+//! feeds them.
+
+use super::*;
+use crate::json;
+use p256::ecdsa::signature::hazmat::PrehashSigner;
+use p256::ecdsa::{Signature, SigningKey};
+
+const NOW_S: u64 = 1_800_000_000;
+const A3_JWK: &str = r#"{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}"#;
+const A3: &str = "eyJhbGciOiJFUzI1NiJ9.eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlfQ.DtEhU3ljbEg8L38VWAfUAqOyKAM6-Xx-F4GawxaepmXFCgfTjDxw5djxLa8ISlSApmWQxfKTUJqPP3-Kg6NU1Q";
+
+fn signer() -> SigningKey {
+    SigningKey::from_slice(&[7u8; 32]).unwrap()
+}
+
+fn jwk() -> String {
+    let point = signer().verifying_key().to_sec1_point(false);
+    Obj::new()
+        .str("kty", "EC")
+        .str("crv", "P-256")
+        .str("x", &crate::base64url::encode(point.x().unwrap()))
+        .str("y", &crate::base64url::encode(point.y().unwrap()))
+        .finish()
+}
+
+/// An ES256 token with `iat`/`exp` (seconds) signed by [`signer`].
+fn token(iat: Option<u64>, exp: u64, jti: u64) -> String {
+    let header = crate::base64url::encode(br#"{"alg":"ES256","typ":"JWT"}"#);
+    let payload = Obj::new()
+        .str("sub", "alice")
+        .opt_num("iat", iat)
+        .num("exp", exp)
+        .num("jti", jti)
+        .finish();
+    let input = [header, crate::base64url::encode(payload.as_bytes())].join(".");
+    let sig: Signature = signer()
+        .sign_prehash(&crate::sha256::sha256(input.as_bytes()))
+        .unwrap();
+    [input, crate::base64url::encode(&sig.to_bytes())].join(".")
+}
+
+/// A test rig: one core and a clock (wall and monotonic move together unless told).
+struct Rig {
+    core: Core,
+    wall: u64,
+    mono: u64,
+    next_call: u64,
+}
+
+const OAUTH: &str = r#"{"refresh":{"url":"https://as.test/token","clientId":"c"},"crossTab":false}"#;
+const TABS: &str = r#"{"refresh":{"url":"https://as.test/token","clientId":"c"}}"#;
+
+impl Rig {
+    fn new(options: &str, key: &str) -> Self {
+        let keys = KeySet::from_json(key.as_bytes()).unwrap();
+        Self {
+            core: Core::new(options.as_bytes(), keys, 1).unwrap(),
+            wall: NOW_S * 1000,
+            mono: 1_000,
+            next_call: 1,
+        }
+    }
+
+    fn now(&self) -> Now {
+        Now {
+            wall_ms: self.wall,
+            monotonic_ms: Some(self.mono),
+        }
+    }
+
+    fn input(&mut self, json_text: &str) -> Vec<Effect> {
+        let input = Input::from_json(json_text).unwrap();
+        let now = self.now();
+        self.core.handle(now, input)
+    }
+
+    fn start(&mut self, stored: Option<&str>, channel: bool) -> Vec<Effect> {
+        let stored = stored.map_or("null".into(), |s| {
+            let mut q = String::new();
+            json::push_string(&mut q, s);
+            q
+        });
+        self.input(&format!(r#"{{"t":"start","stored":{stored},"channel":{channel}}}"#))
+    }
+
+    fn call(&mut self) -> u64 {
+        self.next_call += 1;
+        self.next_call
+    }
+
+    fn set(&mut self, access: &str, refresh: Option<&str>, expires_in: Option<u64>) -> (u64, Vec<Effect>) {
+        let call = self.call();
+        let o = Obj::new()
+            .str("t", "set")
+            .num("call", call)
+            .str("accessToken", access)
+            .opt_str("refreshToken", refresh)
+            .opt_num("expiresIn", expires_in)
+            .finish();
+        (call, self.input(&o))
+    }
+
+    fn get(&mut self) -> (u64, Vec<Effect>) {
+        let call = self.call();
+        (call, self.input(&format!(r#"{{"t":"get","call":{call}}}"#)))
+    }
+
+    fn answer(&mut self, id: u64, status: u16, date: Option<&str>, body: &str) -> Vec<Effect> {
+        let o = Obj::new()
+            .str("t", "answer")
+            .num("id", id)
+            .num("status", u64::from(status))
+            .opt_str("date", date)
+            .str("body", body)
+            .finish();
+        self.input(&o)
+    }
+
+    fn advance(&mut self, ms: u64) {
+        self.wall += ms;
+        self.mono += ms;
+    }
+}
+
+fn settled(fx: &[Effect], call: u64) -> Option<core::result::Result<Option<String>, ErrorCode>> {
+    fx.iter().find_map(|e| match e {
+        Effect::Settle { call: c, result } if c.0 == call => {
+            Some(result.clone().map_err(|e| e.code()))
+        }
+        _ => None,
+    })
+}
+
+fn sends(fx: &[Effect]) -> Vec<(u64, String)> {
+    fx.iter()
+        .filter_map(|e| match e {
+            Effect::Send { id, body, .. } => Some((*id, body.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn oauth_body(access: &str, refresh: &str, expires_in: u64) -> String {
+    Obj::new()
+        .str("access_token", access)
+        .str("refresh_token", refresh)
+        .num("expires_in", expires_in)
+        .str("token_type", "Bearer")
+        .finish()
+}
+
+fn http_date(s: u64) -> String {
+    // Only the seconds matter to the parser; build an IMF-fixdate for `s`.
+    let days = s / 86_400;
+    let rem = s % 86_400;
+    let (y, m, d) = civil(days);
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    format!(
+        "Mon, {d:02} {} {y} {:02}:{:02}:{:02} GMT",
+        MONTHS[(m - 1) as usize],
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+fn civil(days: u64) -> (u64, u64, u64) {
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+#[test]
+fn the_http_date_helper_reads_back() {
+    assert_eq!(refresh::parse_http_date(&http_date(NOW_S)), Some(NOW_S));
+}
+
+// ---- a token is never judged by its own word ----
+
+#[test]
+fn an_expired_token_with_a_generous_expires_in_is_refused() {
+    let mut r = Rig::new("{}", A3_JWK);
+    r.start(None, false);
+    let (call, fx) = r.set(A3, None, Some(3600));
+    assert_eq!(settled(&fx, call), Some(Err(ErrorCode::Expired)));
+    assert!(!r.core.session().is_authenticated(), "nothing adopted");
+    // Also with a refresh endpoint but no refresh token: nothing to learn the clock with.
+    let mut r = Rig::new(OAUTH, A3_JWK);
+    r.start(None, false);
+    let (call, fx) = r.set(A3, None, Some(3600));
+    assert_eq!(settled(&fx, call), Some(Err(ErrorCode::Expired)));
+    let (call, fx) = r.get();
+    assert_eq!(settled(&fx, call), Some(Err(ErrorCode::NotAuthenticated)));
+}
+
+#[test]
+fn an_aged_token_keeps_its_real_exp_and_teaches_no_offset() {
+    let mut r = Rig::new(OAUTH, &jwk());
+    r.start(None, false);
+    let aged = token(Some(NOW_S - 3000), NOW_S + 600, 1);
+    let (call, fx) = r.set(&aged, Some("rt1"), None);
+    assert_eq!(settled(&fx, call), Some(Ok(None)));
+    let expires = r.core.session().expires_at_ms().unwrap();
+    assert!(
+        expires.abs_diff((NOW_S + 600) * 1000) < 2_000,
+        "expiresAt {expires} is the real exp, not iat + lifetime"
+    );
+    // A token that expired 1000 s ago is refused: nothing was learned from the aged one.
+    let old = token(Some(NOW_S - 4000), NOW_S - 1000, 2);
+    let (call, fx) = r.set(&old, None, Some(3600));
+    assert_eq!(settled(&fx, call), Some(Err(ErrorCode::Expired)));
+}
+
+#[test]
+fn expires_in_shortens_never_extends() {
+    let mut r = Rig::new(OAUTH, &jwk());
+    r.start(None, false);
+    let t = token(Some(NOW_S), NOW_S + 300, 1);
+    r.set(&t, Some("rt"), Some(3600));
+    let at = r.core.session().expires_at_ms().unwrap();
+    assert!(at <= (NOW_S + 300) * 1000 + 1000, "cut to exp: {at}");
+    let t = token(Some(NOW_S), NOW_S + 3600, 2);
+    r.set(&t, Some("rt"), Some(100));
+    let at = r.core.session().expires_at_ms().unwrap();
+    assert!(at <= (NOW_S + 100) * 1000 + 1000, "expires_in shortens: {at}");
+}
+
+/// Signs in with a fresh token and returns the refresh request sent when it is due.
+fn signed_in_and_due(r: &mut Rig) -> u64 {
+    r.start(None, false);
+    let t = token(Some(NOW_S), NOW_S + 120, 1);
+    let (call, fx) = r.set(&t, Some("rt1"), Some(120));
+    assert_eq!(settled(&fx, call), Some(Ok(None)));
+    r.advance(61_000);
+    let (_, fx) = r.get();
+    let s = sends(&fx);
+    assert_eq!(s.len(), 1, "one refresh when due: {fx:?}");
+    s[0].0
+}
+
+#[test]
+fn a_refresh_answer_without_date_carrying_an_expired_token_is_refused() {
+    let mut r = Rig::new(OAUTH, &jwk());
+    let id = signed_in_and_due(&mut r);
+    let expired = token(Some(NOW_S - 7200), NOW_S - 3600, 9);
+    let fx = r.answer(id, 200, None, &oauth_body(&expired, "rt2", 3600));
+    let adopted = fx.iter().any(|e| matches!(e, Effect::Emit(session::Event::Refresh { .. })));
+    assert!(!adopted, "the expired token is not adopted: {fx:?}");
+    assert!(fx.iter().any(|e| matches!(e, Effect::Emit(session::Event::Error { error, .. }) if error.code() == ErrorCode::Expired)));
+    assert_ne!(r.core.session().access_token(), Some(expired.as_str()));
+    // The rotated refresh token is kept (the server retired the old one).
+    assert_eq!(
+        r.core.session().tokens().and_then(|t| t.refresh_token.as_deref()),
+        Some("rt2")
+    );
+}
+
+#[test]
+fn a_fast_client_clock_learns_the_server_time_from_its_own_request_instead_of_trusting() {
+    // The local clock is 2 h fast; the login response's token looks expired by it.
+    let mut r = Rig::new(OAUTH, &jwk());
+    r.wall += 7_200_000;
+    r.start(None, false);
+    let login = token(Some(NOW_S), NOW_S + 600, 1);
+    let (call, fx) = r.set(&login, Some("rt1"), Some(600));
+    assert_eq!(settled(&fx, call), None, "not settled on trust");
+    let probe = sends(&fx);
+    assert_eq!(probe.len(), 1, "a refresh asks the server's clock");
+    // getAccessToken meanwhile waits.
+    let (get, fx) = r.get();
+    assert_eq!(settled(&fx, get), None);
+    r.advance(100);
+    let fresh = token(Some(NOW_S), NOW_S + 600, 2);
+    let fx = r.answer(probe[0].0, 200, Some(&http_date(NOW_S)), &oauth_body(&fresh, "rt2", 600));
+    assert_eq!(settled(&fx, call), Some(Ok(None)));
+    assert_eq!(settled(&fx, get), Some(Ok(Some(fresh.clone()))));
+    let at = r.core.session().expires_at_ms().unwrap();
+    assert!(at.abs_diff((NOW_S + 600) * 1000 + 7_200_000) < 2_000, "on the local clock: {at}");
+}
+
+#[test]
+fn without_a_date_the_iat_of_a_refused_answer_corrects_the_clock_for_the_next_one() {
+    let mut r = Rig::new(OAUTH, &jwk());
+    r.wall += 7_200_000;
+    r.start(None, false);
+    let (call, fx) = r.set(&token(Some(NOW_S), NOW_S + 600, 1), Some("rt1"), Some(600));
+    let first = sends(&fx)[0].0;
+    let fx = r.answer(first, 200, None, &oauth_body(&token(Some(NOW_S), NOW_S + 600, 2), "rt2", 600));
+    assert_eq!(settled(&fx, call), None, "judged expired, clock learned, asked again");
+    let second = sends(&fx);
+    assert_eq!(second.len(), 1);
+    assert!(second[0].1.contains("rt2"), "with the rotated refresh token");
+    let fresh = token(Some(NOW_S + 1), NOW_S + 601, 3);
+    let fx = r.answer(second[0].0, 200, None, &oauth_body(&fresh, "rt3", 600));
+    assert_eq!(settled(&fx, call), Some(Ok(None)));
+    assert_eq!(r.core.session().access_token(), Some(fresh.as_str()));
+}
+
+// ---- tabs and storage ----
+
+fn record(access: &str, refresh: &str) -> String {
+    Record {
+        access_token: access.into(),
+        refresh_token: Some(refresh.into()),
+        expires_by_s: None,
+    }
+    .to_json()
+}
+
+fn peer(r: &mut Rig, message: &Message) -> Vec<Effect> {
+    let o = Obj::new().str("t", "peer").raw("data", &message.to_json()).finish();
+    r.input(&o)
+}
+
+#[test]
+fn a_stored_record_claiming_freshness_for_an_expired_token_is_refused() {
+    let expired = token(Some(NOW_S - 7200), NOW_S - 3600, 1);
+    let rec = Record {
+        access_token: expired,
+        refresh_token: None,
+        expires_by_s: Some(NOW_S + 3600),
+    };
+    let mut r = Rig::new(r#"{"persist":"local"}"#, &jwk());
+    let fx = r.start(Some(&rec.to_json()), false);
+    assert!(!r.core.session().is_authenticated());
+    assert!(fx.contains(&Effect::Clear), "the stale record is removed");
+    // An old-format record with a receipt time and expiresIn is not read at all.
+    let mut r = Rig::new(r#"{"persist":"local"}"#, &jwk());
+    let v1 = r#"{"v":1,"at":"x.y.z","received":99999999999999,"expiresIn":3600}"#;
+    r.start(Some(v1), false);
+    assert!(!r.core.session().is_authenticated());
+}
+
+#[test]
+fn a_restored_tab_never_makes_a_live_tab_send_a_rotated_refresh_token() {
+    // Live tab: holds the newest session (rt3).
+    let mut live = Rig::new(TABS, &jwk());
+    live.start(None, true);
+    let newest = token(Some(NOW_S), NOW_S + 600, 3);
+    live.set(&newest, Some("rt3"), Some(600));
+    // A tab restored with an old stored session (rt1), whose access token expired.
+    let mut restored = Rig::new(TABS, &jwk());
+    let old = token(Some(NOW_S - 1200), NOW_S - 600, 1);
+    let fx = restored.start(Some(&record(&old, "rt1")), true);
+    assert!(sends(&fx).is_empty(), "no refresh before the other tabs answered");
+    let hello = fx.iter().find_map(|e| match e {
+        Effect::Post(d) => Some(d.clone()),
+        _ => None,
+    });
+    assert_eq!(hello.as_deref(), Some(Message::Hello.to_json().as_str()), "asks, does not announce");
+    // The live tab answers; an old session announced as new is ignored by it.
+    let fx = peer(&mut live, &Message::Hello);
+    let reply = fx.iter().find_map(|e| match e {
+        Effect::Post(d) => Some(d.clone()),
+        _ => None,
+    });
+    let fx = peer(&mut live, &Message::Session(Record::from_json(&record(&old, "rt1")).unwrap()));
+    assert!(sends(&fx).is_empty());
+    assert_eq!(live.core.session().tokens().and_then(|t| t.refresh_token.as_deref()), Some("rt3"));
+    assert_eq!(live.core.session().access_token(), Some(newest.as_str()));
+    // The restored tab adopts the live tab's newer session from the reply.
+    let data = json::parse(reply.unwrap().as_bytes(), "").unwrap();
+    let o = Obj::new().str("t", "peer").raw("data", &Message::from_value(&data).unwrap().to_json()).finish();
+    restored.input(&o);
+    assert_eq!(restored.core.session().access_token(), Some(newest.as_str()));
+    restored.advance(PEER_WAIT_PLUS);
+    let (_, fx) = restored.get();
+    assert!(sends(&fx).iter().all(|(_, b)| !b.contains("rt1")), "rt1 is never sent");
+}
+
+const PEER_WAIT_PLUS: u64 = session::PEER_ANSWER_WAIT_MS + 1;
+
+// ---- locks ----
+
+fn lock_effect(fx: &[Effect]) -> Option<u64> {
+    fx.iter().find_map(|e| match e {
+        Effect::Lock { id, .. } => Some(*id),
+        _ => None,
+    })
+}
+
+#[test]
+fn a_refused_lock_falls_back_to_a_per_tab_refresh_and_every_call_settles() {
+    let mut r = Rig::new(TABS, &jwk());
+    r.start(None, true);
+    r.set(&token(Some(NOW_S), NOW_S + 120, 1), Some("rt1"), Some(120));
+    r.advance(61_000);
+    let call = r.call();
+    let fx = r.input(&format!(r#"{{"t":"refresh","call":{call}}}"#));
+    let lock = lock_effect(&fx).expect("crossTab asks for the lock");
+    let fx = r.input(&format!(r#"{{"t":"lock","id":{lock},"granted":false}}"#));
+    let s = sends(&fx);
+    assert_eq!(s.len(), 1, "sent anyway");
+    let fresh = token(Some(NOW_S + 61), NOW_S + 181, 2);
+    let fx = r.answer(s[0].0, 200, None, &oauth_body(&fresh, "rt2", 120));
+    assert_eq!(settled(&fx, call), Some(Ok(Some(fresh))));
+}
+
+#[test]
+fn a_lock_granted_after_dispose_sends_nothing_and_is_released() {
+    let mut r = Rig::new(TABS, &jwk());
+    r.start(None, true);
+    r.set(&token(Some(NOW_S), NOW_S + 120, 1), Some("rt1"), Some(120));
+    r.advance(61_000);
+    let (_, fx) = r.get();
+    let lock = lock_effect(&fx).unwrap();
+    r.input(r#"{"t":"dispose"}"#);
+    let fx = r.input(&format!(r#"{{"t":"lock","id":{lock},"granted":true}}"#));
+    assert_eq!(fx, vec![Effect::Unlock { id: lock, after_ms: 0 }]);
+    let (_, fx) = r.get();
+    assert!(fx.is_empty(), "nothing after dispose: {fx:?}");
+}
+
+// ---- storms and endless retries ----
+
+#[test]
+fn an_endpoint_answering_only_unverifiable_tokens_ends_the_session() {
+    let other = SigningKey::from_slice(&[9u8; 32]).unwrap();
+    let _ = other;
+    let mut r = Rig::new(OAUTH, &jwk());
+    r.start(None, false);
+    r.set(&token(Some(NOW_S), NOW_S + 20, 1), Some("rt1"), Some(20));
+    let mut logouts = 0;
+    let mut requests = 0;
+    for _ in 0..200 {
+        r.advance(1_000);
+        let (_, mut fx) = r.get();
+        while let Some((id, _)) = sends(&fx).first().cloned() {
+            requests += 1;
+            // A token signed by the A.3 key: fails verification here.
+            fx = r.answer(id, 200, None, &oauth_body(A3, "rtX", 300));
+        }
+        logouts += fx
+            .iter()
+            .filter(|e| matches!(e, Effect::Emit(session::Event::Logout { reason: session::LogoutReason::InvalidToken })))
+            .count();
+        if !r.core.session().is_authenticated() {
+            break;
+        }
+    }
+    assert_eq!(logouts, 1, "logout{{invalid_token}} exactly once");
+    assert!(!r.core.session().is_authenticated());
+    assert!(requests <= 1 + session::MAX_INVALID_ANSWERS as usize + 8, "{requests} requests");
+}
+
+#[test]
+fn an_api_that_always_says_401_costs_one_refresh_per_cooldown() {
+    let mut r = Rig::new(OAUTH, &jwk());
+    r.start(None, false);
+    r.set(&token(Some(NOW_S), NOW_S + 3600, 1), Some("rt1"), Some(3600));
+    let mut requests = 0;
+    let mut jti = 2;
+    for _ in 0..10 {
+        let (_, fx) = r.get();
+        let current = settled(&fx, r.next_call).unwrap().unwrap().unwrap();
+        let call = r.call();
+        let o = Obj::new().str("t", "unauthorized").num("call", call).str("token", &current).finish();
+        let mut fx = r.input(&o);
+        while let Some((id, _)) = sends(&fx).first().cloned() {
+            requests += 1;
+            jti += 1;
+            fx = r.answer(id, 200, None, &oauth_body(&token(Some(NOW_S), NOW_S + 3600, jti), "rtN", 3600));
+        }
+        assert!(settled(&fx, call).is_some(), "the replay call settles");
+        r.advance(100);
+    }
+    assert_eq!(requests, 1, "10 calls within the cooldown: one refresh");
+}
+
+#[test]
+fn online_does_not_skip_a_retry_after() {
+    let mut r = Rig::new(OAUTH, &jwk());
+    let id = signed_in_and_due(&mut r);
+    let o = Obj::new().str("t", "answer").num("id", id).num("status", 503).str("retryAfter", "120").str("body", "").finish();
+    r.input(&o);
+    let fx = r.input(r#"{"t":"online"}"#);
+    assert!(sends(&fx).is_empty(), "the server asked for 120 s");
+}
+
+// ---- own values only, typed errors ----
+
+#[test]
+fn set_session_refuses_wrong_types_and_keeps_the_old_session() {
+    let mut r = Rig::new(OAUTH, &jwk());
+    r.start(None, false);
+    let good = token(Some(NOW_S), NOW_S + 600, 1);
+    r.set(&good, Some("rt1"), None);
+    for bad in [
+        r#"{"t":"set","call":50,"accessToken":5}"#,
+        r#"{"t":"set","call":50,"accessToken":"a.b.c","expiresIn":"NaN"}"#,
+        r#"{"t":"set","call":50,"accessToken":"x","refreshToken":{}}"#,
+    ] {
+        let fx = r.input(bad);
+        assert!(matches!(settled(&fx, 50), Some(Err(_))), "{bad}");
+        assert_eq!(r.core.session().access_token(), Some(good.as_str()));
+    }
+    let bad_options = [r#"{"leeway":"NaN"}"#, r#"{"refreshMargin":"Infinity"}"#];
+    for o in bad_options {
+        let keys = KeySet::from_json(jwk().as_bytes()).unwrap();
+        assert_eq!(Core::new(o.as_bytes(), keys, 0).unwrap_err().code(), ErrorCode::Malformed);
+    }
+}
+
+#[test]
+fn cookie_style_logout_tells_the_server() {
+    let mut r = Rig::new(
+        r#"{"refresh":{"url":"https://as.test/refresh","style":"cookie","logoutUrl":"https://as.test/logout"}}"#,
+        &jwk(),
+    );
+    r.start(None, false);
+    r.set(&token(Some(NOW_S), NOW_S + 600, 1), Some("never kept"), None);
+    let fx = r.input(r#"{"t":"logout"}"#);
+    let send = fx.iter().find_map(|e| match e {
+        Effect::Send { url, include_credentials, headers, .. } => Some((url.clone(), *include_credentials, headers.clone())),
+        _ => None,
+    });
+    let (url, creds, headers) = send.expect("the logout URL is POSTed");
+    assert_eq!(url, "https://as.test/logout");
+    assert!(creds);
+    assert!(headers.contains(&("Content-Type".into(), "application/json".into())));
+    assert!(fx.iter().any(|e| matches!(e, Effect::Emit(session::Event::Logout { .. }))));
+}
