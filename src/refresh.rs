@@ -250,7 +250,9 @@ pub fn parse_retry_after(value: &str, now_ms: u64) -> Option<u64> {
         // Digit by digit, saturating: leading zeros and absurd lengths read right.
         value
             .bytes()
-            .fold(0u64, |n, b| n.saturating_mul(10).saturating_add(u64::from(b - b'0')))
+            .fold(0u64, |n, b| {
+                n.saturating_mul(10).saturating_add(u64::from(b - b'0'))
+            })
             .saturating_mul(1000)
     } else {
         parse_http_date(value)?

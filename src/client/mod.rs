@@ -54,8 +54,7 @@ const DOUBTFUL_SUPERSEDED: Error = Error::new(
     ErrorCode::NotAuthenticated,
     "another setSession replaced this one",
 );
-const BODY_TOO_LONG: Error =
-    Error::new(ErrorCode::BadResponse, "the refresh response is too long");
+const BODY_TOO_LONG: Error = Error::new(ErrorCode::BadResponse, "the refresh response is too long");
 
 /// What a request in flight is for.
 #[derive(Debug, Clone)]
@@ -173,7 +172,10 @@ impl Core {
         let mut fx = Vec::new();
         if self.disposed {
             // A lock granted after `dispose()` is given back at once; nothing else happens.
-            if let Input::Lock { id, granted: true, .. } = input {
+            if let Input::Lock {
+                id, granted: true, ..
+            } = input
+            {
                 fx.push(Effect::Unlock { id, after_ms: 0 });
             }
             return fx;
@@ -186,7 +188,14 @@ impl Core {
                 access_token,
                 refresh_token,
                 expires_in,
-            } => self.set_session(now, call, &access_token, &refresh_token, &expires_in, &mut fx),
+            } => self.set_session(
+                now,
+                call,
+                &access_token,
+                &refresh_token,
+                &expires_in,
+                &mut fx,
+            ),
             Input::GetToken { call } => match self.probe.as_mut() {
                 Some(p) => p.waiting.push(call),
                 None => self.feed(now, session::Input::GetToken { call }, &mut fx),
@@ -199,9 +208,11 @@ impl Core {
                 },
                 &mut fx,
             ),
-            Input::Unauthorized { call, token } => {
-                self.feed(now, session::Input::ApiUnauthorized { call, token }, &mut fx)
-            }
+            Input::Unauthorized { call, token } => self.feed(
+                now,
+                session::Input::ApiUnauthorized { call, token },
+                &mut fx,
+            ),
             Input::Logout => self.logout(now, &mut fx),
             Input::Dispose => return self.dispose(),
             Input::Wake => self.feed(now, session::Input::Wake, &mut fx),
@@ -232,7 +243,7 @@ impl Core {
                 granted,
                 stored,
             } => self.locked(now, id, granted, stored, &mut fx),
-            Input::Peer(data) => self.from_peer(now, &data, &mut fx),
+            Input::Peer(data) => self.peer_message(now, &data, &mut fx),
         }
         self.finish(&mut fx);
         fx
@@ -246,16 +257,23 @@ impl Core {
         // A stored session is checked like any other: a tampered or expired-beyond-repair
         // store is refused and cleared.
         let tokens = Record::from_json(&text).and_then(|r| self.tokens_from(r));
-        let usable = tokens.as_ref().is_some_and(|t| {
-            self.session.judge(t).is_ok() || self.session.could_refresh(t)
-        });
+        let usable = tokens
+            .as_ref()
+            .is_some_and(|t| self.session.judge(t).is_ok() || self.session.could_refresh(t));
         match tokens {
             Some(tokens) if usable => {
                 let peers_asked = self.channel_open;
                 if peers_asked {
                     fx.push(Effect::Post(Message::Hello.to_json()));
                 }
-                self.feed(now, session::Input::Restore { tokens, peers_asked }, fx);
+                self.feed(
+                    now,
+                    session::Input::Restore {
+                        tokens,
+                        peers_asked,
+                    },
+                    fx,
+                );
             }
             _ => fx.push(Effect::Clear),
         }
@@ -365,7 +383,7 @@ impl Core {
         fx
     }
 
-    fn from_peer(&mut self, now: Now, data: &Value, fx: &mut Vec<Effect>) {
+    fn peer_message(&mut self, now: Now, data: &Value, fx: &mut Vec<Effect>) {
         let input = match Message::from_value(data) {
             Some(Message::Session(r)) => self.tokens_from(r).map(session::Input::PeerSession),
             Some(Message::Refreshed(r)) => self.tokens_from(r).map(session::Input::PeerRefreshed),
@@ -477,7 +495,9 @@ impl Core {
                 if refresh_token.is_some() {
                     probe.refresh_token = refresh_token;
                 }
-                if learned && error.code() == ErrorCode::Expired && probe.attempts < MAX_CLOCK_PROBES
+                if learned
+                    && error.code() == ErrorCode::Expired
+                    && probe.attempts < MAX_CLOCK_PROBES
                 {
                     probe.attempts += 1;
                     probe.request = self.send(probe.refresh_token.as_deref(), Purpose::Probe, fx);
@@ -583,8 +603,13 @@ impl Core {
                 false,
             );
         }
-        let style = self.opts.refresh.as_ref().map_or(Style::OAuth2, |r| r.style);
-        let classified = refresh::classify(style, status, retry_after.as_deref(), now.wall_ms, &body);
+        let style = self
+            .opts
+            .refresh
+            .as_ref()
+            .map_or(Style::OAuth2, |r| r.style);
+        let classified =
+            refresh::classify(style, status, retry_after.as_deref(), now.wall_ms, &body);
         match classified {
             Classified::Transient {
                 error,
@@ -685,7 +710,11 @@ impl Core {
                 }
             }
             Action::CancelRefresh { id } => {
-                for l in self.locks.iter_mut().filter(|l| l.rid == Some(id) && !l.held) {
+                for l in self
+                    .locks
+                    .iter_mut()
+                    .filter(|l| l.rid == Some(id) && !l.held)
+                {
                     l.rid = None;
                 }
                 let found = self.requests.iter().find_map(|(req, p)| match p {
@@ -780,8 +809,18 @@ impl Core {
     ) -> u64 {
         let id = self.new_id();
         let (style, client_id, extra, timeout_ms) = match &self.opts.refresh {
-            Some(r) => (r.style, r.client_id.as_deref(), &r.headers[..], r.timeout_ms),
-            None => (Style::OAuth2, None, &[][..], options::DEFAULT_REFRESH_TIMEOUT_MS),
+            Some(r) => (
+                r.style,
+                r.client_id.as_deref(),
+                &r.headers[..],
+                r.timeout_ms,
+            ),
+            None => (
+                Style::OAuth2,
+                None,
+                &[][..],
+                options::DEFAULT_REFRESH_TIMEOUT_MS,
+            ),
         };
         let request = match purpose {
             Purpose::Logout => refresh::request(Style::Cookie, None, None),

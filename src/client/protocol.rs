@@ -237,55 +237,57 @@ impl Input {
             .map_err(|_| BAD_INPUT)?;
         let call = || id_of(&obj, "call").map(CallId);
         let member = |name: &str| obj.get(name).cloned().unwrap_or(Value::Null);
-        Ok(match obj.get("t").and_then(Value::as_str).ok_or(BAD_INPUT)? {
-            "start" => Self::Start {
-                stored: opt_text(&obj, "stored")?,
-                channel: flag(&obj, "channel"),
+        Ok(
+            match obj.get("t").and_then(Value::as_str).ok_or(BAD_INPUT)? {
+                "start" => Self::Start {
+                    stored: opt_text(&obj, "stored")?,
+                    channel: flag(&obj, "channel"),
+                },
+                "set" => Self::SetSession {
+                    call: call()?,
+                    access_token: member("accessToken"),
+                    refresh_token: member("refreshToken"),
+                    expires_in: member("expiresIn"),
+                },
+                "get" => Self::GetToken { call: call()? },
+                "refresh" => Self::Refresh {
+                    call: call()?,
+                    in_listener: flag(&obj, "inListener"),
+                },
+                "unauthorized" => Self::Unauthorized {
+                    call: call()?,
+                    token: opt_text(&obj, "token")?.unwrap_or_default(),
+                },
+                "logout" => Self::Logout,
+                "dispose" => Self::Dispose,
+                "wake" => Self::Wake,
+                "online" => Self::Online,
+                "answer" => Self::Answer {
+                    id: id_of(&obj, "id")?,
+                    status: obj
+                        .get("status")
+                        .and_then(|v| v.as_whole(999))
+                        .and_then(|s| u16::try_from(s).ok())
+                        .ok_or(BAD_INPUT)?,
+                    retry_after: opt_text(&obj, "retryAfter")?,
+                    date: opt_text(&obj, "date")?,
+                    body: opt_text(&obj, "body")?.unwrap_or_default(),
+                    stored: opt_text(&obj, "stored")?,
+                },
+                "failed" => Self::Failed {
+                    id: id_of(&obj, "id")?,
+                    timeout: flag(&obj, "timeout"),
+                    stored: opt_text(&obj, "stored")?,
+                },
+                "lock" => Self::Lock {
+                    id: id_of(&obj, "id")?,
+                    granted: flag(&obj, "granted"),
+                    stored: opt_text(&obj, "stored")?,
+                },
+                "peer" => Self::Peer(member("data")),
+                _ => return Err(BAD_INPUT),
             },
-            "set" => Self::SetSession {
-                call: call()?,
-                access_token: member("accessToken"),
-                refresh_token: member("refreshToken"),
-                expires_in: member("expiresIn"),
-            },
-            "get" => Self::GetToken { call: call()? },
-            "refresh" => Self::Refresh {
-                call: call()?,
-                in_listener: flag(&obj, "inListener"),
-            },
-            "unauthorized" => Self::Unauthorized {
-                call: call()?,
-                token: opt_text(&obj, "token")?.unwrap_or_default(),
-            },
-            "logout" => Self::Logout,
-            "dispose" => Self::Dispose,
-            "wake" => Self::Wake,
-            "online" => Self::Online,
-            "answer" => Self::Answer {
-                id: id_of(&obj, "id")?,
-                status: obj
-                    .get("status")
-                    .and_then(|v| v.as_whole(999))
-                    .and_then(|s| u16::try_from(s).ok())
-                    .ok_or(BAD_INPUT)?,
-                retry_after: opt_text(&obj, "retryAfter")?,
-                date: opt_text(&obj, "date")?,
-                body: opt_text(&obj, "body")?.unwrap_or_default(),
-                stored: opt_text(&obj, "stored")?,
-            },
-            "failed" => Self::Failed {
-                id: id_of(&obj, "id")?,
-                timeout: flag(&obj, "timeout"),
-                stored: opt_text(&obj, "stored")?,
-            },
-            "lock" => Self::Lock {
-                id: id_of(&obj, "id")?,
-                granted: flag(&obj, "granted"),
-                stored: opt_text(&obj, "stored")?,
-            },
-            "peer" => Self::Peer(member("data")),
-            _ => return Err(BAD_INPUT),
-        })
+        )
     }
 }
 
@@ -347,7 +349,10 @@ impl Effect {
             Self::Post(data) => Obj::new().str("t", "post").raw("data", data),
             Self::Emit(event) => {
                 let (kind, detail) = event_json(event);
-                Obj::new().str("t", "emit").str("type", kind).raw("detail", &detail)
+                Obj::new()
+                    .str("t", "emit")
+                    .str("type", kind)
+                    .raw("detail", &detail)
             }
             Self::Settle { call, result } => {
                 let o = Obj::new().str("t", "settle").num("call", call.0);
@@ -438,23 +443,55 @@ mod tests {
             Input::GetToken { call: CallId(3) }
         );
         assert!(matches!(
-            Input::from_json(r#"{"t":"set","call":1,"accessToken":"a","expiresIn":"NaN"}"#).unwrap(),
-            Input::SetSession { expires_in: Value::String(_), refresh_token: Value::Null, .. }
+            Input::from_json(r#"{"t":"set","call":1,"accessToken":"a","expiresIn":"NaN"}"#)
+                .unwrap(),
+            Input::SetSession {
+                expires_in: Value::String(_),
+                refresh_token: Value::Null,
+                ..
+            }
         ));
-        for bad in ["", "[]", r#"{"t":"nope"}"#, r#"{"t":"get"}"#, r#"{"t":"get","call":-1}"#,
-            r#"{"t":"answer","id":1,"status":1000,"body":""}"#] {
-            assert_eq!(Input::from_json(bad).unwrap_err().code(), ErrorCode::Internal, "{bad}");
+        for bad in [
+            "",
+            "[]",
+            r#"{"t":"nope"}"#,
+            r#"{"t":"get"}"#,
+            r#"{"t":"get","call":-1}"#,
+            r#"{"t":"answer","id":1,"status":1000,"body":""}"#,
+        ] {
+            assert_eq!(
+                Input::from_json(bad).unwrap_err().code(),
+                ErrorCode::Internal,
+                "{bad}"
+            );
         }
     }
 
     #[test]
     fn effects_are_json_the_strict_reader_reads() {
         let all = [
-            Effect::Send { id: 1, url: "u".into(), headers: vec![("a".into(), "b\"".into())], body: "x".into(), include_credentials: true, timeout_ms: 5 },
+            Effect::Send {
+                id: 1,
+                url: "u".into(),
+                headers: vec![("a".into(), "b\"".into())],
+                body: "x".into(),
+                include_credentials: true,
+                timeout_ms: 5,
+            },
             Effect::Post(Obj::new().str("t", "o").finish()),
-            Effect::Settle { call: CallId(2), result: Err(Error::malformed("m")) },
-            Effect::Settle { call: CallId(2), result: Ok(None) },
-            Effect::State { authenticated: true, claims: Some("{\"sub\":\"a\"}".into()), expires_at_ms: Some(9) },
+            Effect::Settle {
+                call: CallId(2),
+                result: Err(Error::malformed("m")),
+            },
+            Effect::Settle {
+                call: CallId(2),
+                result: Ok(None),
+            },
+            Effect::State {
+                authenticated: true,
+                claims: Some("{\"sub\":\"a\"}".into()),
+                expires_at_ms: Some(9),
+            },
             Effect::Wake(None),
         ];
         let text = effects_json(&all);

@@ -49,7 +49,8 @@ struct Rig {
     next_call: u64,
 }
 
-const OAUTH: &str = r#"{"refresh":{"url":"https://as.test/token","clientId":"c"},"crossTab":false}"#;
+const OAUTH: &str =
+    r#"{"refresh":{"url":"https://as.test/token","clientId":"c"},"crossTab":false}"#;
 const TABS: &str = r#"{"refresh":{"url":"https://as.test/token","clientId":"c"}}"#;
 
 impl Rig {
@@ -82,7 +83,9 @@ impl Rig {
             json::push_string(&mut q, s);
             q
         });
-        self.input(&format!(r#"{{"t":"start","stored":{stored},"channel":{channel}}}"#))
+        self.input(&format!(
+            r#"{{"t":"start","stored":{stored},"channel":{channel}}}"#
+        ))
     }
 
     fn call(&mut self) -> u64 {
@@ -90,7 +93,12 @@ impl Rig {
         self.next_call
     }
 
-    fn set(&mut self, access: &str, refresh: Option<&str>, expires_in: Option<u64>) -> (u64, Vec<Effect>) {
+    fn set(
+        &mut self,
+        access: &str,
+        refresh: Option<&str>,
+        expires_in: Option<u64>,
+    ) -> (u64, Vec<Effect>) {
         let call = self.call();
         let o = Obj::new()
             .str("t", "set")
@@ -233,7 +241,10 @@ fn expires_in_shortens_never_extends() {
     let t = token(Some(NOW_S), NOW_S + 3600, 2);
     r.set(&t, Some("rt"), Some(100));
     let at = r.core.session().expires_at_ms().unwrap();
-    assert!(at <= (NOW_S + 100) * 1000 + 1000, "expires_in shortens: {at}");
+    assert!(
+        at <= (NOW_S + 100) * 1000 + 1000,
+        "expires_in shortens: {at}"
+    );
 }
 
 /// Signs in with a fresh token and returns the refresh request sent when it is due.
@@ -255,13 +266,18 @@ fn a_refresh_answer_without_date_carrying_an_expired_token_is_refused() {
     let id = signed_in_and_due(&mut r);
     let expired = token(Some(NOW_S - 7200), NOW_S - 3600, 9);
     let fx = r.answer(id, 200, None, &oauth_body(&expired, "rt2", 3600));
-    let adopted = fx.iter().any(|e| matches!(e, Effect::Emit(session::Event::Refresh { .. })));
+    let adopted = fx
+        .iter()
+        .any(|e| matches!(e, Effect::Emit(session::Event::Refresh { .. })));
     assert!(!adopted, "the expired token is not adopted: {fx:?}");
     assert!(fx.iter().any(|e| matches!(e, Effect::Emit(session::Event::Error { error, .. }) if error.code() == ErrorCode::Expired)));
     assert_ne!(r.core.session().access_token(), Some(expired.as_str()));
     // The rotated refresh token is kept (the server retired the old one).
     assert_eq!(
-        r.core.session().tokens().and_then(|t| t.refresh_token.as_deref()),
+        r.core
+            .session()
+            .tokens()
+            .and_then(|t| t.refresh_token.as_deref()),
         Some("rt2")
     );
 }
@@ -282,11 +298,19 @@ fn a_fast_client_clock_learns_the_server_time_from_its_own_request_instead_of_tr
     assert_eq!(settled(&fx, get), None);
     r.advance(100);
     let fresh = token(Some(NOW_S), NOW_S + 600, 2);
-    let fx = r.answer(probe[0].0, 200, Some(&http_date(NOW_S)), &oauth_body(&fresh, "rt2", 600));
+    let fx = r.answer(
+        probe[0].0,
+        200,
+        Some(&http_date(NOW_S)),
+        &oauth_body(&fresh, "rt2", 600),
+    );
     assert_eq!(settled(&fx, call), Some(Ok(None)));
     assert_eq!(settled(&fx, get), Some(Ok(Some(fresh.clone()))));
     let at = r.core.session().expires_at_ms().unwrap();
-    assert!(at.abs_diff((NOW_S + 600) * 1000 + 7_200_000) < 2_000, "on the local clock: {at}");
+    assert!(
+        at.abs_diff((NOW_S + 600) * 1000 + 7_200_000) < 2_000,
+        "on the local clock: {at}"
+    );
 }
 
 #[test]
@@ -296,11 +320,23 @@ fn without_a_date_the_iat_of_a_refused_answer_corrects_the_clock_for_the_next_on
     r.start(None, false);
     let (call, fx) = r.set(&token(Some(NOW_S), NOW_S + 600, 1), Some("rt1"), Some(600));
     let first = sends(&fx)[0].0;
-    let fx = r.answer(first, 200, None, &oauth_body(&token(Some(NOW_S), NOW_S + 600, 2), "rt2", 600));
-    assert_eq!(settled(&fx, call), None, "judged expired, clock learned, asked again");
+    let fx = r.answer(
+        first,
+        200,
+        None,
+        &oauth_body(&token(Some(NOW_S), NOW_S + 600, 2), "rt2", 600),
+    );
+    assert_eq!(
+        settled(&fx, call),
+        None,
+        "judged expired, clock learned, asked again"
+    );
     let second = sends(&fx);
     assert_eq!(second.len(), 1);
-    assert!(second[0].1.contains("rt2"), "with the rotated refresh token");
+    assert!(
+        second[0].1.contains("rt2"),
+        "with the rotated refresh token"
+    );
     let fresh = token(Some(NOW_S + 1), NOW_S + 601, 3);
     let fx = r.answer(second[0].0, 200, None, &oauth_body(&fresh, "rt3", 600));
     assert_eq!(settled(&fx, call), Some(Ok(None)));
@@ -319,7 +355,10 @@ fn record(access: &str, refresh: &str) -> String {
 }
 
 fn peer(r: &mut Rig, message: &Message) -> Vec<Effect> {
-    let o = Obj::new().str("t", "peer").raw("data", &message.to_json()).finish();
+    let o = Obj::new()
+        .str("t", "peer")
+        .raw("data", &message.to_json())
+        .finish();
     r.input(&o)
 }
 
@@ -353,30 +392,55 @@ fn a_restored_tab_never_makes_a_live_tab_send_a_rotated_refresh_token() {
     let mut restored = Rig::new(TABS, &jwk());
     let old = token(Some(NOW_S - 1200), NOW_S - 600, 1);
     let fx = restored.start(Some(&record(&old, "rt1")), true);
-    assert!(sends(&fx).is_empty(), "no refresh before the other tabs answered");
+    assert!(
+        sends(&fx).is_empty(),
+        "no refresh before the other tabs answered"
+    );
     let hello = fx.iter().find_map(|e| match e {
         Effect::Post(d) => Some(d.clone()),
         _ => None,
     });
-    assert_eq!(hello.as_deref(), Some(Message::Hello.to_json().as_str()), "asks, does not announce");
+    assert_eq!(
+        hello.as_deref(),
+        Some(Message::Hello.to_json().as_str()),
+        "asks, does not announce"
+    );
     // The live tab answers; an old session announced as new is ignored by it.
     let fx = peer(&mut live, &Message::Hello);
     let reply = fx.iter().find_map(|e| match e {
         Effect::Post(d) => Some(d.clone()),
         _ => None,
     });
-    let fx = peer(&mut live, &Message::Session(Record::from_json(&record(&old, "rt1")).unwrap()));
+    let fx = peer(
+        &mut live,
+        &Message::Session(Record::from_json(&record(&old, "rt1")).unwrap()),
+    );
     assert!(sends(&fx).is_empty());
-    assert_eq!(live.core.session().tokens().and_then(|t| t.refresh_token.as_deref()), Some("rt3"));
+    assert_eq!(
+        live.core
+            .session()
+            .tokens()
+            .and_then(|t| t.refresh_token.as_deref()),
+        Some("rt3")
+    );
     assert_eq!(live.core.session().access_token(), Some(newest.as_str()));
     // The restored tab adopts the live tab's newer session from the reply.
     let data = json::parse(reply.unwrap().as_bytes(), "").unwrap();
-    let o = Obj::new().str("t", "peer").raw("data", &Message::from_value(&data).unwrap().to_json()).finish();
+    let o = Obj::new()
+        .str("t", "peer")
+        .raw("data", &Message::from_value(&data).unwrap().to_json())
+        .finish();
     restored.input(&o);
-    assert_eq!(restored.core.session().access_token(), Some(newest.as_str()));
+    assert_eq!(
+        restored.core.session().access_token(),
+        Some(newest.as_str())
+    );
     restored.advance(PEER_WAIT_PLUS);
     let (_, fx) = restored.get();
-    assert!(sends(&fx).iter().all(|(_, b)| !b.contains("rt1")), "rt1 is never sent");
+    assert!(
+        sends(&fx).iter().all(|(_, b)| !b.contains("rt1")),
+        "rt1 is never sent"
+    );
 }
 
 const PEER_WAIT_PLUS: u64 = session::PEER_ANSWER_WAIT_MS + 1;
@@ -417,7 +481,13 @@ fn a_lock_granted_after_dispose_sends_nothing_and_is_released() {
     let lock = lock_effect(&fx).unwrap();
     r.input(r#"{"t":"dispose"}"#);
     let fx = r.input(&format!(r#"{{"t":"lock","id":{lock},"granted":true}}"#));
-    assert_eq!(fx, vec![Effect::Unlock { id: lock, after_ms: 0 }]);
+    assert_eq!(
+        fx,
+        vec![Effect::Unlock {
+            id: lock,
+            after_ms: 0
+        }]
+    );
     let (_, fx) = r.get();
     assert!(fx.is_empty(), "nothing after dispose: {fx:?}");
 }
@@ -443,7 +513,14 @@ fn an_endpoint_answering_only_unverifiable_tokens_ends_the_session() {
         }
         logouts += fx
             .iter()
-            .filter(|e| matches!(e, Effect::Emit(session::Event::Logout { reason: session::LogoutReason::InvalidToken })))
+            .filter(|e| {
+                matches!(
+                    e,
+                    Effect::Emit(session::Event::Logout {
+                        reason: session::LogoutReason::InvalidToken
+                    })
+                )
+            })
             .count();
         if !r.core.session().is_authenticated() {
             break;
@@ -451,26 +528,42 @@ fn an_endpoint_answering_only_unverifiable_tokens_ends_the_session() {
     }
     assert_eq!(logouts, 1, "logout{{invalid_token}} exactly once");
     assert!(!r.core.session().is_authenticated());
-    assert!(requests <= 1 + session::MAX_INVALID_ANSWERS as usize + 8, "{requests} requests");
+    assert!(
+        requests <= 1 + session::MAX_INVALID_ANSWERS as usize + 8,
+        "{requests} requests"
+    );
 }
 
 #[test]
 fn an_api_that_always_says_401_costs_one_refresh_per_cooldown() {
     let mut r = Rig::new(OAUTH, &jwk());
     r.start(None, false);
-    r.set(&token(Some(NOW_S), NOW_S + 3600, 1), Some("rt1"), Some(3600));
+    r.set(
+        &token(Some(NOW_S), NOW_S + 3600, 1),
+        Some("rt1"),
+        Some(3600),
+    );
     let mut requests = 0;
     let mut jti = 2;
     for _ in 0..10 {
         let (_, fx) = r.get();
         let current = settled(&fx, r.next_call).unwrap().unwrap().unwrap();
         let call = r.call();
-        let o = Obj::new().str("t", "unauthorized").num("call", call).str("token", &current).finish();
+        let o = Obj::new()
+            .str("t", "unauthorized")
+            .num("call", call)
+            .str("token", &current)
+            .finish();
         let mut fx = r.input(&o);
         while let Some((id, _)) = sends(&fx).first().cloned() {
             requests += 1;
             jti += 1;
-            fx = r.answer(id, 200, None, &oauth_body(&token(Some(NOW_S), NOW_S + 3600, jti), "rtN", 3600));
+            fx = r.answer(
+                id,
+                200,
+                None,
+                &oauth_body(&token(Some(NOW_S), NOW_S + 3600, jti), "rtN", 3600),
+            );
         }
         assert!(settled(&fx, call).is_some(), "the replay call settles");
         r.advance(100);
@@ -482,7 +575,13 @@ fn an_api_that_always_says_401_costs_one_refresh_per_cooldown() {
 fn online_does_not_skip_a_retry_after() {
     let mut r = Rig::new(OAUTH, &jwk());
     let id = signed_in_and_due(&mut r);
-    let o = Obj::new().str("t", "answer").num("id", id).num("status", 503).str("retryAfter", "120").str("body", "").finish();
+    let o = Obj::new()
+        .str("t", "answer")
+        .num("id", id)
+        .num("status", 503)
+        .str("retryAfter", "120")
+        .str("body", "")
+        .finish();
     r.input(&o);
     let fx = r.input(r#"{"t":"online"}"#);
     assert!(sends(&fx).is_empty(), "the server asked for 120 s");
@@ -508,7 +607,10 @@ fn set_session_refuses_wrong_types_and_keeps_the_old_session() {
     let bad_options = [r#"{"leeway":"NaN"}"#, r#"{"refreshMargin":"Infinity"}"#];
     for o in bad_options {
         let keys = KeySet::from_json(jwk().as_bytes()).unwrap();
-        assert_eq!(Core::new(o.as_bytes(), keys, 0).unwrap_err().code(), ErrorCode::Malformed);
+        assert_eq!(
+            Core::new(o.as_bytes(), keys, 0).unwrap_err().code(),
+            ErrorCode::Malformed
+        );
     }
 }
 
@@ -519,15 +621,26 @@ fn cookie_style_logout_tells_the_server() {
         &jwk(),
     );
     r.start(None, false);
-    r.set(&token(Some(NOW_S), NOW_S + 600, 1), Some("never kept"), None);
+    r.set(
+        &token(Some(NOW_S), NOW_S + 600, 1),
+        Some("never kept"),
+        None,
+    );
     let fx = r.input(r#"{"t":"logout"}"#);
     let send = fx.iter().find_map(|e| match e {
-        Effect::Send { url, include_credentials, headers, .. } => Some((url.clone(), *include_credentials, headers.clone())),
+        Effect::Send {
+            url,
+            include_credentials,
+            headers,
+            ..
+        } => Some((url.clone(), *include_credentials, headers.clone())),
         _ => None,
     });
     let (url, creds, headers) = send.expect("the logout URL is POSTed");
     assert_eq!(url, "https://as.test/logout");
     assert!(creds);
     assert!(headers.contains(&("Content-Type".into(), "application/json".into())));
-    assert!(fx.iter().any(|e| matches!(e, Effect::Emit(session::Event::Logout { .. }))));
+    assert!(fx
+        .iter()
+        .any(|e| matches!(e, Effect::Emit(session::Event::Logout { .. }))));
 }

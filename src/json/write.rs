@@ -162,7 +162,10 @@ mod tests {
             "{\"s\":\"q\\\"\\\\\\u000a\\u0001é\",\"n\":0,\"big\":18446744073709551615,\"b\":true,\"o\":{\"x\":\"y\"},\"z\":null}"
         );
         let back = crate::json::parse_object(text.as_bytes(), "").unwrap();
-        assert_eq!(back.get("s").and_then(|v| v.as_str()), Some("q\"\\\n\u{1}é"));
+        assert_eq!(
+            back.get("s").and_then(|v| v.as_str()),
+            Some("q\"\\\n\u{1}é")
+        );
         assert_eq!(Obj::new().finish(), "{}");
         assert_eq!(array(["1".into(), "{}".into()]), "[1,{}]");
         assert_eq!(array(Vec::<String>::new()), "[]");

@@ -72,21 +72,14 @@ impl Clock {
         signed_diff(self.local, self.mono)
     }
 
-    /// A time-line time expressed on the wall clock as of the last reading.
     /// The time line's time at the last reading.
     pub(crate) fn now(&self) -> u64 {
         self.mono
     }
 
+    /// A time-line time expressed on the wall clock as of the last reading.
     pub(crate) fn local_of(&self, mono_ms: u64) -> u64 {
         add_signed(mono_ms, self.local_minus_mono())
-    }
-
-    /// The time-line time of a past wall reading `local_ms` (e.g. when a response arrived).
-    /// A reading later than the last one is taken as "now".
-    pub(crate) fn mono_of_local(&self, local_ms: u64) -> u64 {
-        self.mono
-            .saturating_sub(self.local.saturating_sub(local_ms))
     }
 }
 
@@ -162,17 +155,6 @@ mod tests {
         // A monotonic reading appearing or disappearing is harmless.
         assert_eq!(wall(&mut c, 7_202_000), 7_202_000);
         assert_eq!(both(&mut c, 7_203_000, 5), 7_203_000);
-    }
-
-    #[test]
-    fn past_wall_readings_map_back() {
-        let mut c = Clock::default();
-        wall(&mut c, 100_000);
-        wall(&mut c, 50_000); // set back
-        wall(&mut c, 60_000);
-        assert_eq!(c.mono_of_local(55_000), 105_000);
-        assert_eq!(c.mono_of_local(70_000), 110_000, "a future reading is now");
-        assert_eq!(c.mono_of_local(0), 50_000);
     }
 
     #[test]

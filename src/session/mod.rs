@@ -186,14 +186,20 @@ impl Session {
         let mut out = Vec::new();
         match input {
             Input::SetSession(t) => self.start(now, t, Source::SelfTab, &mut out),
-            Input::Restore { tokens, peers_asked } => {
+            Input::Restore {
+                tokens,
+                peers_asked,
+            } => {
                 if peers_asked {
                     self.hold_until = Some(now.saturating_add(PEER_ANSWER_WAIT_MS));
                 }
                 self.start(now, tokens, Source::Restored, &mut out)
             }
             Input::PeerSession(t) => {
-                let newer = self.current.as_ref().is_none_or(|c| is_newer(&t, &c.tokens));
+                let newer = self
+                    .current
+                    .as_ref()
+                    .is_none_or(|c| is_newer(&t, &c.tokens));
                 if newer && self.judge(&t).is_ok() {
                     self.start(now, t, Source::Peer, &mut out);
                 }
@@ -295,7 +301,9 @@ impl Session {
         if t.exp_s.saturating_add(leeway) <= now_s || t.expires_by_s.is_some_and(|e| e <= now_s) {
             return Err(EXPIRED);
         }
-        if t.nbf_s.is_some_and(|nbf| nbf > now_s.saturating_add(leeway)) {
+        if t.nbf_s
+            .is_some_and(|nbf| nbf > now_s.saturating_add(leeway))
+        {
             return Err(NOT_YET_VALID);
         }
         Ok(())
@@ -339,7 +347,8 @@ impl Session {
 
     /// Whether a session with these tokens could be refreshed (for a doubtful `setSession`).
     pub fn could_refresh(&self, t: &Tokens) -> bool {
-        self.config.can_refresh && (self.config.refresh_token_in_cookie || t.refresh_token.is_some())
+        self.config.can_refresh
+            && (self.config.refresh_token_in_cookie || t.refresh_token.is_some())
     }
 
     /// The access token's expiry on the local clock (ms since epoch, as of the last input):
@@ -574,7 +583,9 @@ impl Session {
             invalidated: false,
         };
         let expires_at = self.expires_at_ms().map_or(0, |_| {
-            self.current.as_ref().map_or(0, |c| self.deadlines(c).expires_at)
+            self.current
+                .as_ref()
+                .map_or(0, |c| self.deadlines(c).expires_at)
         });
         self.clear_failures();
         self.hold_until = None;
@@ -712,8 +723,8 @@ impl Session {
                 || self.lost_answer
                 || now >= d.refresh_due
                 || self.waiters.iter().any(|w| w.want == Want::Refresh));
-        let waiting = self.retry_at.is_some_and(|t| now < t)
-            || self.hold_until.is_some_and(|t| now < t);
+        let waiting =
+            self.retry_at.is_some_and(|t| now < t) || self.hold_until.is_some_and(|t| now < t);
         if wanted && self.inflight.is_none() && !waiting {
             let id = RefreshId(self.next_refresh_id);
             self.next_refresh_id = self.next_refresh_id.wrapping_add(1);
