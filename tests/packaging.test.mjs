@@ -368,19 +368,27 @@ function buildSize(dir) {
   return `${all.length} files, ${kb(sum(all))}; JS ${kb(sum(all.filter((f) => f.endsWith('.js'))))}; wasm ${kb(sum(all.filter((f) => f.endsWith('.wasm'))))}`;
 }
 
-/** Loads a built consumer app and returns what its page printed. */
+/**
+ * Loads a built consumer app and returns what its page printed. The page runs on its own port
+ * against an auth server of its own that allows (CORS) just that page's origin.
+ */
 async function loadBundledApp(dist) {
   const site = await serveStatic(dist);
   try {
-    const { page, errors, requests } = await openPage(browser, `${site.url}/?auth=${encodeURIComponent(auth.url)}`);
+    const api = await startAuthServer({ port: 0, allowedOrigins: [new URL(site.url).origin] });
     try {
-      await page.waitForSelector('#result[data-state]', { timeout: PAGE_TIMEOUT_MS });
-      const state = await page.getAttribute('#result', 'data-state');
-      const text = await page.locator('#result').innerText();
-      assert.equal(state, 'ok', text);
-      return { result: JSON.parse(text), errors, wasmRequests: requests.filter((u) => u.endsWith('.wasm')) };
+      const { page, errors, requests } = await openPage(browser, `${site.url}/?auth=${encodeURIComponent(api.url)}`);
+      try {
+        await page.waitForSelector('#result[data-state]', { timeout: PAGE_TIMEOUT_MS });
+        const state = await page.getAttribute('#result', 'data-state');
+        const text = await page.locator('#result').innerText();
+        assert.equal(state, 'ok', text);
+        return { result: JSON.parse(text), errors, wasmRequests: requests.filter((u) => u.endsWith('.wasm')) };
+      } finally {
+        await page.close();
+      }
     } finally {
-      await page.close();
+      await api.close();
     }
   } finally {
     await site.close();

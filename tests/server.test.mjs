@@ -35,13 +35,32 @@ function client(server) {
       }),
     jsonRefresh: (refreshToken) =>
       fetch(u('/refresh'), { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ refreshToken }) }),
-    cookieRefresh: (cookie) =>
-      fetch(u('/cookie/refresh'), { method: 'POST', headers: cookie ? { Cookie: cookie } : {} }),
+    /** Sends what the jwt-keeper client sends: JSON `{}`, credentials (here: the Cookie header). */
+    cookieRefresh: (cookie, headers = {}) =>
+      fetch(u('/cookie/refresh'), {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', ...(cookie ? { Cookie: cookie } : {}), ...headers },
+        body: '{}',
+      }),
+    logout: (cookie, headers = {}) =>
+      fetch(u('/logout'), {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', ...(cookie ? { Cookie: cookie } : {}), ...headers },
+        body: '{}',
+      }),
     me: (token) => fetch(u('/api/me'), { headers: token ? { Authorization: `Bearer ${token}` } : {} }),
     control: (body) => fetch(u('/__control'), { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) }),
     stats: async () => (await fetch(u('/__stats'))).json(),
   };
 }
+
+/** The response's `Access-Control-*` header names. */
+function corsHeaders(res) {
+  return [...res.headers.keys()].filter((name) => name.startsWith('access-control-'));
+}
+
+const ORIGIN_REFUSED = { error: 'invalid_request', error_description: 'origin not allowed' };
+const BAD_CONTENT_TYPE = { error: 'invalid_request', error_description: 'content type must be application/json' };
 
 function cookieFrom(res) {
   const set = res.headers.getSetCookie().find((c) => c.startsWith('refresh_token='));
@@ -376,25 +395,26 @@ describe('auth server', () => {
     assert.equal(server.stats.refreshSuccesses, 1);
   });
 
-  test('CORS: preflight 204, Origin echoed with credentials, headers exposed', async () => {
+  test('CORS: preflight 204, an allowed Origin echoed with credentials, headers exposed', async () => {
+    const origin = server.url;
     const pre = await fetch(`${server.url}/refresh`, {
       method: 'OPTIONS',
       headers: {
-        Origin: ORIGIN,
+        Origin: origin,
         'Access-Control-Request-Method': 'POST',
         'Access-Control-Request-Headers': 'content-type, x-app-version',
       },
     });
     assert.equal(pre.status, 204);
-    assert.equal(pre.headers.get('access-control-allow-origin'), ORIGIN);
+    assert.equal(pre.headers.get('access-control-allow-origin'), origin);
     assert.equal(pre.headers.get('access-control-allow-credentials'), 'true');
     assert.match(pre.headers.get('access-control-allow-methods'), /GET.*POST.*OPTIONS/);
     const allowed = pre.headers.get('access-control-allow-headers').toLowerCase();
     for (const h of ['authorization', 'content-type', 'x-requested-with', 'x-app-version']) assert.ok(allowed.includes(h), h);
     assert.ok(pre.headers.get('date'));
 
-    const res = await fetch(`${server.url}/api/me`, { headers: { Origin: ORIGIN } });
-    assert.equal(res.headers.get('access-control-allow-origin'), ORIGIN);
+    const res = await fetch(`${server.url}/api/me`, { headers: { Origin: origin } });
+    assert.equal(res.headers.get('access-control-allow-origin'), origin);
     assert.equal(res.headers.get('access-control-allow-credentials'), 'true');
     const exposed = res.headers.get('access-control-expose-headers');
     for (const h of ['Date', 'Retry-After', 'WWW-Authenticate']) assert.ok(exposed.includes(h), h);
@@ -434,18 +454,241 @@ describe('auth server', () => {
   });
 });
 
+describe('origin and content-type checks', () => {
+  const EVIL = 'https://evil.example';
+  let server;
+  let c;
+
+  before(async () => {
+    server = await startAuthServer({ port: 0 });
+    c = client(server);
+  });
+  after(() => server.close());
+  beforeEach(() => {
+    server.controls.reset();
+    server.controls.resetStats();
+  });
+
+  /** Signs in cookie style (no Origin, like a Node client) and returns the `refresh_token=…` pair. */
+  async function cookieLogin(user = 'alice') {
+    const res = await c.login(user, { style: 'cookie' });
+    assert.equal(res.status, 200);
+    return cookieFrom(res);
+  }
+
+  test('CORS: by default the server\'s own origins are echoed with credentials and Vary: Origin', async () => {
+    const own = [server.url, `http://localhost:${server.port}`];
+    assert.deepEqual(server.allowedOrigins, own);
+    for (const origin of own) {
+      const res = await fetch(`${server.url}/.well-known/jwks.json`, { headers: { Origin: origin } });
+      assert.equal(res.headers.get('access-control-allow-origin'), origin);
+      assert.equal(res.headers.get('access-control-allow-credentials'), 'true');
+      assert.equal(res.headers.get('access-control-expose-headers'), 'Date, Retry-After, WWW-Authenticate');
+      assert.match(res.headers.get('vary'), /\bOrigin\b/);
+      const pre = await fetch(`${server.url}/cookie/refresh`, {
+        method: 'OPTIONS',
+        headers: { Origin: origin, 'Access-Control-Request-Method': 'POST', 'Access-Control-Request-Headers': 'content-type' },
+      });
+      assert.equal(pre.status, 204);
+      assert.equal(pre.headers.get('access-control-allow-origin'), origin);
+      assert.equal(pre.headers.get('access-control-allow-credentials'), 'true');
+    }
+  });
+
+  test('CORS: any other Origin gets no Access-Control-* headers and its preflight answers 403', async () => {
+    for (const origin of [ORIGIN, EVIL, 'null', `https://127.0.0.1:${server.port}`, `http://localhost.evil.example:${server.port}`]) {
+      const res = await fetch(`${server.url}/.well-known/jwks.json`, { headers: { Origin: origin } });
+      assert.equal(res.status, 200, 'answered; the browser keeps the answer from the page');
+      assert.deepEqual(corsHeaders(res), [], origin);
+      await res.arrayBuffer();
+      const pre = await fetch(`${server.url}/cookie/refresh`, {
+        method: 'OPTIONS',
+        headers: { Origin: origin, 'Access-Control-Request-Method': 'POST', 'Access-Control-Request-Headers': 'content-type' },
+      });
+      assert.equal(pre.status, 403, origin);
+      assert.deepEqual(corsHeaders(pre), [], origin);
+      assert.deepEqual(await pre.json(), ORIGIN_REFUSED);
+    }
+    const me = await fetch(`${server.url}/api/me`, { headers: { Origin: EVIL } });
+    assert.equal(me.status, 401);
+    assert.deepEqual(corsHeaders(me), []);
+  });
+
+  test('credentialed routes refuse a disallowed Origin with 403 and touch no token', async () => {
+    const cookie = await cookieLogin('alice');
+    const { refresh_token: rt } = await (await c.login('bob')).json();
+    server.controls.resetStats();
+
+    const refresh = await c.cookieRefresh(cookie, { Origin: EVIL });
+    assert.equal(refresh.status, 403);
+    assert.deepEqual(await refresh.json(), ORIGIN_REFUSED);
+    assert.deepEqual(refresh.headers.getSetCookie(), []);
+    assert.deepEqual(corsHeaders(refresh), []);
+
+    for (const body of ['{}', JSON.stringify({ refreshToken: rt })]) {
+      const logout = await fetch(`${server.url}/logout`, {
+        method: 'POST',
+        headers: { Origin: EVIL, Cookie: cookie, 'Content-Type': 'application/json' },
+        body,
+      });
+      assert.equal(logout.status, 403);
+      assert.deepEqual(await logout.json(), ORIGIN_REFUSED);
+      assert.deepEqual(logout.headers.getSetCookie(), []);
+    }
+
+    // A cross-site form would plant the attacker's session in the victim's browser.
+    const formLogin = await fetch(`${server.url}/login`, {
+      method: 'POST',
+      headers: { Origin: EVIL, 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: 'user=mallory',
+    });
+    assert.equal(formLogin.status, 403);
+    assert.deepEqual(await formLogin.json(), ORIGIN_REFUSED);
+    assert.deepEqual(formLogin.headers.getSetCookie(), []);
+    assert.equal(server.stats.logins, 0);
+
+    // Nothing was rotated or revoked: the cookie's first use rotates it, bob's token still works.
+    const ok = await c.cookieRefresh(cookie, { Origin: server.url });
+    assert.equal(ok.status, 200);
+    assert.equal(ok.headers.get('access-control-allow-origin'), server.url);
+    assert.equal((await c.jsonRefresh(rt)).status, 200);
+    assert.equal(server.stats.logouts, 0);
+    assert.equal(server.stats.graceReuses, 0);
+    assert.equal(server.stats.refreshRequests, 3);
+    assert.equal(server.stats.refreshFailures, 1);
+    assert.equal(server.stats.refreshSuccesses, 2);
+    assert.deepEqual(
+      server.stats.refreshLog.map((e) => [e.style, e.outcome, e.status]),
+      [
+        ['cookie', 'origin_refused', 403],
+        ['cookie', 'rotated', 200],
+        ['json', 'rotated', 200],
+      ],
+    );
+  });
+
+  test('allowedOrigins: exactly the listed origins; the default adds the issuer origin; bad values throw', async () => {
+    const listed = await startAuthServer({ allowedOrigins: [ORIGIN, 'https://app.example/'] });
+    try {
+      assert.deepEqual(listed.allowedOrigins, [ORIGIN, 'https://app.example']);
+      for (const origin of [ORIGIN, 'https://app.example']) {
+        const res = await fetch(`${listed.url}/.well-known/jwks.json`, { headers: { Origin: origin } });
+        assert.equal(res.headers.get('access-control-allow-origin'), origin);
+      }
+      const own = await fetch(`${listed.url}/.well-known/jwks.json`, { headers: { Origin: listed.url } });
+      assert.deepEqual(corsHeaders(own), [], 'the list replaces the default');
+      const viaListed = client(listed);
+      const cookie = cookieFrom(await viaListed.login('carol', { style: 'cookie' }));
+      assert.equal((await viaListed.cookieRefresh(cookie, { Origin: ORIGIN })).status, 200);
+    } finally {
+      await listed.close();
+    }
+
+    const withIssuer = await startAuthServer({ issuer: 'https://auth.example/tenant' });
+    try {
+      assert.deepEqual(withIssuer.allowedOrigins, [withIssuer.url, `http://localhost:${withIssuer.port}`, 'https://auth.example']);
+    } finally {
+      await withIssuer.close();
+    }
+
+    for (const allowedOrigins of ['https://app.example', ['not a url'], ['https://app.example/path'], ['ftp://app.example'], [42]]) {
+      await assert.rejects(startAuthServer({ allowedOrigins }), TypeError, JSON.stringify(allowedOrigins));
+    }
+  });
+
+  test('/cookie/refresh requires Content-Type: application/json; anything else is 415 and leaves the cookie alone', async () => {
+    const cookie = await cookieLogin();
+    const form = new FormData();
+    form.set('a', 'b');
+    // What a cross-site HTML form (no preflight) or a careless client can send.
+    const bodies = [
+      { 'Content-Type': 'application/x-www-form-urlencoded', body: 'a=b' },
+      { 'Content-Type': 'text/plain', body: '{}' },
+      { 'Content-Type': 'text/plain; charset=utf-8', body: '{}' },
+      { body: form }, // multipart/form-data with a boundary, set by fetch
+      { 'Content-Type': 'application/jsonp', body: '{}' },
+      { 'Content-Type': 'text/json', body: '{}' },
+      { body: new Uint8Array([0x7b, 0x7d]) }, // no Content-Type at all
+    ];
+    for (const { body, ...headers } of bodies) {
+      const res = await fetch(`${server.url}/cookie/refresh`, { method: 'POST', headers: { Cookie: cookie, ...headers }, body });
+      assert.equal(res.status, 415, JSON.stringify(headers));
+      assert.deepEqual(await res.json(), BAD_CONTENT_TYPE);
+      assert.deepEqual(res.headers.getSetCookie(), [], 'the cookie is neither rotated nor cleared');
+    }
+    const ok = await c.cookieRefresh(cookie, { 'Content-Type': 'Application/JSON; charset=utf-8' });
+    assert.equal(ok.status, 200);
+    assert.ok(cookieFrom(ok) && cookieFrom(ok) !== cookie);
+    assert.equal(server.stats.graceReuses, 0, 'the cookie had not been rotated before');
+    assert.equal(server.stats.refreshFailures, bodies.length);
+    assert.equal(server.stats.refreshSuccesses, 1);
+    assert.deepEqual(
+      server.stats.refreshLog.map((e) => [e.outcome, e.status]),
+      [...bodies.map(() => ['bad_content_type', 415]), ['rotated', 200]],
+    );
+  });
+
+  test('/logout acting on the cookie requires JSON; a cross-site form post leaves the session alone', async () => {
+    const cookie = await cookieLogin();
+    for (const [type, body] of [['text/plain', ''], ['application/x-www-form-urlencoded', 'x=1']]) {
+      const res = await fetch(`${server.url}/logout`, { method: 'POST', headers: { Cookie: cookie, 'Content-Type': type }, body });
+      assert.equal(res.status, 415, type);
+      assert.deepEqual(await res.json(), BAD_CONTENT_TYPE);
+      assert.deepEqual(res.headers.getSetCookie(), []);
+    }
+    assert.equal(server.stats.logouts, 0);
+    assert.equal((await c.cookieRefresh(cookie)).status, 200);
+
+    // Without the cookie a logout names its token in the body, as a form too.
+    const { refresh_token: rt } = await (await c.login('bob')).json();
+    const byForm = await fetch(`${server.url}/logout`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: `refresh_token=${rt}`,
+    });
+    assert.equal(byForm.status, 200);
+    assert.deepEqual(await byForm.json(), { revoked: true });
+    assert.equal((await c.jsonRefresh(rt)).status, 401);
+  });
+
+  test('POST /logout with the cookie revokes its family and clears the cookie', async () => {
+    const cookie1 = await cookieLogin('dave');
+    const cookie2 = cookieFrom(await c.cookieRefresh(cookie1));
+    assert.ok(cookie2);
+
+    const res = await c.logout(cookie2, { Origin: server.url });
+    assert.equal(res.status, 200);
+    assert.deepEqual(await res.json(), { revoked: true });
+    assert.equal(res.headers.get('access-control-allow-origin'), server.url);
+    assert.equal(res.headers.get('access-control-allow-credentials'), 'true');
+    const [cleared] = res.headers.getSetCookie();
+    assert.match(cleared, /^refresh_token=; /);
+    assert.match(cleared, /; Max-Age=0/);
+    assert.equal(server.stats.logouts, 1);
+
+    for (const cookie of [cookie2, cookie1]) {
+      const after = await c.cookieRefresh(cookie);
+      assert.equal(after.status, 401);
+      assert.equal((await after.json()).error, 'invalid_grant');
+      assert.match(after.headers.getSetCookie()[0], /^refresh_token=; .*Max-Age=0/);
+    }
+    assert.equal(server.stats.reuseDetections, 0, 'a logout is not a reuse');
+  });
+});
+
 describe('server lifecycle', () => {
   test('close() ends hung requests and resolves promptly', async () => {
     const server = await startAuthServer();
     const c = client(server);
     const { refresh_token: rt } = await (await c.login()).json();
     server.controls.hangNext(2);
-    const hung = [c.oauthRefresh(rt), c.cookieRefresh(`refresh_token=${rt}`)];
+    // Handlers attached at once: the two requests fail together when close() destroys them.
+    const hung = [c.oauthRefresh(rt), c.cookieRefresh(`refresh_token=${rt}`)].map((p) => assert.rejects(p, TypeError));
     while (server.stats.refreshLog.length < 2) await sleep(10);
     const started = Date.now();
     await server.close();
     assert.ok(Date.now() - started < 1000, 'close() waited for hung requests');
-    for (const p of hung) await assert.rejects(p, TypeError);
+    await Promise.all(hung);
     await assert.rejects(fetch(`${server.url}/.well-known/jwks.json`), TypeError);
     await server.close(); // idempotent
   });
@@ -492,9 +735,10 @@ describe('server lifecycle', () => {
     }
   });
 
-  test('CLI prints the URL and exits cleanly on SIGTERM', async () => {
+  /** Runs www/server/main.mjs with `args`; resolves with { child, line } once it printed a line. */
+  async function startCli(args) {
     const main = fileURLToPath(new URL('../www/server/main.mjs', import.meta.url));
-    const child = spawn(process.execPath, [main, '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [main, '--port', '0', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
     const line = await new Promise((resolve, reject) => {
       let out = '';
       child.stdout.on('data', (d) => {
@@ -503,11 +747,45 @@ describe('server lifecycle', () => {
       });
       child.on('exit', (code) => reject(new Error(`exited early with ${code}`)));
     });
-    const match = /^auth server listening on (http:\/\/127\.0\.0\.1:\d+)$/.exec(line);
-    assert.ok(match, line);
-    assert.equal((await fetch(`${match[1]}/.well-known/jwks.json`)).status, 200);
+    return { child, line };
+  }
+
+  async function stopCli(child) {
     const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
     child.kill('SIGTERM');
     assert.deepEqual(await exited, { code: 0, signal: null });
+  }
+
+  test('CLI prints the URL and exits cleanly on SIGTERM', async () => {
+    const { child, line } = await startCli([]);
+    const match = /^auth server listening on (http:\/\/127\.0\.0\.1:\d+)$/.exec(line);
+    assert.ok(match, line);
+    assert.equal((await fetch(`${match[1]}/.well-known/jwks.json`)).status, 200);
+    await stopCli(child);
+  });
+
+  test('CLI: --allowed-origin is repeatable and replaces the default origins', async () => {
+    const { child, line } = await startCli(['--allowed-origin', ORIGIN, '--allowed-origin', 'https://app.example']);
+    try {
+      const url = line.replace('auth server listening on ', '');
+      for (const [origin, allowed] of [[ORIGIN, ORIGIN], ['https://app.example', 'https://app.example'], [url, null]]) {
+        const res = await fetch(`${url}/.well-known/jwks.json`, { headers: { Origin: origin } });
+        assert.equal(res.headers.get('access-control-allow-origin'), allowed, origin);
+      }
+    } finally {
+      await stopCli(child);
+    }
+  });
+
+  test('CLI: a bad --allowed-origin exits with status 2', async () => {
+    const main = fileURLToPath(new URL('../www/server/main.mjs', import.meta.url));
+    const child = spawn(process.execPath, [main, '--port', '0', '--allowed-origin', 'https://app.example/path'], { stdio: 'pipe' });
+    let err = '';
+    child.stderr.on('data', (d) => {
+      err += d;
+    });
+    const code = await new Promise((resolve) => child.on('exit', resolve));
+    assert.equal(code, 2);
+    assert.match(err, /--allowed-origin/);
   });
 });

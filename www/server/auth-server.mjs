@@ -50,11 +50,56 @@ const CONTENT_TYPES = {
 };
 
 class HttpError extends Error {
-  constructor(status, error, description) {
+  /** `outcome` names the refusal in `refreshLog` when it differs from `error`. */
+  constructor(status, error, description, outcome) {
     super(description ?? error);
     this.status = status;
     this.error = error;
+    this.outcome = outcome ?? error;
   }
+}
+
+const originRefused = () => new HttpError(403, 'invalid_request', 'origin not allowed', 'origin_refused');
+const badContentType = () =>
+  new HttpError(415, 'invalid_request', 'content type must be application/json', 'bad_content_type');
+
+/**
+ * `value` as a serialized origin (`scheme://host[:port]`, as browsers send it in `Origin`).
+ * Anything else (a path, a query, credentials, another scheme) throws, so that a typo does not
+ * silently allow nothing.
+ */
+export function normalizeOrigin(value) {
+  let url;
+  try {
+    url = typeof value === 'string' ? new URL(value) : undefined;
+  } catch {
+    url = undefined;
+  }
+  if (!url || !/^https?:$/.test(url.protocol) || url.href !== `${url.origin}/`) {
+    throw new TypeError(`allowedOrigins: ${JSON.stringify(value)} is not an http(s) origin`);
+  }
+  return url.origin;
+}
+
+function checkOrigins(list) {
+  if (!Array.isArray(list)) throw new TypeError('allowedOrigins must be an array of origins');
+  return [...new Set(list.map(normalizeOrigin))];
+}
+
+/** The server's own origins: both loopback spellings of its port, its URL and its issuer's origin. */
+function ownOrigins(port, url, issuer) {
+  const list = [`http://127.0.0.1:${port}`, `http://localhost:${port}`, new URL(url).origin];
+  try {
+    list.push(normalizeOrigin(new URL(issuer).origin));
+  } catch {
+    // An issuer that is no http(s) URL names no origin.
+  }
+  return [...new Set(list)];
+}
+
+/** `Content-Type: application/json`, parameters such as `; charset=utf-8` allowed. */
+function isJsonRequest(req) {
+  return (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase() === 'application/json';
 }
 
 function newStats() {
@@ -139,6 +184,19 @@ function parseForm(text) {
   return out;
 }
 
+/** Closes `server` and exits on SIGINT/SIGTERM (once), for the command-line entry points. */
+export function closeOnSignals(server) {
+  let stopping = false;
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    await server.close();
+    process.exit(0);
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}
+
 /**
  * Starts the server. Resolves once it listens.
  *
@@ -155,20 +213,10 @@ function parseForm(text) {
  *   resend a request whose reused connection closes without an answer, which would hide the
  *   lost-response and outage faults from the code under test.
  * @param {string} [options.staticDir] serve files from this directory for other GET paths.
+ * @param {string[]} [options.allowedOrigins] page origins that may read answers (CORS, with
+ *   credentials) and use the cookie routes; defaults to the server's own origins
+ *   (http://127.0.0.1:PORT, http://localhost:PORT, its URL and its issuer's origin).
  */
-/** Closes `server` and exits on SIGINT/SIGTERM (once), for the command-line entry points. */
-export function closeOnSignals(server) {
-  let stopping = false;
-  const stop = async () => {
-    if (stopping) return;
-    stopping = true;
-    await server.close();
-    process.exit(0);
-  };
-  process.on('SIGINT', stop);
-  process.on('SIGTERM', stop);
-}
-
 export async function startAuthServer(options = {}) {
   const {
     port = 0,
@@ -182,6 +230,8 @@ export async function startAuthServer(options = {}) {
   } = options;
   checkCount(accessTtl, 'accessTtl');
   checkCount(reuseGraceMs, 'reuseGraceMs');
+  // Checked before listening; the default needs the port, so it is filled in after.
+  let allowedOrigins = options.allowedOrigins === undefined ? undefined : new Set(checkOrigins(options.allowedOrigins));
 
   const kid = `srv-${randomToken(6)}`;
   const { privateKey, publicKey } = await jose.generateKeyPair('ES256', { extractable: true });
@@ -285,15 +335,33 @@ export async function startAuthServer(options = {}) {
 
   // --- HTTP plumbing --------------------------------------------------------------------------
 
+  /** Sent by a page of an origin not allowed. Without an Origin header it comes from no other origin's page. */
+  function foreignOrigin(req) {
+    return req.headers.origin !== undefined && !allowedOrigins.has(req.headers.origin);
+  }
+
+  /**
+   * Guards the routes that read or set the refresh cookie (/cookie/refresh, /logout, /login).
+   * The browser attaches the cookie to requests from any page, and SameSite=Lax does not help
+   * between ports of one host (the same site). So: 403 for a page of another origin and, with
+   * `json`, 415 for anything but JSON, since a cross-site HTML form sends the cookie without a
+   * preflight, but only as form-urlencoded, multipart or text/plain.
+   */
+  function checkCookieRequest(req, { json }) {
+    if (foreignOrigin(req)) throw originRefused();
+    if (json && !isJsonRequest(req)) throw badContentType();
+  }
+
   function baseHeaders(req, res) {
     res.setHeader('Date', new Date(serverNowMs()).toUTCString());
     if (!keepAlive) res.setHeader('Connection', 'close');
+    // The CORS headers depend on the Origin, so caches must not hand one origin's answer to another.
+    res.setHeader('Vary', 'Origin');
     const origin = req.headers.origin;
-    if (origin) {
+    if (origin !== undefined && allowedOrigins.has(origin)) {
       res.setHeader('Access-Control-Allow-Origin', origin);
       res.setHeader('Access-Control-Allow-Credentials', 'true');
       res.setHeader('Access-Control-Expose-Headers', EXPOSED_HEADERS);
-      res.setHeader('Vary', 'Origin');
     }
   }
 
@@ -313,6 +381,11 @@ export async function startAuthServer(options = {}) {
   const clearedCookie = `${REFRESH_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0`;
 
   function preflight(req, res) {
+    if (foreignOrigin(req)) {
+      const e = originRefused();
+      sendJson(res, e.status, { error: e.error, error_description: e.message });
+      return;
+    }
     const requested = (req.headers['access-control-request-headers'] ?? '')
       .split(',')
       .map((h) => h.trim())
@@ -335,7 +408,10 @@ export async function startAuthServer(options = {}) {
 
   async function login(req, res) {
     requirePost(req);
-    const body = parseLooseBody(req, await readBody(req));
+    const text = await readBody(req); // read first: answering before the body arrived resets the connection
+    // Every login sets the cookie; from another origin's form it would plant a session.
+    checkCookieRequest(req, { json: false });
+    const body = parseLooseBody(req, text);
     const user = body.user;
     if (typeof user !== 'string' || user.length === 0 || user.length > 200) {
       throw new HttpError(400, 'invalid_request', 'user must be a non-empty string');
@@ -363,13 +439,16 @@ export async function startAuthServer(options = {}) {
   async function logout(req, res) {
     requirePost(req);
     const text = await readBody(req);
+    const cookieToken = parseCookies(req.headers.cookie).get(REFRESH_COOKIE);
+    // Acting on the cookie takes JSON, which a cross-site form cannot send.
+    checkCookieRequest(req, { json: cookieToken !== undefined });
     let body = {};
     try {
       body = parseLooseBody(req, text);
     } catch {
       // A logout with an unreadable body still clears the cookie.
     }
-    const candidates = [body.refreshToken, body.refresh_token, parseCookies(req.headers.cookie).get(REFRESH_COOKIE)];
+    const candidates = [body.refreshToken, body.refresh_token, cookieToken];
     const revoked = candidates.some((t) => revokeFamilyOf(t));
     stats.logouts += 1;
     sendJson(res, 200, { revoked }, { 'Set-Cookie': clearedCookie, 'Cache-Control': 'no-store' });
@@ -439,6 +518,23 @@ export async function startAuthServer(options = {}) {
     stats.refreshRequests += 1;
     const log = (outcome, status) => stats.refreshLog.push({ at: Date.now(), style, outcome, status });
     const noStore = { 'Cache-Control': 'no-store', Pragma: 'no-cache' };
+    const refuse = (e) => {
+      if (!(e instanceof HttpError)) throw e;
+      const { status, body } = refreshError(style, e.status, e.error, e.message);
+      stats.refreshFailures += 1;
+      log(e.outcome, status);
+      sendJson(res, status, body, noStore);
+    };
+
+    // Before any injected fault: a forged request is no refresh of the app under test.
+    if (style === 'cookie') {
+      try {
+        checkCookieRequest(req, { json: true });
+      } catch (e) {
+        refuse(e);
+        return;
+      }
+    }
 
     const fail = faults.failNext;
     if (fail.count > 0) {
@@ -476,11 +572,7 @@ export async function startAuthServer(options = {}) {
     try {
       presented = presentedToken(req, style, text);
     } catch (e) {
-      if (!(e instanceof HttpError)) throw e;
-      const { status, body } = refreshError(style, e.status, e.error, e.message);
-      stats.refreshFailures += 1;
-      log(e.error, status);
-      sendJson(res, status, body, noStore);
+      refuse(e);
       return;
     }
     const result = redeem(presented);
@@ -747,6 +839,7 @@ export async function startAuthServer(options = {}) {
   const urlHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   url = `http://${urlHost}:${address.port}`;
   issuer = options.issuer ?? url;
+  allowedOrigins ??= new Set(ownOrigins(address.port, url, issuer));
 
   return {
     url,
@@ -754,6 +847,7 @@ export async function startAuthServer(options = {}) {
     issuer,
     audience,
     clientId,
+    allowedOrigins: [...allowedOrigins],
     publicJwk,
     jwks,
     publicPem,

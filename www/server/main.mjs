@@ -1,13 +1,15 @@
 #!/usr/bin/env node
 // Starts the local ES256 auth server: node www/server/main.mjs --port 8787 [--static DIR]
-// Other flags: --host, --access-ttl SECONDS, --audience, --issuer, --client-id, --reuse-grace-ms.
+// Other flags: --host, --access-ttl SECONDS, --audience, --issuer, --client-id, --reuse-grace-ms,
+// --allowed-origin ORIGIN (repeatable).
 
 import { parseArgs } from 'node:util';
-import { closeOnSignals, startAuthServer } from './auth-server.mjs';
+import { closeOnSignals, normalizeOrigin, startAuthServer } from './auth-server.mjs';
 
 const USAGE =
   'usage: node www/server/main.mjs [--port 8787] [--static DIR] [--host 127.0.0.1] [--access-ttl 300]\n' +
-  '       [--audience jwt-keeper-demo] [--issuer URL] [--client-id demo-client] [--reuse-grace-ms 2000]';
+  '       [--audience jwt-keeper-demo] [--issuer URL] [--client-id demo-client] [--reuse-grace-ms 2000]\n' +
+  '       [--allowed-origin ORIGIN ...]   (default: the server\'s own origins)';
 
 function integer(value, flag) {
   if (value === undefined) return undefined;
@@ -17,6 +19,17 @@ function integer(value, flag) {
     process.exit(2);
   }
   return n;
+}
+
+/** Checks every --allowed-origin here, so that a bad one is a usage error rather than a crash. */
+function origins(values) {
+  if (values === undefined) return undefined;
+  try {
+    return values.map(normalizeOrigin);
+  } catch (e) {
+    console.error(`--allowed-origin: ${e.message.replace(/^allowedOrigins: /, '')}\n${USAGE}`);
+    process.exit(2);
+  }
 }
 
 let values;
@@ -31,6 +44,7 @@ try {
       issuer: { type: 'string' },
       'client-id': { type: 'string' },
       'reuse-grace-ms': { type: 'string' },
+      'allowed-origin': { type: 'string', multiple: true },
       help: { type: 'boolean', short: 'h' },
     },
   }));
@@ -52,6 +66,7 @@ const server = await startAuthServer({
   issuer: values.issuer,
   clientId: values['client-id'],
   reuseGraceMs: integer(values['reuse-grace-ms'], '--reuse-grace-ms'),
+  allowedOrigins: origins(values['allowed-origin']),
 });
 console.log(`auth server listening on ${server.url}`);
 
