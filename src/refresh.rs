@@ -66,16 +66,11 @@ pub fn request(style: Style, refresh_token: Option<&str>, client_id: Option<&str
                 with_credentials: false,
             }
         }
-        Style::Json => {
-            let mut body = String::from("{\"refreshToken\":");
-            push_json_string(&mut body, token);
-            body.push('}');
-            Request {
-                content_type: "application/json",
-                body,
-                with_credentials: false,
-            }
-        }
+        Style::Json => Request {
+            content_type: "application/json",
+            body: json::Obj::new().str("refreshToken", token).finish(),
+            with_credentials: false,
+        },
         Style::Cookie => Request {
             content_type: "application/json",
             body: "{}".into(),
@@ -102,25 +97,6 @@ fn form_encode(out: &mut String, value: &str) {
             ));
         }
     }
-}
-
-/// Appends `value` as a JSON string literal.
-pub(crate) fn push_json_string(out: &mut String, value: &str) {
-    out.push('"');
-    for c in value.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if u32::from(c) < 0x20 => {
-                out.push_str("\\u00");
-                let n = u32::from(c);
-                out.push(char::from_digit(n >> 4, 16).unwrap_or('0'));
-                out.push(char::from_digit(n & 15, 16).unwrap_or('0'));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
 }
 
 /// A usable token response, not yet verified.
