@@ -216,7 +216,7 @@ function memoryStorage() {
 const cachedGetters = {
   async 'jwt-keeper'(s) {
     const client = await oursClient(s);
-    client.setSession({ accessToken: s.accessToken, refreshToken: s.refreshToken });
+    await client.setSession({ accessToken: s.accessToken, refreshToken: s.refreshToken });
     return { get: () => client.getAccessToken(), call: 'client.getAccessToken()' };
   },
 
@@ -424,7 +424,7 @@ export async function concurrentAtExpiry(name, s, n, fireAt) {
   let get;
   if (name === 'jwt-keeper') {
     const client = await oursClient(s);
-    client.setSession({ accessToken: s.accessToken, refreshToken: s.refreshToken });
+    await client.setSession({ accessToken: s.accessToken, refreshToken: s.refreshToken });
     get = () => client.getAccessToken();
   } else if (name === 'oidc-client-ts') {
     const { UserManager, User, WebStorageStateStore, InMemoryWebStorage } = await lib('oidc-client-ts');
@@ -464,7 +464,7 @@ export async function concurrentAtExpiry(name, s, n, fireAt) {
 export async function tabSetup(name, s, first, dueAt) {
   if (name === 'jwt-keeper') {
     const client = await oursClient(s, { persist: 'local', crossTab: true });
-    if (first) client.setSession({ accessToken: s.accessToken, refreshToken: s.refreshToken });
+    if (first) await client.setSession({ accessToken: s.accessToken, refreshToken: s.refreshToken });
     for (let i = 0; i < 50 && !client.isAuthenticated; i += 1) await new Promise((r) => setTimeout(r, 10));
     net.get = () => client.getAccessToken();
     return { authenticated: client.isAuthenticated };
@@ -527,7 +527,7 @@ const mem = {};
  */
 export async function memorySetup(s) {
   mem.client = await oursClient(s, { crossTab: false });
-  mem.client.setSession({ accessToken: s.accessToken, refreshToken: s.refreshToken });
+  await mem.client.setSession({ accessToken: s.accessToken, refreshToken: s.refreshToken });
   // The wasm-bindgen glue's init() resolves to the wasm exports of the instance already loaded.
   const { default: glueInit } = await import(`${OUT}pkg/jwt_keeper.js`);
   mem.exports = await glueInit();
@@ -559,7 +559,7 @@ export async function refreshLatency(s, n, pauseMs) {
   for (const crossTab of [true, false]) {
     const client = await oursClient(s, { crossTab });
     const login = await (await fetch('/login', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{"user":"bench-latency"}' })).json();
-    client.setSession({ accessToken: login.access_token, refreshToken: login.refresh_token });
+    await client.setSession({ accessToken: login.access_token, refreshToken: login.refresh_token });
     const samples = [];
     for (let i = 0; i < n; i += 1) {
       await new Promise((resolve) => setTimeout(resolve, pauseMs));

@@ -1,133 +1,493 @@
-// AuthClient: the JS face of the session client in wasm. The wasm side owns the session
-// (deadlines, single-flight refresh, retries, storage); this layer adds listeners, `fetch`,
-// and AuthError.
+// AuthClient: the thin shell around the client core in wasm (src/client). The core makes
+// every decision about tokens, time, retries and tabs; this file only translates. The app's
+// calls and the platform's events become inputs, and the effects the core returns are
+// performed in order: fetch, Web Locks, BroadcastChannel, storage, one timer, listeners,
+// promises. The contract is src/client/protocol.rs.
 import * as glue from './jwt_keeper.js';
-import { AuthError, call, generation, init, toAuthError } from './core.js';
-
-const EVENT_TYPES = new Set(['refresh', 'logout', 'error']);
+import { AuthError, call, generation, init } from './core.js';
 
 // RFC 6750 §3: `WWW-Authenticate: Bearer error="invalid_token"` says the token is the problem.
 const INVALID_TOKEN = /^\s*Bearer\b.*\berror\s*=\s*"?invalid_token"?/i;
+
+// setTimeout fires at once for delays above 2^31 - 1 ms: a longer one wakes early and re-arms.
+const MAX_DELAY = 0x7fffffff;
+
+// Answers longer than this are cut before they are copied into wasm, so a huge body cannot
+// exhaust its memory. The core refuses anything over its own, smaller limit.
+const MAX_BODY_CHARS = 1 << 20;
+
+// Where there is no `performance` (very old runtimes) the fast path stays off.
+const monotonic = typeof performance === 'object' && performance !== null && typeof performance.now === 'function'
+  ? () => performance.now()
+  : () => NaN;
+
+// JSON.stringify turns NaN and ±Infinity into null ("use the default"): they go to the core
+// as strings, which it refuses.
+const finite = (_, v) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v);
+
+// Option bags for the platform (fetch, Web Locks) without a prototype: members inherited from
+// a polluted Object.prototype (`integrity`, `mode`, …) are not read.
+const bare = (members) => Object.assign(Object.create(null), members);
+
+const later = (fn, ms) => setTimeout(fn, Math.min(Math.max(0, ms), MAX_DELAY));
+
+const disposed = () => new AuthError('not_authenticated', 'the client was disposed');
 
 /**
  * Creates a session client (loads the wasm first if needed). See README "createAuthClient".
  * @throws {AuthError} `malformed` (options), `bad_key`
  */
 export async function createAuthClient(options) {
-  if (options === null || typeof options !== 'object') {
-    throw new AuthError('malformed', 'createAuthClient needs an options object');
+  // Own properties only: a polluted Object.prototype changes nothing.
+  let text;
+  let publicKey;
+  try {
+    if (Object.prototype.toString.call(options) !== '[object Object]') throw new TypeError('not a plain object');
+    const rest = Object.create(null);
+    for (const name of Object.keys(options)) if (name !== 'publicKey') rest[name] = options[name];
+    text = JSON.stringify(rest, finite);
+    publicKey = Object.hasOwn(options, 'publicKey') ? options.publicKey : undefined;
+  } catch (cause) {
+    throw new AuthError('malformed', 'createAuthClient needs a plain object of options', { cause });
   }
   await init();
-  return new AuthClient(options);
+  return new AuthClient(text, publicKey);
 }
 
-/** Resolves what the wasm side resolves; rejects with an AuthError. */
-function settle(promise) {
-  return promise.then(undefined, (e) => {
-    throw toAuthError(e);
-  });
-}
-
-export class AuthClient {
+class AuthClient {
   #options;
-  #wasm;
-  #generation;
-  #listeners = new Map();
-  #disposed = false;
-  #claims = { json: undefined, value: null };
-  // The fast path of getAccessToken(): a token the session said is fresh until both deadlines
-  // (wall clock and monotonic clock: one catches a clock set back, the other a sleep).
+  #publicKey;
+  // The current core and every platform resource bound to it (null while none could start).
+  // Each callback checks that its epoch is still the current one.
+  #epoch = null;
+  // Inputs waiting to be fed, [epoch, json]: inputs that arrive while effects are performed
+  // are fed after the current batch.
+  #queue = [];
+  #busy = false;
+  #calls = new Map();
+  #nextCall = 1;
+  #listeners = new Map([['refresh', new Set()], ['logout', new Set()], ['error', new Set()]]);
+  #deliveringRefresh = 0;
+  #state = { authenticated: false, claims: null, expiresAt: null };
+  // getAccessToken()'s fast path: a token the core said may be served until both deadlines
+  // (wall clock and monotonic clock). Dropped on every input.
   #fresh = null;
+  // The storage record while storage is missing or refuses to store (QuotaExceededError).
+  #memory = null;
+  #memoryOnly = false;
+  #disposed = false;
 
-  constructor(options) {
-    let publicKey;
-    let rest;
-    try {
-      ({ publicKey, ...rest } = options);
-    } catch (cause) {
-      throw new AuthError('malformed', 'options must be a plain object', { cause });
-    }
-    this.#options = { publicKey, rest };
+  constructor(optionsText, publicKey) {
+    this.#options = optionsText;
+    this.#publicKey = publicKey;
     this.#open();
+    if (this.#epoch === null) throw new AuthError('internal', 'jwt-keeper could not start the client');
   }
 
+  // A new core with its storage, channel and wake-up listeners, started from storage.
   #open() {
+    const core = call(() => new glue.WasmCore(this.#options, this.#publicKey, Math.random() * 2 ** 53));
+    const ep = { core, generation: generation(), started: false, timer: undefined, fetches: new Map(), locks: new Map(), off: [], channel: null, storage: null, key: '' };
+    let setup;
+    try {
+      setup = JSON.parse(call(() => core.setup()));
+    } catch (e) {
+      forget(ep);
+      throw e;
+    }
+    ep.key = setup.key;
+    this.#epoch = ep;
     this.#fresh = null;
-    const { publicKey, rest } = this.#options;
-    this.#wasm = call(() => new glue.WasmClient(rest, publicKey, (type, detail) => this.#emit(type, detail)));
-    this.#generation = generation();
-  }
-
-  // After the wasm instance was replaced (a trap elsewhere), this client's state lived in the
-  // old one: reopen, resuming from storage when `persist` keeps the session.
-  #client() {
-    if (this.#generation !== generation()) this.#open();
-    return this.#wasm;
-  }
-
-  // Listeners run in a later microtask, in order, each isolated from the others.
-  #emit(type, detailJson) {
-    this.#fresh = null; // any event may change what a caller should get
-    queueMicrotask(() => {
-      if (this.#disposed) return;
-      const set = this.#listeners.get(type);
-      if (!set || set.size === 0) return;
-      let detail = JSON.parse(detailJson);
-      if (type === 'error') {
-        const { code, message, willRetry, retryInMs } = detail;
-        detail = { error: new AuthError(code, message), willRetry };
-        if (retryInMs !== undefined) detail.retryInMs = retryInMs;
+    if (setup.storage !== null) {
+      try {
+        const storage = globalThis[setup.storage === 'local' ? 'localStorage' : 'sessionStorage'];
+        if (storage) ep.storage = storage;
+      } catch {
+        // sandboxed frame, storage disabled: memory only
       }
-      for (const listener of [...set]) {
-        try {
-          listener(detail);
-        } catch (e) {
-          setTimeout(() => {
-            throw e;
-          });
+    }
+    if (setup.channel !== null) {
+      try {
+        const channel = new BroadcastChannel(setup.channel);
+        channel.onmessage = (event) => this.#input(ep, { t: 'peer', data: event.data });
+        ep.channel = channel;
+      } catch {
+        // no BroadcastChannel here
+      }
+    }
+    const target = typeof EventTarget === 'function' && globalThis instanceof EventTarget ? globalThis : null;
+    const doc = typeof document === 'object' && document !== null && typeof document.addEventListener === 'function' ? document : target;
+    const listen = (on, type, input) => {
+      if (!on) return;
+      const listener = () => this.#input(ep, input);
+      on.addEventListener(type, listener);
+      ep.off.push(() => on.removeEventListener(type, listener));
+    };
+    listen(doc, 'visibilitychange', { t: 'wake' });
+    listen(target, 'pageshow', { t: 'wake' });
+    listen(target, 'focus', { t: 'wake' });
+    listen(target, 'online', { t: 'online' });
+    this.#input(ep, { t: 'start', stored: this.#read(ep), channel: ep.channel !== null });
+  }
+
+  #live(ep) {
+    return ep !== null && ep === this.#epoch && !this.#disposed;
+  }
+
+  // Queues an input for the core of `ep` and feeds the queue unless a batch is being
+  // performed. Inputs for a core that was replaced or disposed are dropped. False when
+  // `input` holds a value that is not JSON.
+  #input(ep, input) {
+    if (!this.#live(ep)) return true;
+    let text;
+    try {
+      text = JSON.stringify(input, finite);
+    } catch {
+      return false;
+    }
+    this.#queue.push([ep, text]);
+    this.#drain();
+    return true;
+  }
+
+  #drain() {
+    if (this.#busy) return;
+    this.#busy = true;
+    try {
+      while (this.#queue.length > 0) {
+        const [ep, text] = this.#queue.shift();
+        if (!this.#live(ep)) continue;
+        if (ep.generation !== generation()) {
+          this.#restart();
+          continue;
         }
+        this.#fresh = null;
+        let effects;
+        try {
+          effects = JSON.parse(call(() => ep.core.handle(Date.now(), monotonic(), text)));
+        } catch {
+          // The instance trapped and core.js replaced it: this core is gone. A core that
+          // trapped before it even started is not restarted in a loop: the next call retries.
+          this.#restart(ep.started);
+          continue;
+        }
+        ep.started = true;
+        for (const effect of effects) {
+          if (!this.#live(ep)) break;
+          try {
+            this.#perform(ep, effect);
+          } catch (e) {
+            setTimeout(() => {
+              throw e;
+            });
+          }
+        }
+      }
+    } finally {
+      this.#busy = false;
+    }
+  }
+
+  #perform(ep, e) {
+    switch (e.t) {
+      case 'send':
+        return this.#send(ep, e);
+      case 'abort': {
+        const f = ep.fetches.get(e.id);
+        if (f) {
+          ep.fetches.delete(e.id);
+          f.stop();
+        }
+        return undefined;
+      }
+      case 'lock':
+        return this.#lock(ep, e);
+      case 'unlock': {
+        const l = ep.locks.get(e.id);
+        if (!l) return undefined;
+        const end = () => {
+          if (ep.locks.get(e.id) === l) ep.locks.delete(e.id);
+          l.stop();
+        };
+        if (e.afterMs > 0 && l.granted) later(end, e.afterMs);
+        else end();
+        return undefined;
+      }
+      case 'store':
+        return this.#write(ep, e.text);
+      case 'clear':
+        return this.#write(ep, null);
+      case 'post':
+        try {
+          ep.channel?.postMessage(e.data);
+        } catch {
+          // closed meanwhile
+        }
+        return undefined;
+      case 'emit':
+        return this.#emit(ep, e.type, e.detail);
+      case 'settle': {
+        const c = this.#calls.get(e.call);
+        if (!c) return undefined;
+        this.#calls.delete(e.call);
+        if (e.error) c.reject(new AuthError(e.error.code, e.error.message));
+        else c.resolve(e.value ?? undefined);
+        return undefined;
+      }
+      case 'state':
+        this.#state = { authenticated: e.authenticated, claims: e.claims, expiresAt: e.expiresAt };
+        return undefined;
+      case 'fresh':
+        this.#fresh = e.forMs > 0 ? { token: e.token, wall: Date.now() + e.forMs, monotonic: monotonic() + e.forMs } : null;
+        return undefined;
+      case 'wake':
+        clearTimeout(ep.timer);
+        ep.timer = e.at === null ? undefined : later(() => this.#input(ep, { t: 'wake' }), e.at - Date.now());
+        return undefined;
+      default:
+        return undefined;
+    }
+  }
+
+  #send(ep, { id, url, headers, body, credentials, timeoutMs }) {
+    const controller = new AbortController();
+    let timedOut = false;
+    const timer = later(() => {
+      timedOut = true;
+      controller.abort();
+    }, timeoutMs);
+    const f = {
+      stop() {
+        clearTimeout(timer);
+        controller.abort();
+      },
+    };
+    ep.fetches.set(id, f);
+    // Exactly one input per request, none once the core aborted it or the epoch ended.
+    const end = (input) => {
+      clearTimeout(timer);
+      if (ep.fetches.get(id) !== f) return;
+      ep.fetches.delete(id);
+      this.#input(ep, { ...input, id, stored: this.#read(ep) });
+    };
+    const init = bare({ method: 'POST', headers, body, credentials, cache: 'no-store', signal: controller.signal });
+    new Promise((resolve) => resolve(fetch(url, init)))
+      .then(async (response) => {
+        const text = await response.text();
+        end({
+          t: 'answer',
+          status: response.status,
+          retryAfter: response.headers.get('Retry-After'),
+          date: response.headers.get('Date'),
+          body: text.length > MAX_BODY_CHARS ? text.slice(0, MAX_BODY_CHARS) : text,
+        });
+      })
+      .catch(() => end({ t: 'failed', timeout: timedOut }));
+  }
+
+  // The Web Lock `name`: wait at most `waitMs`, then steal. Exactly one input per lock effect:
+  // granted when the callback runs (held until the unlock effect), refused when there are no
+  // Web Locks or the request fails for any reason but our own wait timeout.
+  #lock(ep, { id, name, waitMs }) {
+    const report = (granted) => this.#input(ep, { t: 'lock', id, granted, stored: this.#read(ep) });
+    let locks;
+    try {
+      locks = globalThis.navigator?.locks;
+    } catch {
+      locks = undefined;
+    }
+    if (!locks || typeof locks.request !== 'function') {
+      report(false);
+      return;
+    }
+    const controller = new AbortController();
+    const l = {
+      granted: false,
+      release: undefined,
+      wait: later(() => controller.abort(), waitMs),
+      stop() {
+        clearTimeout(this.wait);
+        controller.abort();
+        this.release?.();
+      },
+    };
+    ep.locks.set(id, l);
+    const mine = () => this.#live(ep) && ep.locks.get(id) === l;
+    const held = () =>
+      new Promise((resolve) => {
+        l.granted = true;
+        clearTimeout(l.wait);
+        // Granted after dispose() or a restart, or no longer wanted: given back at once.
+        if (!mine()) return resolve();
+        l.release = resolve;
+        report(true);
+        return undefined;
+      });
+    const ask = (options) => new Promise((resolve) => resolve(locks.request(name, options, held)));
+    ask(bare({ signal: controller.signal }))
+      .catch((e) => {
+        if (l.granted || !mine()) return undefined;
+        // Our own wait ran out: the holder is frozen or gone; take the lock.
+        if (controller.signal.aborted) return ask(bare({ steal: true }));
+        throw e;
+      })
+      .catch(() => {
+        if (l.granted || !mine()) return;
+        ep.locks.delete(id);
+        report(false);
+      });
+  }
+
+  #read(ep) {
+    if (!this.#memoryOnly && ep.storage) {
+      try {
+        const text = ep.storage.getItem(ep.key);
+        return typeof text === 'string' ? text : null;
+      } catch {
+        // fall back to memory
+      }
+    }
+    return this.#memory;
+  }
+
+  #write(ep, text) {
+    this.#memory = text;
+    try {
+      if (text === null) ep.storage.removeItem(ep.key);
+      else ep.storage.setItem(ep.key, text);
+      this.#memoryOnly = false;
+    } catch {
+      this.#memoryOnly = true;
+    }
+  }
+
+  // Listeners run in a later microtask, in order, each isolated from the others; none runs
+  // once the client is disposed, not even the rest of those of the event being delivered.
+  #emit(ep, type, detail) {
+    if (type === 'error') {
+      const { error, ...rest } = detail;
+      detail = { error: new AuthError(error.code, error.message), ...rest };
+    }
+    queueMicrotask(() => {
+      const set = this.#listeners.get(type);
+      if (!set) return;
+      if (type === 'refresh') this.#deliveringRefresh += 1;
+      try {
+        for (const listener of [...set]) {
+          if (!this.#live(ep)) return;
+          if (!set.has(listener)) continue;
+          try {
+            listener(detail);
+          } catch (e) {
+            setTimeout(() => {
+              throw e;
+            });
+          }
+        }
+      } finally {
+        if (type === 'refresh') this.#deliveringRefresh -= 1;
+      }
+    });
+  }
+
+  // The wasm instance was replaced after a trap (here or elsewhere): the core of this client
+  // is gone. Stop everything bound to it, fail its pending calls, and start a new core from
+  // storage, as a reload would.
+  #restart(reopen = true) {
+    this.#teardown(new AuthError('internal', 'jwt-keeper recovered from an internal failure'));
+    if (!reopen) return;
+    try {
+      this.#open();
+    } catch {
+      // the next call tries again
+    }
+  }
+
+  // Replaces a core that a trap elsewhere left stale, or starts one if none could.
+  #sync() {
+    if (this.#disposed) return;
+    if (this.#epoch === null) {
+      try {
+        this.#open();
+      } catch {
+        // reported by the call
+      }
+    } else if (this.#epoch.generation !== generation()) {
+      this.#restart();
+    }
+  }
+
+  #teardown(error) {
+    const ep = this.#epoch;
+    this.#epoch = null;
+    this.#fresh = null;
+    this.#queue.length = 0;
+    if (ep !== null) {
+      clearTimeout(ep.timer);
+      for (const off of ep.off) off();
+      try {
+        ep.channel?.close();
+      } catch {
+        // already closed
+      }
+      for (const f of ep.fetches.values()) f.stop();
+      ep.fetches.clear();
+      for (const l of ep.locks.values()) l.stop();
+      ep.locks.clear();
+      forget(ep);
+    }
+    const calls = [...this.#calls.values()];
+    this.#calls.clear();
+    for (const c of calls) c.reject(error);
+  }
+
+  // A call the core settles: `input` gets the call's id.
+  #request(input) {
+    if (this.#disposed) return Promise.reject(disposed());
+    this.#sync();
+    const ep = this.#epoch;
+    if (ep === null) return Promise.reject(new AuthError('internal', 'jwt-keeper could not restart the client'));
+    const id = this.#nextCall;
+    this.#nextCall += 1;
+    return new Promise((resolve, reject) => {
+      this.#calls.set(id, { resolve, reject });
+      if (!this.#input(ep, { ...input, call: id })) {
+        this.#calls.delete(id);
+        reject(new AuthError('malformed', 'the values must be JSON values'));
       }
     });
   }
 
   /**
-   * Verifies `accessToken`, then adopts the session. On failure the old session stays.
-   * `expiresIn` (the login response's `expires_in`) puts the token on the server's clock.
+   * Verifies `accessToken`, then adopts the session; resolves when it is adopted. On failure
+   * (AuthError) the old session stays. `expiresIn` (the login response's `expires_in`) can
+   * shorten the token's life, never extend it.
    */
   setSession(session) {
-    let accessToken;
-    let refreshToken;
-    let expiresIn;
+    const input = { t: 'set' };
     try {
-      ({ accessToken, refreshToken, expiresIn } = session ?? {});
+      if (session === null || typeof session !== 'object') throw new TypeError('not an object');
+      for (const name of ['accessToken', 'refreshToken', 'expiresIn']) {
+        if (Object.hasOwn(session, name)) input[name] = session[name];
+      }
     } catch (cause) {
-      throw new AuthError('malformed', 'setSession needs { accessToken, refreshToken?, expiresIn? }', { cause });
+      return Promise.reject(new AuthError('malformed', 'setSession needs { accessToken, refreshToken?, expiresIn? }', { cause }));
     }
-    this.#fresh = null;
-    call(() => this.#client().setSession(accessToken, refreshToken, expiresIn));
+    return this.#request(input).then(() => undefined);
   }
 
   /** A verified access token that is not about to expire; refreshes first when needed. */
   getAccessToken() {
-    const fresh = this.#fresh;
-    if (fresh !== null && Date.now() < fresh.wall && monotonicNow() < fresh.monotonic) {
-      return Promise.resolve(fresh.token);
+    const f = this.#fresh;
+    if (f !== null && this.#epoch?.generation === generation() && Date.now() < f.wall && monotonic() < f.monotonic) {
+      return Promise.resolve(f.token);
     }
-    this.#fresh = null;
-    return settle(call(() => this.#client().getAccessToken())).then((token) => {
-      this.#remember(token);
-      return token;
-    });
-  }
-
-  #remember(token) {
-    const ms = call(() => this.#client().freshFor(token));
-    if (ms > 0) this.#fresh = { token, wall: Date.now() + ms, monotonic: monotonicNow() + ms };
+    return this.#request({ t: 'get' });
   }
 
   /** Forces a refresh (joins one in flight). */
   refresh() {
-    return settle(call(() => this.#client().refresh()));
+    return this.#request({ t: 'refresh', inListener: this.#deliveringRefresh > 0 });
   }
 
   /**
@@ -143,9 +503,8 @@ export class AuthClient {
       return first;
     }
     let fresh;
-    this.#fresh = null;
     try {
-      fresh = await settle(call(() => this.#client().apiUnauthorized(token)));
+      fresh = await this.#request({ t: 'unauthorized', token });
     } catch {
       return first;
     }
@@ -154,33 +513,33 @@ export class AuthClient {
 
   /** Ends the session here and in the other tabs; emits `logout` `{reason: 'user'}`. */
   logout() {
-    this.#fresh = null;
-    call(() => this.#client().logout());
+    this.#sync();
+    this.#input(this.#epoch, { t: 'logout' });
   }
 
   /** Whether there is a session. */
   get isAuthenticated() {
-    return call(() => this.#client().isAuthenticated());
+    this.#sync();
+    return this.#state.authenticated;
   }
 
   /** The verified claims of the current access token, or null. */
   get claims() {
-    const json = call(() => this.#client().claimsJson());
-    if (json !== this.#claims.json) this.#claims = { json, value: json === undefined ? null : JSON.parse(json) };
-    return this.#claims.value;
+    this.#sync();
+    return this.#state.claims;
   }
 
   /** When the access token expires, ms since the epoch (local clock), or null. */
   get expiresAt() {
-    return call(() => this.#client().expiresAt()) ?? null;
+    this.#sync();
+    return this.#state.expiresAt;
   }
 
   /** Listens for `refresh`, `logout` or `error`; returns the function that unsubscribes. */
   on(type, listener) {
-    if (!EVENT_TYPES.has(type)) throw new AuthError('malformed', `unknown event type (refresh, logout, error)`);
-    if (typeof listener !== 'function') throw new AuthError('malformed', 'listener must be a function');
-    if (!this.#listeners.has(type)) this.#listeners.set(type, new Set());
     const set = this.#listeners.get(type);
+    if (!set) throw new AuthError('malformed', 'unknown event type (refresh, logout, error)');
+    if (typeof listener !== 'function') throw new AuthError('malformed', 'listener must be a function');
     const entry = (detail) => listener(detail);
     set.add(entry);
     return () => {
@@ -188,23 +547,37 @@ export class AuthClient {
     };
   }
 
-  /** Stops timers, listeners and requests; nothing fires afterwards. */
+  /** Stops timers, listeners, requests and locks; nothing fires afterwards. */
   dispose() {
     if (this.#disposed) return;
     this.#disposed = true;
-    this.#fresh = null;
-    this.#listeners.clear();
-    if (this.#generation === generation()) call(() => this.#wasm.dispose());
+    const ep = this.#epoch;
+    if (ep !== null && ep.generation === generation()) {
+      try {
+        const effects = JSON.parse(call(() => ep.core.handle(Date.now(), monotonic(), JSON.stringify({ t: 'dispose' }))));
+        for (const effect of effects) this.#perform(ep, effect);
+      } catch {
+        // a trap: everything is stopped below anyway
+      }
+    }
+    this.#teardown(disposed());
+    for (const set of this.#listeners.values()) set.clear();
   }
 }
 
-// Where there is no `performance` (very old runtimes) the fast path stays off.
-const monotonicNow = typeof performance === 'object' && typeof performance.now === 'function'
-  ? () => performance.now()
-  : () => -Infinity;
+// Frees a core. One whose instance was replaced after a trap lived in the old memory: only its
+// pointer is dropped, or wasm-bindgen's finalizer would free it in the new instance.
+function forget(ep) {
+  try {
+    if (ep.generation === generation()) call(() => ep.core.free());
+    else ep.core.__destroy_into_raw();
+  } catch {
+    // nothing more to free
+  }
+}
 
 function withBearer(request, token) {
   const headers = new Headers(request.headers);
   headers.set('Authorization', `Bearer ${token}`);
-  return new Request(request, { headers });
+  return new Request(request, bare({ headers }));
 }

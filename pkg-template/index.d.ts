@@ -185,11 +185,17 @@ export interface AuthClientEvents {
 /** Keeps one session alive. */
 export interface AuthClient {
   /**
-   * Verifies `accessToken`, then adopts it (emits `refresh` with `source: 'self'`). On failure
-   * (AuthError) the old session stays. Pass the login response's `expires_in` as `expiresIn`:
-   * it puts the token on the server's clock, so a client clock hours off does not matter.
+   * Verifies `accessToken`, then adopts it (emits `refresh` with `source: 'self'`). Resolves
+   * once the session is adopted; rejects with an AuthError (`malformed`, `bad_signature`,
+   * `expired`, …) and leaves the old session as it was. It returns a promise because adopting
+   * may take a request: when the token looks expired by the client's estimate of the server
+   * clock and a refresh token is given, the client asks the server rather than trusting its
+   * own clock. A `getAccessToken()` made meanwhile waits for the outcome.
+   * Only the object's own `accessToken`, `refreshToken` and `expiresIn` are read. Pass the
+   * login response's `expires_in` as `expiresIn`: it can shorten the token's life, never
+   * extend it past `exp`.
    */
-  setSession(session: { accessToken: string; refreshToken?: string; expiresIn?: number }): void;
+  setSession(session: { accessToken: string; refreshToken?: string; expiresIn?: number }): Promise<void>;
   /**
    * A verified access token not within `refreshMargin` of `exp`; refreshes first if needed.
    * Concurrent callers share one refresh. Rejects `not_authenticated` without a session.
@@ -208,7 +214,11 @@ export interface AuthClient {
   readonly expiresAt: number | null;
   /** Listens; returns the function that unsubscribes. */
   on<K extends keyof AuthClientEvents>(type: K, listener: (event: AuthClientEvents[K]) => void): () => void;
-  /** Stops timers and listeners; nothing fires afterwards. */
+  /**
+   * Stops timers, listeners, requests and cross-tab locks; pending calls reject with
+   * `not_authenticated`. Nothing fires afterwards, not even the remaining listeners of an
+   * event being delivered.
+   */
   dispose(): void;
 }
 

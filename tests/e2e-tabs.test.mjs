@@ -59,7 +59,7 @@ test('a sign-in, a refresh and a logout in one tab reach the other tabs', async 
   try {
     const [a, b, c] = [await openTab(), await openTab(), await openTab()];
     const tokens = await login();
-    await a.evaluate((t) => window.client.setSession({ accessToken: t.access_token, refreshToken: t.refresh_token }), tokens);
+    await a.evaluate(async (t) => { await window.client.setSession({ accessToken: t.access_token, refreshToken: t.refresh_token }); }, tokens);
     for (const tab of [b, c]) {
       await until(tab, () => window.client.isAuthenticated);
       assert.equal(await tab.evaluate(() => window.client.claims.sub), 'alice');
@@ -97,7 +97,7 @@ test('with crossTab: false, tabs keep their own sessions', async () => {
   try {
     const [a, b] = [await openTab({ crossTab: false }), await openTab({ crossTab: false })];
     const tokens = await login();
-    await a.evaluate((t) => window.client.setSession({ accessToken: t.access_token, refreshToken: t.refresh_token }), tokens);
+    await a.evaluate(async (t) => { await window.client.setSession({ accessToken: t.access_token, refreshToken: t.refresh_token }); }, tokens);
     await new Promise((r) => setTimeout(r, 300));
     assert.equal(await b.evaluate(() => window.client.isAuthenticated), false);
   } finally {
@@ -111,7 +111,7 @@ test('three tabs due at once make one refresh request per token lifetime', async
   try {
     const tabs = [await openTab(), await openTab(), await openTab()];
     const tokens = await login();
-    await tabs[0].evaluate((t) => window.client.setSession({ accessToken: t.access_token, refreshToken: t.refresh_token }), tokens);
+    await tabs[0].evaluate(async (t) => { await window.client.setSession({ accessToken: t.access_token, refreshToken: t.refresh_token }); }, tokens);
     for (const tab of tabs) await until(tab, () => window.client.isAuthenticated);
     server.controls.resetStats();
     // Three lifetimes: each tab is due at the same moment (half the 4 s lifetime).
@@ -146,7 +146,7 @@ test('the tab holding the lock is closed mid-refresh: another tab finishes it, n
     const a = await openAppTab('persist=local&timeoutMs=20000');
     const b = await openAppTab('persist=local&timeoutMs=20000');
     const tokens = await login();
-    await a.evaluate((t) => window.client.setSession({ accessToken: t.access_token, refreshToken: t.refresh_token }), tokens);
+    await a.evaluate(async (t) => { await window.client.setSession({ accessToken: t.access_token, refreshToken: t.refresh_token }); }, tokens);
     await until(b, () => window.client.isAuthenticated);
     server.controls.resetStats();
     server.controls.hangNext(1);
@@ -180,7 +180,7 @@ test('soak: 5 tabs, 3 s tokens, random reloads and network drops for 2 minutes',
     const tabs = [];
     for (let i = 0; i < 5; i++) tabs.push(await openAppTab(query));
     const tokens = await login();
-    await tabs[0].evaluate((t) => window.client.setSession({ accessToken: t.access_token, refreshToken: t.refresh_token }), tokens);
+    await tabs[0].evaluate(async (t) => { await window.client.setSession({ accessToken: t.access_token, refreshToken: t.refresh_token }); }, tokens);
     for (const tab of tabs) await until(tab, () => window.client.isAuthenticated);
     server.controls.resetStats();
     let seed = 20261123;
@@ -244,7 +244,7 @@ test('a tab frozen while the others refresh wakes with a fresh token and reuses 
     const tabs = [];
     for (let i = 0; i < 3; i++) tabs.push(await openAppTab('persist=local'));
     const tokens = await login();
-    await tabs[0].evaluate((t) => window.client.setSession({ accessToken: t.access_token, refreshToken: t.refresh_token }), tokens);
+    await tabs[0].evaluate(async (t) => { await window.client.setSession({ accessToken: t.access_token, refreshToken: t.refresh_token }); }, tokens);
     for (const tab of tabs) await until(tab, () => window.client.isAuthenticated);
     server.controls.resetStats();
     const frozen = tabs[2];

@@ -155,7 +155,7 @@ async function main() {
     ...options,
     refresh: { url: meta.token_endpoint, clientId: 'demo-client' },
   });
-  client.setSession({ accessToken: token, refreshToken: login.refresh_token });
+  await client.setSession({ accessToken: token, refreshToken: login.refresh_token });
   const current = await client.getAccessToken();
   const refreshed = await client.refresh();
   return {
@@ -244,8 +244,8 @@ export async function everything(token: string, jwk: PublicJwk, pem: string): Pr
   };
   const client: AuthClient = await createAuthClient(options);
   await createAuthClient({ publicKey: pem, refresh: { url: '/cookie/refresh', style: 'cookie' }, persist: 'session' });
-  client.setSession({ accessToken: token, refreshToken: 'opaque' });
-  client.setSession({ accessToken: token });
+  await client.setSession({ accessToken: token, refreshToken: 'opaque' });
+  await client.setSession({ accessToken: token });
   const offRefresh = client.on('refresh', (e: RefreshEvent) => {
     const at: number = e.expiresAt;
     const source: 'self' | 'peer' = e.source;

@@ -79,6 +79,9 @@ struct Probe {
     request: u64,
     refresh_token: Option<String>,
     attempts: u32,
+    /// The judgement of the app's token (`expired`), the answer unless the server's clock
+    /// proves otherwise.
+    verdict: Error,
     /// `getAccessToken()` calls made meanwhile: they wait for the outcome.
     waiting: Vec<CallId>,
 }
@@ -303,11 +306,14 @@ impl Core {
                 fx.push(settle(call, Ok(None)));
             }
             // Expired by our estimate of the server clock, but the estimate may be what is
-            // wrong: ask the server (a refresh) rather than adopt the token on trust.
+            // wrong (a first sign-in on a clock hours fast): ask the server (a refresh) rather
+            // than adopt the token on trust. Not when the estimate was measured, nor while a
+            // session judged by it is running: then the verdict stands.
             Err(e)
                 if e.code() == ErrorCode::Expired
                     && self.session.could_refresh(&tokens)
-                    && !self.session.clock_from_date() =>
+                    && !self.session.clock_from_date()
+                    && !self.session.is_authenticated() =>
             {
                 let request = self.send(tokens.refresh_token.as_deref(), Purpose::Probe, fx);
                 self.probe = Some(Probe {
@@ -315,6 +321,7 @@ impl Core {
                     request,
                     refresh_token: tokens.refresh_token,
                     attempts: 1,
+                    verdict: e,
                     waiting: Vec::new(),
                 });
             }
@@ -479,6 +486,8 @@ impl Core {
         let Some(mut probe) = self.probe.take().filter(|p| p.request == id) else {
             return;
         };
+        // Whatever goes wrong with the probe, the verdict on the app's token stands: expired.
+        let verdict = probe.verdict;
         let (outcome, learned) = self.outcome(now, answer);
         let result = match outcome {
             RefreshOutcome::Success(mut tokens) => {
@@ -504,12 +513,11 @@ impl Core {
                     self.probe = Some(probe);
                     return;
                 }
-                Err(error)
+                Err(verdict)
             }
-            RefreshOutcome::Transient { error, .. } | RefreshOutcome::Rejected { error } => {
-                Err(error)
-            }
-            RefreshOutcome::Moot => Err(DOUBTFUL_SUPERSEDED),
+            RefreshOutcome::Transient { .. }
+            | RefreshOutcome::Rejected { .. }
+            | RefreshOutcome::Moot => Err(verdict),
         };
         fx.push(settle(probe.call, result));
         self.release_probe_waiters(now, probe.waiting, fx);
@@ -731,16 +739,10 @@ impl Core {
             Action::Resolve { call, access_token } => fx.push(settle(call, Ok(Some(access_token)))),
             Action::Reject { call, error } => fx.push(settle(call, Err(error))),
             Action::Emit(event) => fx.push(Effect::Emit(event)),
-            Action::Persist(t) => {
-                if self.opts.persist != Persist::Memory {
-                    fx.push(Effect::Store(self.record(t).to_json()));
-                }
-            }
-            Action::ClearPersist => {
-                if self.opts.persist != Persist::Memory {
-                    fx.push(Effect::Clear);
-                }
-            }
+            // With `persist: 'memory'` the shell keeps the record in its own memory (setup says
+            // no storage): a core restarted after a trap restores the session from it.
+            Action::Persist(t) => fx.push(Effect::Store(self.record(t).to_json())),
+            Action::ClearPersist => fx.push(Effect::Clear),
             Action::Broadcast(b) => {
                 if self.channel_open {
                     let message = match b {

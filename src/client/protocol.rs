@@ -20,8 +20,9 @@
 //!   Web Locks or the request is refused (sandboxed frame, opaque origin). Exactly one input
 //!   per lock effect.
 //! - [`Effect::Unlock`]: release the lock of that id after `afterMs`.
-//! - [`Effect::Store`] / [`Effect::Clear`]: write / remove the storage record (ignore
-//!   failures; the core keeps the session in memory anyway).
+//! - [`Effect::Store`] / [`Effect::Clear`]: write / remove the storage record; where setup
+//!   named no storage, or storage fails, keep it in the shell's memory, and give it back in
+//!   [`Input::Start`] when a core is restarted (after a trap).
 //! - [`Effect::Post`]: post `data` on the BroadcastChannel; feed each message received as
 //!   [`Input::Peer`].
 //! - [`Effect::Emit`]: deliver to the app's listeners; [`Effect::Settle`]: settle the call's

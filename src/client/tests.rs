@@ -644,3 +644,61 @@ fn cookie_style_logout_tells_the_server() {
         .iter()
         .any(|e| matches!(e, Effect::Emit(session::Event::Logout { .. }))));
 }
+
+#[test]
+fn a_wall_clock_set_back_does_not_make_a_token_younger() {
+    let mut r = Rig::new(OAUTH, &jwk());
+    r.start(None, false);
+    r.set(&token(Some(NOW_S), NOW_S + 20, 1), Some("rt1"), Some(20));
+    // The wall clock goes back 2 h while 1.6 s really pass (the monotonic clock says so).
+    r.wall -= 7_200_000;
+    r.mono += 1_600;
+    let fx = r.input(r#"{"t":"wake"}"#);
+    let fresh = fx.iter().find_map(|e| match e {
+        Effect::Fresh { for_ms, .. } => Some(*for_ms),
+        _ => None,
+    });
+    assert!(fresh.unwrap() <= 10_000, "fresh for {fresh:?} ms, not 2 h");
+    // 30 s of real time later the token (20 s) is never handed out.
+    r.wall += 30_000;
+    r.mono += 30_000;
+    let (call, fx) = r.get();
+    assert!(!matches!(settled(&fx, call), Some(Ok(_))), "{fx:?}");
+}
+
+#[test]
+fn a_forced_refresh_during_the_restore_wait_goes_out_when_it_ends() {
+    let mut r = Rig::new(TABS, &jwk());
+    let t = token(Some(NOW_S), NOW_S + 600, 1);
+    r.start(Some(&record(&t, "rt1")), true);
+    let call = r.call();
+    let fx = r.input(&format!(r#"{{"t":"refresh","call":{call}}}"#));
+    let wake = fx.iter().find_map(|e| match e {
+        Effect::Wake(at) => *at,
+        _ => None,
+    });
+    assert!(
+        wake.unwrap() <= r.wall + session::PEER_ANSWER_WAIT_MS,
+        "woken when the wait ends, not at the refresh point"
+    );
+    r.advance(PEER_WAIT_PLUS);
+    let fx = r.input(r#"{"t":"wake"}"#);
+    assert!(lock_effect(&fx).is_some(), "the refresh goes out: {fx:?}");
+}
+
+#[test]
+fn a_set_session_expired_by_a_running_session_s_clock_is_refused_without_a_request() {
+    let mut r = Rig::new(OAUTH, &jwk());
+    r.start(None, false);
+    r.set(&token(Some(NOW_S), NOW_S + 600, 1), Some("rt1"), None);
+    let (call, fx) = r.set(
+        &token(Some(NOW_S - 7200), NOW_S - 3600, 2),
+        Some("attacker"),
+        None,
+    );
+    assert_eq!(settled(&fx, call), Some(Err(ErrorCode::Expired)));
+    assert!(
+        sends(&fx).is_empty(),
+        "the attacker's refresh token is not sent"
+    );
+}

@@ -250,13 +250,12 @@ impl Session {
 
     // ---- the server clock ----
 
-    /// The estimated server time now (ms): the local clock until an answer taught better.
+    /// The estimated server time now (ms): the local clock as first read, advanced by the time
+    /// line, until an answer taught better.
     pub fn server_now_ms(&self) -> u64 {
-        let now = self.clock.now();
-        match self.offset {
-            Some(off) => add_signed(now, off),
-            None => self.clock.local_of(now),
-        }
+        // The time line starts on the local clock and never follows it backwards: a wall
+        // clock set back does not make tokens younger.
+        add_signed(self.clock.now(), self.offset.unwrap_or(0))
     }
 
     /// The estimated server time now, in seconds.
@@ -582,11 +581,10 @@ impl Session {
             received: now,
             invalidated: false,
         };
-        let expires_at = self.expires_at_ms().map_or(0, |_| {
-            self.current
-                .as_ref()
-                .map_or(0, |c| self.deadlines(c).expires_at)
-        });
+        let expires_at = self
+            .current
+            .as_ref()
+            .map_or(0, |c| self.deadlines(c).expires_at);
         self.clear_failures();
         self.hold_until = None;
         if source == Source::Peer {
@@ -806,7 +804,8 @@ impl Session {
         // After a lost answer the retry follows the backoff, even when the token is not due
         // yet: the request may have rotated the refresh token at the server, and only a prompt
         // retry is answered from the server's grace window.
-        let due = if c.invalidated || self.lost_answer {
+        let forced = self.waiters.iter().any(|w| w.want == Want::Refresh);
+        let due = if c.invalidated || self.lost_answer || forced {
             0
         } else {
             self.deadlines(c).refresh_due
@@ -843,16 +842,16 @@ impl Session {
     }
 }
 
-/// Whether token set `a` was issued after `b` (tabs and late results race, restored tabs hold
-/// old sessions). Only signed facts decide: the later `iat`, else the later `exp`. The same
-/// times are not newer.
+/// Whether token set `a` may replace `b`: it was not issued before it (tabs and late results
+/// race, restored tabs hold old sessions). Only signed facts decide: `iat`, then `exp`. Tokens
+/// issued in the same second with the same lifetime count as newer: they come from a refresh
+/// that rotated the refresh token, and keeping the old one would send it again.
 pub fn is_newer(a: &Tokens, b: &Tokens) -> bool {
     match (a.iat_s, b.iat_s) {
         (Some(x), Some(y)) if x != y => x > y,
-        _ => a.exp_s > b.exp_s,
+        _ => a.exp_s >= b.exp_s,
     }
 }
 
 #[cfg(test)]
-#[cfg(any())]
 mod tests;

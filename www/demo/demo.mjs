@@ -236,7 +236,7 @@ $('#signin-form').addEventListener('submit', async (event) => {
     });
     if (!response.ok) throw new Error(`POST /login answered ${response.status}`);
     const body = await response.json();
-    client.setSession({ accessToken: body.access_token, refreshToken: body.refresh_token, expiresIn: body.expires_in });
+    await client.setSession({ accessToken: body.access_token, refreshToken: body.refresh_token, expiresIn: body.expires_in });
     state.token = body.access_token;
     clearRetry();
     log('info', `signed in as ${user}; token verified and adopted (expires_in ${body.expires_in} s)`);

@@ -90,14 +90,14 @@ const harness = {
   async signIn({ user = 'alice', style } = {}) {
     const body = await this.login({ user, style });
     this.signedInWith.add(body.access_token);
-    this.client.setSession({ accessToken: body.access_token, refreshToken: body.refresh_token, expiresIn: body.expires_in });
+    await this.client.setSession({ accessToken: body.access_token, refreshToken: body.refresh_token, expiresIn: body.expires_in });
     return body.access_token;
   },
 
-  setSession(session) {
+  async setSession(session) {
     this.signedInWith.add(session?.accessToken);
     try {
-      this.client.setSession(session);
+      await this.client.setSession(session);
       return { ok: true };
     } catch (e) {
       return { ok: false, error: describeError(e) };

@@ -34,7 +34,7 @@ export function App({ client, store }) {
     event.preventDefault();
     try {
       const body = await login(user);
-      client.setSession({ accessToken: body.access_token, refreshToken: body.refresh_token, expiresIn: body.expires_in });
+      await client.setSession({ accessToken: body.access_token, refreshToken: body.refresh_token, expiresIn: body.expires_in });
       setSignInError(null);
     } catch (e) {
       setSignInError(describe(e));
