@@ -533,6 +533,20 @@ test("11. cookie style: refresh works, the refresh token is in no JS-visible pla
     });
   }));
 
+test('11b. cookie style with refresh.logoutUrl: logout() tells the server, the HttpOnly cookie mints no more tokens', { timeout: 60_000 }, () =>
+  session({ accessTtl: 300, create: { style: 'cookie', refresh: { logoutUrl: '/logout' } }, signIn: { style: 'cookie' } }, async (s) => {
+    const before = s.stats().logouts;
+    await s.page.evaluate(() => window.harness.client.logout());
+    await waitFor(() => s.stats().logouts > before, { timeoutMs: 5_000, message: 'the logout POST reaches the server' });
+    // The browser still holds whatever cookie the server left: it must no longer refresh.
+    const status = await s.page.evaluate(async () => {
+      const r = await fetch('/cookie/refresh', { method: 'POST', credentials: 'include', headers: { 'Content-Type': 'application/json' }, body: '{}' });
+      return r.status;
+    });
+    assert.equal(status, 401, 'the cookie was revoked and cleared');
+    assert.deepEqual(s.ofType('logout').map((e) => e.detail.reason), ['user']);
+  }));
+
 test('12. setSession with a bad token throws AuthError and keeps the previous session', { timeout: 60_000 }, () =>
   session({ accessTtl: 300 }, async (s) => {
     const good = s.firstToken;
