@@ -120,6 +120,8 @@ pub struct Session {
     offset: Option<i64>,
     /// The offset came from a `Date` header (then `iat` no longer moves it).
     offset_from_date: bool,
+    /// The largest lower bound of the offset learned from the `iat` of tokens in our answers.
+    iat_floor: Option<i64>,
     inflight: Option<InFlight>,
     next_refresh_id: u64,
     waiters: Vec<Waiter>,
@@ -157,6 +159,7 @@ impl Session {
             current: None,
             offset: None,
             offset_from_date: false,
+            iat_floor: None,
             inflight: None,
             next_refresh_id: 1,
             waiters: Vec::new(),
@@ -282,10 +285,16 @@ impl Session {
             return false;
         }
         let now = self.clock.now();
-        let candidate = signed_diff(iat.saturating_mul(1_000), now);
+        // The server's clock had reached `iat` before the answer came: every such `iat` is a
+        // lower bound of the offset, and the largest one seen is the floor the estimate never
+        // goes under (a stale token's old `iat` cannot drag it below a fresher one's).
+        let bound = signed_diff(iat.saturating_mul(1_000), now);
+        let floor = self.iat_floor.map_or(bound, |f| f.max(bound));
+        self.iat_floor = Some(floor);
         let current = signed_diff(self.server_now_ms(), now);
-        if candidate > current || (refused && candidate < current) {
-            self.offset = Some(candidate);
+        let target = if refused { floor } else { floor.max(current) };
+        if target != current {
+            self.offset = Some(target);
             return true;
         }
         false
@@ -475,6 +484,12 @@ impl Session {
                 want: Want::Token,
             });
             self.end(LogoutReason::InvalidToken, &INVALID_NO_REFRESH, out);
+        } else if cur.invalidated {
+            // Its refresh is already wanted or in flight: the replay joins it.
+            self.waiters.push(Waiter {
+                call,
+                want: Want::Token,
+            });
         } else if cooling {
             // A token refreshed for a 401 was refused again: no second refresh yet.
             out.push(Action::Reject {
@@ -520,7 +535,9 @@ impl Session {
                 retry_after_ms,
             } => {
                 let no_answer = matches!(error.code(), ErrorCode::Network | ErrorCode::Timeout);
-                self.lost_answer = no_answer;
+                // A 5xx after a lost answer says nothing about the rotation that answer may
+                // have carried: the prompt retry goes on until an answer about the token.
+                self.lost_answer |= no_answer;
                 self.fail(now, error, retry_after_ms, no_answer, out);
             }
             RefreshOutcome::Invalid {
@@ -528,6 +545,7 @@ impl Session {
                 refresh_token,
             } => {
                 self.invalid_answers = self.invalid_answers.saturating_add(1);
+                self.lost_answer = false;
                 self.take_refresh_token(refresh_token, true, out);
                 self.fail(now, error, None, false, out);
             }
@@ -568,7 +586,8 @@ impl Session {
     }
 
     /// Makes `t` the current tokens of the running session.
-    fn adopt(&mut self, now: u64, mut t: Tokens, source: Source, out: &mut Vec<Action>) {
+    fn adopt(&mut self, now: u64, t: Tokens, source: Source, out: &mut Vec<Action>) {
+        let mut t = self.sanitize(t);
         let Some(cur) = self.current.as_mut() else {
             return;
         };
