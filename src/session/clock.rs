@@ -39,7 +39,12 @@ pub(crate) struct Clock {
     /// The time line at the last reading.
     mono: u64,
     started: bool,
+    /// How many steps forward the monotonic clock did not witness (see `observe`).
+    jumps: u64,
 }
+
+/// A wall step longer than the monotonic step by more than this is a jump, not jitter.
+const JUMP_TOLERANCE_MS: u64 = 1_000;
 
 impl Clock {
     /// Records a reading and returns the time line's time for it.
@@ -49,7 +54,22 @@ impl Clock {
             (true, Some(last), Some(m)) => self.mono.saturating_add(m.saturating_sub(last)),
             _ => by_wall,
         };
-        self.mono = by_wall.max(by_monotonic);
+        let next = by_wall.max(by_monotonic);
+        // A step the monotonic clock did not see may be the wall clock set ahead rather than
+        // time passing: what was learned about the server's clock relative to the time line
+        // may no longer hold.
+        let step = next.saturating_sub(self.mono);
+        let seen = by_monotonic.saturating_sub(self.mono);
+        let unseen = match (self.started, self.monotonic, now.monotonic_ms) {
+            // Without a monotonic clock a long step may be sleep or a jump: assume sleep, which
+            // keeps the stricter estimate.
+            (true, Some(_), Some(_)) => step.saturating_sub(seen) > JUMP_TOLERANCE_MS,
+            _ => false,
+        };
+        if unseen {
+            self.jumps = self.jumps.wrapping_add(1);
+        }
+        self.mono = next;
         self.local = now.wall_ms;
         self.monotonic = now.monotonic_ms;
         self.started = true;
@@ -70,6 +90,11 @@ impl Clock {
     /// Wall time minus time-line time at the last reading (0 until the wall clock went back).
     pub(crate) fn local_minus_mono(&self) -> i64 {
         signed_diff(self.local, self.mono)
+    }
+
+    /// How many forward jumps the monotonic clock did not witness so far.
+    pub(crate) fn jumps(&self) -> u64 {
+        self.jumps
     }
 
     /// The time line's time at the last reading.

@@ -119,9 +119,11 @@ pub struct Session {
     /// Server time minus time-line time, once learned from an answer.
     offset: Option<i64>,
     /// The offset came from a `Date` header (then `iat` no longer moves it).
-    offset_from_date: bool,
-    /// The largest lower bound of the offset learned from the `iat` of tokens in our answers.
-    iat_floor: Option<i64>,
+    /// The clock's jump count when a `Date` set it: a jump since then voids it.
+    offset_from_date: Option<u64>,
+    /// The largest lower bound of the offset learned from the `iat` of tokens in our answers,
+    /// with the clock's jump count when it was learned.
+    iat_floor: Option<(i64, u64)>,
     inflight: Option<InFlight>,
     next_refresh_id: u64,
     waiters: Vec<Waiter>,
@@ -158,7 +160,7 @@ impl Session {
             rng: Rng::new(rng_seed),
             current: None,
             offset: None,
-            offset_from_date: false,
+            offset_from_date: None,
             iat_floor: None,
             inflight: None,
             next_refresh_id: 1,
@@ -188,7 +190,10 @@ impl Session {
         let now = self.clock.observe(now.into());
         let mut out = Vec::new();
         match input {
-            Input::SetSession(t) => self.start(now, t, Source::SelfTab, &mut out),
+            Input::SetSession(t) => {
+                self.note_floor(t.iat_s);
+                self.start(now, t, Source::SelfTab, &mut out)
+            }
             Input::Restore {
                 tokens,
                 peers_asked,
@@ -272,7 +277,7 @@ impl Session {
         let server_ms = date_s.saturating_mul(1_000);
         let off = signed_diff(server_ms, self.clock.now()).saturating_add(DATE_ROUNDING_MS);
         self.offset = Some(off);
-        self.offset_from_date = true;
+        self.offset_from_date = Some(self.clock.jumps());
     }
 
     /// Learns from the `iat` of a verified token in an answer to our own request, received
@@ -281,7 +286,7 @@ impl Session {
     /// disagree, and the next answer is judged with the correction.
     pub fn learn_iat(&mut self, iat_s: Option<u64>, refused: bool) -> bool {
         let Some(iat) = iat_s else { return false };
-        if self.offset_from_date {
+        if self.clock_from_date() {
             return false;
         }
         let now = self.clock.now();
@@ -289,8 +294,13 @@ impl Session {
         // lower bound of the offset, and the largest one seen is the floor the estimate never
         // goes under (a stale token's old `iat` cannot drag it below a fresher one's).
         let bound = signed_diff(iat.saturating_mul(1_000), now);
-        let floor = self.iat_floor.map_or(bound, |f| f.max(bound));
-        self.iat_floor = Some(floor);
+        // A floor learned before a jump of the time line the monotonic clock did not see (a
+        // wall clock set ahead) no longer holds.
+        let floor = match self.iat_floor {
+            Some((f, jumps)) if jumps == self.clock.jumps() => f.max(bound),
+            _ => bound,
+        };
+        self.iat_floor = Some((floor, self.clock.jumps()));
         let current = signed_diff(self.server_now_ms(), now);
         let target = if refused { floor } else { floor.max(current) };
         if target != current {
@@ -298,6 +308,18 @@ impl Session {
             return true;
         }
         false
+    }
+
+    /// Keeps a signed-in token's `iat` as a floor for later corrections, without moving the
+    /// estimate: a stale answer's older `iat` then cannot make that token outlive its `exp`.
+    fn note_floor(&mut self, iat_s: Option<u64>) {
+        let Some(iat) = iat_s else { return };
+        let bound = signed_diff(iat.saturating_mul(1_000), self.clock.now());
+        let jumps = self.clock.jumps();
+        self.iat_floor = Some(match self.iat_floor {
+            Some((f, j)) if j == jumps => (f.max(bound), jumps),
+            _ => (bound, jumps),
+        });
     }
 
     /// Judges a verified token's times against the estimated server clock, with the leeway:
@@ -320,7 +342,8 @@ impl Session {
     /// Whether the server's clock was learned from a `Date` header (else a refused token may
     /// be the clocks disagreeing, worth one more request).
     pub fn clock_from_date(&self) -> bool {
-        self.offset_from_date
+        // A wall clock set ahead since (a jump the monotonic clock did not see) voids it.
+        self.offset_from_date == Some(self.clock.jumps())
     }
 
     // ---- queries ----
