@@ -426,10 +426,15 @@ impl Core {
             return;
         };
         if !granted {
-            // No Web Locks here (or refused): each tab refreshes for itself.
+            // No Web Locks here (or refused): each tab refreshes for itself, if still wanted.
             self.locks.remove(at);
-            let token = self.refresh_token_now();
-            self.send_refresh(rid, token, None, fx);
+            if self.session.refresh_wanted(rid) {
+                let token = self.refresh_token_now();
+                self.send_refresh(rid, token, None, fx);
+            } else {
+                let outcome = RefreshOutcome::Moot;
+                self.feed(now, session::Input::RefreshDone { id: rid, outcome }, fx);
+            }
             return;
         }
         if let Some(l) = self.locks.get_mut(at) {
