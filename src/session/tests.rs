@@ -1117,6 +1117,37 @@ fn a_stale_first_answer_never_makes_the_signed_in_token_outlive_its_exp() {
 }
 
 #[test]
+#[ignore = "bug: a wall clock set ahead voids the iat floor instead of moving it back by the jump; \
+            a long-expired token answered next (no Date) then drags the estimate down by its age \
+            and the current token is handed out past its exp"]
+fn a_stale_answer_after_a_clock_set_ahead_never_makes_the_current_token_outlive_its_exp() {
+    let mut h = H::new();
+    h.login();
+    let (id, _) = until_refresh(&mut h);
+    let (current, _) = h.succeed(id, Some("rt2"), 3_600); // the floor: its iat
+    h.now += 10 * MIN;
+    h.feed(Input::Wake);
+    h.set_ahead(2 * HOUR); // not slept: the monotonic clock does not move
+    h.skew -= 2 * HOUR as i64;
+    let (_, a) = h.get();
+    let (id, _) = sent(&a).expect("the token looks dead: refresh");
+    // A stale answer: a token that died an hour ago, no Date.
+    let mut stale = h.issue(Some("rt3"), 600);
+    stale.iat_s = Some(h.server_s() - 3_600 - 600);
+    stale.exp_s = h.server_s() - 3_600;
+    h.answer(id, stale, false);
+    assert!(
+        h.s.server_now_s() + 60 >= current.iat_s.unwrap_or(0) + 600,
+        "the estimate ({}) fell below what the server's clock had already reached ({})",
+        h.s.server_now_s(),
+        current.iat_s.unwrap_or(0) + 600
+    );
+    h.now = add_signed(current.exp_s * SEC + SEC, -h.skew);
+    let (c, a) = h.get();
+    assert_eq!(resolved(&a, c), None, "handed out a token expired on the server");
+}
+
+#[test]
 fn invalid_answers_after_the_token_expired_end_the_session_as_invalid_token_once() {
     let mut h = H::new();
     h.login();
@@ -1418,6 +1449,30 @@ fn refresh_forces_one_request_and_joins_one_in_flight() {
     assert_eq!(resolved(&a, c1), Some(t.access_token.clone()));
     assert_eq!(resolved(&a, c2), Some(t.access_token.clone()));
     assert_eq!(resolved(&a, c3), Some(t.access_token));
+}
+
+#[test]
+#[ignore = "bug: refresh() is resolved with the refreshed token whatever its deadlines: a token \
+            that expired less than the leeway ago (judged acceptable) is handed out, where \
+            getAccessToken() never hands out a token within MIN_REMAINING_VALIDITY_MS of expiry"]
+fn refresh_never_resolves_with_a_token_already_expired() {
+    let mut h = H::new();
+    h.login();
+    let (c, a) = h.force();
+    let (id, _) = sent(&a).expect("forced");
+    // The answer's token died 20 s ago (a replayed answer, a slow path): within the leeway.
+    let mut t = h.issue(Some("rt2"), 600);
+    t.exp_s = h.server_s() - 20;
+    t.iat_s = Some(t.exp_s - 600);
+    assert!(h.s.judge(&t).is_ok(), "within the leeway");
+    let a = h.answer(id, t.clone(), false);
+    assert_ne!(
+        resolved(&a, c).as_deref(),
+        Some(t.access_token.as_str()),
+        "refresh() handed out a token that expired 20 s ago"
+    );
+    let (g, a) = h.get();
+    assert_ne!(resolved(&a, g).as_deref(), Some(t.access_token.as_str()));
 }
 
 #[test]
