@@ -1144,7 +1144,11 @@ fn a_stale_answer_after_a_clock_set_ahead_never_makes_the_current_token_outlive_
     );
     h.now = add_signed(current.exp_s * SEC + SEC, -h.skew);
     let (c, a) = h.get();
-    assert_eq!(resolved(&a, c), None, "handed out a token expired on the server");
+    assert_eq!(
+        resolved(&a, c),
+        None,
+        "handed out a token expired on the server"
+    );
 }
 
 #[test]
