@@ -98,14 +98,10 @@ pub fn decode_jwt(token: JsValue) -> JsResult<String> {
     let run = || -> Result<String, Error> {
         let token = token_from_js(&token, DEFAULT_MAX_TOKEN_BYTES)?;
         let t = UntrustedToken::parse(&token, DEFAULT_MAX_TOKEN_BYTES)?;
-        Ok([
-            "{\"header\":",
-            t.header_json(),
-            ",\"payload\":",
-            t.payload_json(),
-            "}",
-        ]
-        .concat())
+        Ok(crate::json::Obj::new()
+            .raw("header", t.header_json())
+            .raw("payload", t.payload_json())
+            .finish())
     };
     run().map_err(to_js)
 }

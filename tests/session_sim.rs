@@ -63,7 +63,7 @@ use jwt_keeper::client::{Core, Effect, Input, Message, Record};
 use jwt_keeper::json::{self, Obj};
 use jwt_keeper::session::{
     CallId, Event, LogoutReason, Now, API_REFRESH_COOLDOWN_MS, MAX_INVALID_ANSWERS,
-    MIN_RETRY_DELAY_MS, PEER_ANSWER_WAIT_MS,
+    MIN_REMAINING_VALIDITY_MS, MIN_RETRY_DELAY_MS, PEER_ANSWER_WAIT_MS,
 };
 use jwt_keeper::{Error, ErrorCode, KeySet};
 use p256::ecdsa::signature::hazmat::PrehashSigner;
@@ -198,9 +198,8 @@ struct Variant {
     /// Each token of a session gets a lifetime of its own (else the login's, as a server with
     /// a fixed TTL does).
     varying_ttl: bool,
-    /// Count (instead of failing on) the known bugs shown by the ignored tests: a tab sending a
-    /// refresh token older than one it was handed (rotations dropped by `adopt_if_newer`), and
-    /// `refresh()` resolved with a token that expired less than the leeway ago.
+    /// Count (instead of failing on) the known bugs shown by the ignored tests and the known
+    /// limits of frozen tabs (see the figures).
     tolerate_known_bugs: bool,
     lifetimes: u64,
 }
@@ -687,6 +686,8 @@ struct Req {
     /// Sent under a lock that had been stolen from the (frozen) tab.
     after_steal: bool,
     reply: Option<Reply>,
+    /// When the server answered (real time).
+    answered_at: u64,
 }
 
 struct Tab {
@@ -728,6 +729,10 @@ struct Tab {
     /// stand).
     probed: bool,
     probe_faulted: bool,
+    /// The true life left of each token when this tab adopted it.
+    adopted_left_ms: HashMap<String, u64>,
+    /// How late (beyond the latency) the tab read the last answer that taught its clock.
+    stale_lesson_ms: u64,
     /// The newest refresh-token generation of each family this tab was handed (its own
     /// answers, peer messages, its login, its stored record).
     handed: HashMap<usize, u32>,
@@ -823,6 +828,8 @@ struct Stats {
     known_dropped_reuses: u64,
     known_expired_refresh: u64,
     known_after_steal: u64,
+    known_late_adoption: u64,
+    known_stale_lesson: u64,
     max_sends_per_life: u32,
     server: ServerStats,
 }
@@ -869,7 +876,9 @@ impl Stats {
             known_dropped_rotations,
             known_dropped_reuses,
             known_expired_refresh,
-            known_after_steal
+            known_after_steal,
+            known_late_adoption,
+            known_stale_lesson
         );
         self.max_sends_per_life = self.max_sends_per_life.max(o.max_sends_per_life);
         for (k, n) in &o.logouts {
@@ -1103,6 +1112,8 @@ impl World {
             recent_sends: VecDeque::new(),
             recent_failures: VecDeque::new(),
             handed: HashMap::new(),
+            adopted_left_ms: HashMap::new(),
+            stale_lesson_ms: 0,
             probed: false,
             probe_faulted: false,
         };
@@ -1493,6 +1504,7 @@ impl World {
                 dropped_rotation,
                 after_steal,
                 reply: None,
+                answered_at: 0,
             },
         );
         match fault {
@@ -1688,6 +1700,22 @@ impl World {
             self.stats.excused_handouts += 1;
             return;
         }
+        if slack_ms == 0 && self.v.tolerate_known_bugs {
+            // Known bug: adopted with less life left than the core's own minimum.
+            let late = tab
+                .adopted_left_ms
+                .get(token)
+                .is_some_and(|left| *left < MIN_REMAINING_VALIDITY_MS + ESTIMATE_SLACK_MS);
+            if late {
+                self.stats.known_late_adoption += 1;
+                return;
+            }
+            // Known limit: the clock was taught by an answer the (frozen) tab read late.
+            if exp_ms + tab.stale_lesson_ms + ESTIMATE_SLACK_MS > server_now {
+                self.stats.known_stale_lesson += 1;
+                return;
+            }
+        }
         panic!(
             "{name}: tab {uid} {what} a token expired {} ms ago by the server's clock (its \
              estimate is {} ms behind; taught: {})",
@@ -1699,6 +1727,13 @@ impl World {
 
     fn on_adopt(&mut self, uid: u64, token: &str, cause: Cause) {
         let name = self.v.name;
+        if let Some(i) = self.server.issued.get(token) {
+            let left = (i.exp_s * SEC) as i64 - self.server_now() as i64;
+            if let Some(tab) = self.tabs.get_mut(&uid) {
+                tab.adopted_left_ms
+                    .insert(token.to_string(), left.max(0) as u64);
+            }
+        }
         let refreshable = self.v.refreshable;
         if cause == Cause::Start && refreshable {
             // A stored session is kept to be refreshed even when its token died meanwhile (it
@@ -1958,7 +1993,10 @@ impl World {
         if date {
             reply.date = Some(http_date(self.server_now() / SEC));
         }
-        self.reqs.get_mut(&g).unwrap().reply = Some(reply);
+        let t = self.t;
+        let r = self.reqs.get_mut(&g).unwrap();
+        r.reply = Some(reply);
+        r.answered_at = t;
         let d = self.rng.range(5, MAX_LATENCY_MS);
         match fault {
             Fault::DropAfter => self.at(d, Ev::Fail(g, epoch, false)),
@@ -2026,9 +2064,12 @@ impl World {
         }
         let (uid, id) = (r.uid, r.id);
         self.end_req(g);
+        let answered_at = self.reqs[&g].answered_at;
         if reply.date.is_some() || (reply.status == 200 && self.genuine_token_in(&reply.body)) {
+            let late = (self.t - answered_at).saturating_sub(MAX_LATENCY_MS);
             if let Some(tab) = self.tabs.get_mut(&uid) {
                 tab.taught = true;
+                tab.stale_lesson_ms = late;
             }
         }
         if reply.status == 200 {
@@ -2801,6 +2842,10 @@ fn simulate(title: &str, variants: Vec<Variant>) -> Stats {
          KNOWN BUG (refresh() resolved with a token already expired, within the leeway): {}\n  \
          KNOWN LIMIT (a refresh sent under a lock stolen while its tab was frozen): {}, {} of \
          them met reuse detection\n  \
+         KNOWN BUG (a token adopted late in its life handed out in its last moments, expired at \
+         the API): {}\n  \
+         KNOWN LIMIT (an expired token handed out on a clock taught by an answer a frozen tab read \
+         late): {}\n  \
          {} steps in {:.1?}",
         total.refreshes,
         total.probes,
@@ -2842,6 +2887,8 @@ fn simulate(title: &str, variants: Vec<Variant>) -> Stats {
         total.known_expired_refresh,
         total.known_after_steal,
         total.reuse_after_steal,
+        total.known_late_adoption,
+        total.known_stale_lesson,
         total.steps,
         started.elapsed()
     );
@@ -2865,17 +2912,18 @@ fn randomized_session_simulation() {
     simulate("session sim", variants(lifetimes, seed));
 }
 
-/// The default variants, longer and failing on the known bug the default run counts: a dropped
-/// rotation (announced with an older access token: it needs a wall clock set ahead, so that one
-/// tab's estimate runs ahead of another's; or a superseded own result that is not newer: it needs
-/// tokens of one session with different lifetimes).
+/// The default variants, longer, failing on what the default run only counts (see its
+/// figures): rotations dropped by `adopt_if_newer` (announced with an older access token: after a
+/// wall clock set ahead one tab's estimate runs ahead of another's; or a superseded own result
+/// that is not newer: tokens of one session with different lifetimes), `refresh()` resolved with
+/// a token that expired within the leeway, a token adopted late in its life handed out in its
+/// last moments, and the limits of frozen tabs (a lock stolen meanwhile, a Date read late).
 #[test]
-#[ignore = "bugs: a rotated refresh token announced with an OLDER access token (a tab that kept \
-            the rotation of an unusable answer) is dropped by the tabs holding a newer access \
-            token, which send the retired one next (see \
-            a_rotation_announced_with_an_older_access_token_is_kept); a superseded \
-            result that is not newer drops its rotated refresh token (see \
-            session::tests::a_superseded_result_that_is_not_newer_keeps_its_rotated_refresh_token)"]
+#[ignore = "bugs: rotations dropped (a_rotation_announced_with_an_older_access_token_is_kept, \
+            session::tests::a_superseded_result_that_is_not_newer_keeps_its_rotated_refresh_token), \
+            session::tests::refresh_never_resolves_with_a_token_already_expired, \
+            session::tests::a_token_adopted_late_in_its_life_is_not_handed_out_in_its_last_seconds; \
+            limits of frozen tabs"]
 fn strict_simulation_fails_on_the_known_bugs() {
     let (lifetimes, seed) = scale();
     let variants = variants(lifetimes.max(1_000), seed + 1_000)
@@ -2898,18 +2946,20 @@ fn strict_simulation_fails_on_the_known_bugs() {
             a_stale_answer_after_a_clock_set_ahead_never_makes_the_current_token_outlive_its_exp)"]
 fn simulation_with_stale_answers_clocks_set_ahead_and_no_date() {
     let (lifetimes, seed) = scale();
-    let variants = variants(lifetimes, seed + 5_000)
+    let variants = variants(lifetimes.max(600), seed + 5_000)
         .into_iter()
         .filter(|v| v.dates != Dates::Always && v.refreshable)
         .map(|v| Variant {
             stale_answers: true,
+            fault_rate: 0.4,
+            tolerate_known_bugs: true,
             ..v
         })
         .collect();
     simulate("stale answers, no Date", variants);
 }
 
-/// Two real cores (tabs) and the sequence of bug H, step by step:
+/// Two real cores (tabs) and the sequence that drops a rotation, step by step:
 ///
 /// 1. tab A signs in (`AT0`, `rt0`); tab B adopts it from the channel;
 /// 2. the wall clock jumps two hours ahead (both tabs count it as elapsed time);

@@ -824,12 +824,19 @@ impl Session {
         let Some(cur) = self.current.as_ref() else {
             return;
         };
+        // A token adopted within the leeway but past its usable time is no answer to
+        // `refresh()`: those calls then wait for a usable token like `getAccessToken()`.
+        let usable = self.clock.now() < self.deadlines(cur).usable_until;
         let mut kept = Vec::with_capacity(self.waiters.len());
         for w in core::mem::take(&mut self.waiters) {
             match w.want {
-                Want::Refresh | Want::NextRefresh => out.push(Action::Resolve {
+                Want::Refresh | Want::NextRefresh if usable => out.push(Action::Resolve {
                     call: w.call,
                     access_token: cur.tokens.access_token.clone(),
+                }),
+                Want::Refresh | Want::NextRefresh => kept.push(Waiter {
+                    call: w.call,
+                    want: Want::Token,
                 }),
                 Want::Token => kept.push(w),
             }
@@ -872,7 +879,14 @@ impl Session {
         let off = signed_diff(self.server_now_ms(), self.clock.now());
         let dies_ms = c.tokens.dies_at_s().saturating_mul(1_000);
         let expires_at = add_signed(dies_ms, off.saturating_neg());
-        Deadlines::of(expires_at, c.received, self.config.refresh_margin_ms)
+        // The margins follow the token's whole life (from `iat`, when it is earlier than the
+        // receipt): a token adopted late in its life is not handed out to its last seconds.
+        let issued = c
+            .tokens
+            .iat_s
+            .map(|i| add_signed(i.saturating_mul(1_000), off.saturating_neg()))
+            .map_or(c.received, |i| i.min(c.received));
+        Deadlines::of(expires_at, issued, self.config.refresh_margin_ms)
     }
 
     /// In cookie style no refresh token is ever kept in memory.
