@@ -879,14 +879,7 @@ impl Session {
         let off = signed_diff(self.server_now_ms(), self.clock.now());
         let dies_ms = c.tokens.dies_at_s().saturating_mul(1_000);
         let expires_at = add_signed(dies_ms, off.saturating_neg());
-        // The margins follow the token's whole life (from `iat`, when it is earlier than the
-        // receipt): a token adopted late in its life is not handed out to its last seconds.
-        let issued = c
-            .tokens
-            .iat_s
-            .map(|i| add_signed(i.saturating_mul(1_000), off.saturating_neg()))
-            .map_or(c.received, |i| i.min(c.received));
-        Deadlines::of(expires_at, issued, self.config.refresh_margin_ms)
+        Deadlines::of(expires_at, c.received, self.config.refresh_margin_ms)
     }
 
     /// In cookie style no refresh token is ever kept in memory.
