@@ -3,8 +3,14 @@
 // calls and the platform's events become inputs, and the effects the core returns are
 // performed in order: fetch, Web Locks, BroadcastChannel, storage, one timer, listeners,
 // promises. The contract is src/client/protocol.rs.
-import * as glue from './jwt_keeper.js';
-import { AuthError, call, generation, init } from './core.js';
+import * as glue from './jwt_keeper_core.js';
+import { AuthError, rejectNonFinite } from './errors.js';
+import { checkSignature } from './signature.js';
+import { wasmModule } from './wasm.js';
+
+const core = wasmModule(glue);
+const { call, generation } = core;
+export const setCoreSyncLoader = core.setSyncLoader;
 
 // RFC 6750 §3: `WWW-Authenticate: Bearer error="invalid_token"` says the token is the problem.
 const INVALID_TOKEN = /^\s*Bearer\b.*\berror\s*=\s*"?invalid_token"?/i;
@@ -50,8 +56,27 @@ export async function createAuthClient(options) {
   } catch (cause) {
     throw new AuthError('malformed', 'createAuthClient needs a plain object of options', { cause });
   }
-  await init();
+  await core.init();
   return new AuthClient(text, publicKey);
+}
+
+/**
+ * Verifies like `verifyJwt` (the same checks, in the same order), with the signature checked
+ * by WebCrypto where it exists; the session client's path. Resolves with the payload.
+ * @throws {AuthError}
+ */
+export async function verifyJwtAsync(token, key, options) {
+  rejectNonFinite(options);
+  await core.init();
+  const r = JSON.parse(call(glue.checkJwt, token, key, options));
+  if (r.verify !== null) {
+    const verdict = await checkSignature(r.verify.jwk, r.verify.data, r.verify.sig);
+    if (verdict === 'invalid') throw new AuthError('bad_signature', 'signature does not verify');
+    if (verdict === 'bad_key') throw new AuthError('bad_key', 'public key point is not on the P-256 curve');
+    if (verdict !== 'valid') throw new AuthError('internal', 'the signature could not be checked: no WebCrypto and the verifier module did not load');
+  }
+  if (r.error !== null) throw new AuthError(r.error.code, r.error.message);
+  return JSON.parse(r.payload);
 }
 
 class AuthClient {
@@ -239,6 +264,9 @@ class AuthClient {
         return undefined;
       case 'fresh':
         this.#fresh = e.forMs > 0 ? { token: e.token, wall: Date.now() + e.forMs, monotonic: monotonic() + e.forMs } : null;
+        return undefined;
+      case 'verify':
+        checkSignature(e.jwk, e.data, e.sig).then((result) => this.#input(ep, { t: 'signature', id: e.id, result }));
         return undefined;
       case 'wake':
         clearTimeout(ep.timer);

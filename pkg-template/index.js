@@ -1,3 +1,31 @@
 // jwt-keeper: browsers, bundlers and Web Workers. Touches no global until a function is called.
-export { init as default, decodeJwt, verifyJwt, AuthError, isAuthError } from './core.js';
-export { createAuthClient } from './client.js';
+// Start-up loads the client core only; the verifier (decodeJwt, verifyJwt: p256 in wasm) loads
+// with init(), and by itself where WebCrypto is missing.
+import { AuthError } from './errors.js';
+
+export { AuthError, isAuthError } from './errors.js';
+export { createAuthClient, verifyJwtAsync } from './client.js';
+
+let verifier = null;
+
+/** Loads the verifier for the synchronous decodeJwt/verifyJwt. Idempotent. */
+export default async function init(input) {
+  const v = await import('./verify/verifier.js');
+  await v.init(input);
+  verifier = v;
+}
+
+function loaded() {
+  if (verifier === null) throw new AuthError('internal', 'jwt-keeper is not loaded yet: call `await init()` first');
+  return verifier;
+}
+
+/** Reads a token's header and payload. Does NOT check the signature or any claim. */
+export function decodeJwt(token) {
+  return loaded().decodeJwt(token);
+}
+
+/** Verifies an ES256 token against `key` and checks its claims; returns the payload. */
+export function verifyJwt(token, key, options) {
+  return loaded().verifyJwt(token, key, options);
+}

@@ -1,10 +1,13 @@
-// jwt-keeper for Node (18+) and SSR: the wasm file is read from disk the first time it is needed,
-// so `decodeJwt`/`verifyJwt` work without `await init()`. Importing alone reads nothing.
+// jwt-keeper for Node (18+) and SSR: the wasm files are read from disk the first time they are
+// needed, so `decodeJwt`/`verifyJwt` work without `await init()`. Importing alone reads nothing.
 import { readFileSync } from 'node:fs';
-import { setSyncLoader } from './core.js';
+import { setCoreSyncLoader } from './client.js';
+import { setSyncLoader } from './verify/verifier.js';
 
-setSyncLoader(() => readFileSync(new URL('./jwt_keeper_bg.wasm', import.meta.url)));
+setSyncLoader(() => readFileSync(new URL('./verify/jwt_keeper_bg.wasm', import.meta.url)));
+setCoreSyncLoader(() => readFileSync(new URL('./jwt_keeper_core_bg.wasm', import.meta.url)));
 
 // Without an argument, init() reads the bundled `.wasm` file.
-export { init as default, decodeJwt, verifyJwt, AuthError, isAuthError } from './core.js';
-export { createAuthClient } from './client.js';
+export { init as default, decodeJwt, verifyJwt } from './verify/verifier.js';
+export { AuthError, isAuthError } from './errors.js';
+export { createAuthClient, verifyJwtAsync } from './client.js';

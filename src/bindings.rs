@@ -11,8 +11,13 @@ use wasm_bindgen::JsCast;
 
 use crate::error::Error;
 use crate::key::{KeySet, MAX_KEY_BYTES};
-use crate::token::{UntrustedToken, DEFAULT_MAX_TOKEN_BYTES};
-use crate::verify::{verify, VerifyOptions};
+#[cfg(feature = "verifier")]
+use crate::token::UntrustedToken;
+#[cfg(feature = "verifier")]
+use crate::token::DEFAULT_MAX_TOKEN_BYTES;
+#[cfg(feature = "verifier")]
+use crate::verify::verify;
+use crate::verify::VerifyOptions;
 
 type JsResult<T> = Result<T, JsValue>;
 
@@ -92,6 +97,7 @@ fn token_from_js(token: &JsValue, max_bytes: usize) -> Result<String, Error> {
     )
 }
 
+#[cfg(feature = "verifier")]
 /// `decodeJwt(token)`: `{"header":…,"payload":…}` as JSON text. No signature or claim check.
 #[wasm_bindgen(js_name = decodeJwt, skip_typescript)]
 pub fn decode_jwt(token: JsValue) -> JsResult<String> {
@@ -106,6 +112,7 @@ pub fn decode_jwt(token: JsValue) -> JsResult<String> {
     run().map_err(to_js)
 }
 
+#[cfg(feature = "verifier")]
 /// `verifyJwt(token, key, options)`: the verified payload as JSON text.
 #[wasm_bindgen(js_name = verifyJwt, skip_typescript)]
 pub fn verify_jwt(token: JsValue, key: JsValue, options: JsValue) -> JsResult<String> {
@@ -116,6 +123,64 @@ pub fn verify_jwt(token: JsValue, key: JsValue, options: JsValue) -> JsResult<St
         Ok(verify(&token, &keys, &opts)?.payload_json().into())
     };
     run().map_err(to_js)
+}
+
+/// `p256Verify(jwk, data, sig)`: the answer to a client core's `verify` effect where
+/// WebCrypto is missing (`"valid"`, `"invalid"`, `"bad_key"`).
+#[cfg(feature = "verifier")]
+#[wasm_bindgen(js_name = p256Verify, skip_typescript)]
+pub fn p256_verify(jwk: JsValue, data: JsValue, sig: JsValue) -> String {
+    let text = |v: &JsValue| v.as_string().unwrap_or_default();
+    crate::verify::signature_verdict(&text(&jwk), &text(&data), &text(&sig)).into()
+}
+
+/// `checkJwt(token, key, options)`: `verifyJwt`'s checks with the signature arithmetic left to
+/// the caller (`verifyJwtAsync`): `{"verify":{jwk,data,sig}|null,"payload":text|null,
+/// "error":{code,message}|null}`. With `verify`, the signature decides first: an `error`
+/// counts only once it verified.
+#[cfg(feature = "client")]
+#[wasm_bindgen(js_name = checkJwt, skip_typescript)]
+pub fn check_jwt(token: JsValue, key: JsValue, options: JsValue) -> String {
+    let mut job = None;
+    let result = (|| -> Result<String, Error> {
+        let opts = options_from_js(&options)?;
+        let keys = key_from_js(&key)?;
+        let token = token_from_js(&token, opts.max_token_bytes)?;
+        let v = crate::verify::verify_untimed_with(
+            &token,
+            &keys,
+            &opts.checks,
+            opts.max_token_bytes,
+            &mut |k, data, _, sig| {
+                job = Some(
+                    crate::json::Obj::new()
+                        .str("jwk", &k.jwk_json())
+                        .str("data", data)
+                        .str("sig", sig)
+                        .finish(),
+                );
+                Ok(())
+            },
+        )?;
+        v.check_time(opts.now_s, opts.checks.leeway_s)?;
+        Ok(v.payload_json().into())
+    })();
+    let o = crate::json::Obj::new();
+    let o = match &job {
+        Some(j) => o.raw("verify", j),
+        None => o.null("verify"),
+    };
+    match result {
+        Ok(payload) => o.str("payload", &payload).null("error"),
+        Err(e) => o.null("payload").raw(
+            "error",
+            &crate::json::Obj::new()
+                .str("code", e.code().as_str())
+                .str("message", e.message())
+                .finish(),
+        ),
+    }
+    .finish()
 }
 
 /// The client core behind the JS `AuthClient` (the shell in `client.js` performs its effects).

@@ -1,4 +1,9 @@
-//! Public keys: a P-256 JWK, a JWKS, or an SPKI PEM, turned into ES256 verifying keys.
+//! Public keys: a P-256 JWK, a JWKS, or an SPKI PEM, turned into ES256 [`PublicKey`]s.
+//!
+//! Every parameter is checked here, and the coordinates are checked to be below the field
+//! prime. Whether the point is on the curve is checked by whoever does the arithmetic: with
+//! the `verifier` feature (p256) when the key is imported; in the client core, which has no
+//! curve arithmetic, by WebCrypto's `importKey` (or the lazily loaded verifier module).
 //!
 //! Only the key configured by the application is ever used. Header parameters that name
 //! or carry keys (`jwk`, `jku`, `x5u`, `x5c`) are ignored: trusting them lets an attacker
@@ -6,8 +11,11 @@
 
 #[allow(unused_imports)]
 use crate::prelude::*;
+#[cfg(feature = "verifier")]
 use p256::ecdsa::VerifyingKey;
+#[cfg(feature = "verifier")]
 use p256::elliptic_curve::point::AffineCoordinates;
+#[cfg(feature = "verifier")]
 use p256::{AffinePoint, FieldBytes};
 
 use crate::base64url;
@@ -24,6 +32,68 @@ const SPKI_P256_UNCOMPRESSED: [u8; 26] = [
     0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
 ];
 
+/// The P-256 field prime p, big-endian: coordinates must be below it.
+const FIELD_PRIME: [u8; 32] = [
+    0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+];
+
+/// A P-256 public key: affine coordinates `x‖y`, each 32 bytes big-endian and below p.
+/// With the `verifier` feature it was also checked to be on the curve.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicKey {
+    xy: [u8; 64],
+    #[cfg(feature = "verifier")]
+    key: VerifyingKey,
+}
+
+impl PublicKey {
+    /// The key from 32-byte big-endian affine coordinates. Refuses coordinates ≥ p and (with
+    /// the `verifier` feature) points not on the curve: invalid-curve attacks.
+    pub fn from_coordinates(x: &[u8], y: &[u8]) -> Result<Self> {
+        const NOT_ON_CURVE: Error = Error::bad_key("public key point is not on the P-256 curve");
+        let below_p = |c: &[u8]| c.len() == 32 && c < FIELD_PRIME.as_slice();
+        if !below_p(x) || !below_p(y) {
+            return Err(NOT_ON_CURVE);
+        }
+        let mut xy = [0u8; 64];
+        let (left, right) = xy.split_at_mut(32);
+        left.copy_from_slice(x);
+        right.copy_from_slice(y);
+        Ok(Self {
+            #[cfg(feature = "verifier")]
+            key: key_from_coordinates(x, y)?,
+            xy,
+        })
+    }
+
+    /// `x`, 32 bytes big-endian.
+    pub fn x(&self) -> &[u8] {
+        self.xy.get(..32).unwrap_or_default()
+    }
+
+    /// `y`, 32 bytes big-endian.
+    pub fn y(&self) -> &[u8] {
+        self.xy.get(32..).unwrap_or_default()
+    }
+
+    /// The key as a public JWK (JSON text), as WebCrypto's `importKey('jwk', …)` takes it.
+    pub fn jwk_json(&self) -> String {
+        json::Obj::new()
+            .str("kty", "EC")
+            .str("crv", "P-256")
+            .str("x", &base64url::encode(self.x()))
+            .str("y", &base64url::encode(self.y()))
+            .finish()
+    }
+
+    /// The p256 verifying key.
+    #[cfg(feature = "verifier")]
+    pub fn verifying_key(&self) -> &VerifyingKey {
+        &self.key
+    }
+}
+
 const PEM_BEGIN: &str = "-----BEGIN PUBLIC KEY-----";
 const PEM_END: &str = "-----END PUBLIC KEY-----";
 
@@ -35,7 +105,7 @@ pub enum KeySet {
         /// The JWK's `kid`; a token naming another `kid` is refused.
         kid: Option<String>,
         /// The imported key.
-        key: VerifyingKey,
+        key: PublicKey,
     },
     /// A JWKS: the usable ES256 candidates, imported when a token selects one.
     Set(Vec<Object>),
@@ -68,7 +138,7 @@ impl KeySet {
         let (x, y) = point.split_at(32);
         Ok(Self::Single {
             kid: None,
-            key: key_from_coordinates(x, y)?,
+            key: PublicKey::from_coordinates(x, y)?,
         })
     }
 
@@ -105,7 +175,7 @@ impl KeySet {
     /// A single key with a `kid` refuses a token naming another `kid`. In a JWKS exactly one
     /// candidate must carry the token's `kid`; a token without `kid` needs a JWKS with exactly
     /// one candidate. Anything else is `no_matching_key`.
-    pub fn select(&self, kid: Option<&str>) -> Result<VerifyingKey> {
+    pub fn select(&self, kid: Option<&str>) -> Result<PublicKey> {
         const NO_MATCH: Error = Error::new(
             ErrorCode::NoMatchingKey,
             "no single key matches the token's kid",
@@ -113,7 +183,7 @@ impl KeySet {
         match self {
             Self::Single { kid: own, key } => match (own, kid) {
                 (Some(own), Some(kid)) if own != kid => Err(NO_MATCH),
-                _ => Ok(*key),
+                _ => Ok(key.clone()),
             },
             Self::Set(candidates) => {
                 let mut matching = candidates
@@ -141,7 +211,7 @@ fn jwk_kid(jwk: &Object) -> Result<Option<&str>> {
 }
 
 /// Imports one JWK as an ES256 verifying key, checking every parameter that constrains it.
-fn import_jwk(jwk: &Object) -> Result<VerifyingKey> {
+fn import_jwk(jwk: &Object) -> Result<PublicKey> {
     let field = |name: &str| jwk.get_str(name, Error::bad_key("JWK member has the wrong type"));
     if field("kty")? != Some("EC") {
         return Err(Error::bad_key("JWK kty must be \"EC\""));
@@ -179,11 +249,12 @@ fn import_jwk(jwk: &Object) -> Result<VerifyingKey> {
         }
         Ok(bytes)
     };
-    key_from_coordinates(&coordinate("x")?, &coordinate("y")?)
+    PublicKey::from_coordinates(&coordinate("x")?, &coordinate("y")?)
 }
 
-/// A verifying key from 32-byte big-endian affine coordinates. Refuses coordinates ≥ p and
-/// points not on the curve (invalid-curve attacks); the identity has no affine coordinates.
+/// A p256 verifying key from 32-byte big-endian affine coordinates. Refuses points not on the
+/// curve (invalid-curve attacks); the identity has no affine coordinates.
+#[cfg(feature = "verifier")]
 fn key_from_coordinates(x: &[u8], y: &[u8]) -> Result<VerifyingKey> {
     const NOT_ON_CURVE: Error = Error::bad_key("public key point is not on the P-256 curve");
     let x = FieldBytes::try_from(x).map_err(|_| NOT_ON_CURVE)?;

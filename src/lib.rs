@@ -55,4 +55,6 @@ mod tiny {
 pub use error::{Error, ErrorCode, Result};
 pub use key::KeySet;
 pub use token::UntrustedToken;
-pub use verify::{verify, VerifiedToken, VerifyOptions};
+#[cfg(feature = "verifier")]
+pub use verify::verify;
+pub use verify::{VerifiedToken, VerifyOptions};

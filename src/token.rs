@@ -24,6 +24,7 @@ pub struct UntrustedToken<'a> {
     header: Object,
     payload: Object,
     signature: Vec<u8>,
+    signature_text: &'a str,
 }
 
 impl<'a> UntrustedToken<'a> {
@@ -73,6 +74,7 @@ impl<'a> UntrustedToken<'a> {
             header,
             payload,
             signature,
+            signature_text: s,
         })
     }
 
@@ -99,6 +101,16 @@ impl<'a> UntrustedToken<'a> {
     /// `BASE64URL(header) || '.' || BASE64URL(payload)`, the bytes the signature covers.
     pub fn signing_input(&self) -> &[u8] {
         self.signing_input.as_bytes()
+    }
+
+    /// [`UntrustedToken::signing_input`] as text (it is ASCII).
+    pub fn signing_input_str(&self) -> &'a str {
+        self.signing_input
+    }
+
+    /// The signature as it stands in the token (strict base64url).
+    pub fn signature_text(&self) -> &'a str {
+        self.signature_text
     }
 
     /// The decoded signature bytes (any length).

@@ -3,12 +3,14 @@
 
 #[allow(unused_imports)]
 use crate::prelude::*;
+#[cfg(feature = "verifier")]
 use p256::ecdsa::signature::hazmat::PrehashVerifier;
-use p256::ecdsa::{Signature, VerifyingKey};
+#[cfg(feature = "verifier")]
+use p256::ecdsa::Signature;
 
 use crate::error::{Error, ErrorCode, Result};
 use crate::json::{self, Object, Value};
-use crate::key::KeySet;
+use crate::key::{KeySet, PublicKey};
 use crate::token::{UntrustedToken, DEFAULT_MAX_TOKEN_BYTES, MAX_TOKEN_BYTES_LIMIT};
 
 /// Default clock tolerance for `exp` and `nbf`, in seconds: covers ordinary client clock drift.
@@ -207,6 +209,7 @@ impl VerifiedToken {
 /// a 64-byte r‖s signature that verifies (`bad_signature`; high-S is accepted), claim types
 /// (`malformed`), `exp` present and `iss`/`aud` as asked (`claim_mismatch`), then time
 /// (`expired`/`not_yet_valid`). Header `jwk`/`jku`/`x5u`/`x5c` are ignored and never fetched.
+#[cfg(feature = "verifier")]
 pub fn verify(token: &str, keys: &KeySet, opts: &VerifyOptions) -> Result<VerifiedToken> {
     let verified = verify_untimed(token, keys, &opts.checks, opts.max_token_bytes)?;
     verified.check_time(opts.now_s, opts.checks.leeway_s)?;
@@ -234,31 +237,92 @@ fn check_header(header: &Object) -> Result<()> {
     Ok(())
 }
 
-/// Checks an ES256 signature: exactly 64 bytes `r‖s` (RFC 7518 §3.4, not DER), `r` and `s` in
-/// `[1, n)`, over SHA-256 of `message`. High-S signatures are valid ECDSA and are accepted.
-pub fn verify_signature(key: &VerifyingKey, message: &[u8], signature: &[u8]) -> Result<()> {
-    let signature = Signature::from_slice(signature).map_err(|_| {
-        Error::new(
-            ErrorCode::BadSignature,
-            "signature must be 64 bytes r||s with r, s in [1, n)",
-        )
-    })?;
-    key.verify_prehash(&crate::sha256::sha256(message), &signature)
+/// The P-256 group order n, big-endian.
+const GROUP_ORDER: [u8; 32] = [
+    0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xbc, 0xe6, 0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63, 0x25, 0x51,
+];
+
+const BAD_SHAPE: Error = Error::new(
+    ErrorCode::BadSignature,
+    "signature must be 64 bytes r||s with r, s in [1, n)",
+);
+
+/// The shape of an ES256 signature, decided before any arithmetic: exactly 64 bytes `r‖s`
+/// (RFC 7518 §3.4, not DER) with `r` and `s` in `[1, n)`. High-S is valid ECDSA and accepted.
+pub fn check_signature_shape(signature: &[u8]) -> Result<()> {
+    let in_range = |v: &[u8]| v.iter().any(|b| *b != 0) && v < GROUP_ORDER.as_slice();
+    match signature.split_at_checked(32) {
+        Some((r, s)) if s.len() == 32 && in_range(r) && in_range(s) => Ok(()),
+        _ => Err(BAD_SHAPE),
+    }
+}
+
+/// Checks an ES256 signature with p256: [`check_signature_shape`], then ECDSA over SHA-256
+/// of `message`.
+#[cfg(feature = "verifier")]
+pub fn verify_signature(key: &PublicKey, message: &[u8], signature: &[u8]) -> Result<()> {
+    check_signature_shape(signature)?;
+    let signature = Signature::from_slice(signature).map_err(|_| BAD_SHAPE)?;
+    key.verifying_key()
+        .verify_prehash(&crate::sha256::sha256(message), &signature)
         .map_err(|_| Error::new(ErrorCode::BadSignature, "signature does not verify"))
 }
 
-/// [`verify`] without the `exp`/`nbf` time check, for the client core, which judges time
-/// against its estimate of the server's clock.
+/// The answer to a client core's signature request (`Effect::Verify`) by p256: `"valid"`,
+/// `"invalid"` or `"bad_key"` (the JWK does not import). The shell's fallback where WebCrypto
+/// is missing, and the native drivers' checker.
+#[cfg(feature = "verifier")]
+pub fn signature_verdict(jwk: &str, data: &str, sig: &str) -> &'static str {
+    let Ok(key) = KeySet::from_json(jwk.as_bytes()).and_then(|k| k.select(None)) else {
+        return "bad_key";
+    };
+    let ok = crate::base64url::decode(sig.as_bytes(), "")
+        .and_then(|s| verify_signature(&key, data.as_bytes(), &s));
+    if ok.is_ok() {
+        "valid"
+    } else {
+        "invalid"
+    }
+}
+
+/// Who checks the ECDSA arithmetic of a signature whose shape passed: p256
+/// ([`verify_signature`]), or the client core's WebCrypto requests. Gets the key, the
+/// signing input (`header.payload`), the 64 signature bytes and their base64url text.
+pub type SignatureCheck<'a> = dyn FnMut(&PublicKey, &str, &[u8], &str) -> Result<()> + 'a;
+
+/// [`verify`] without the `exp`/`nbf` time check, with p256 checking the signature.
+#[cfg(feature = "verifier")]
 pub fn verify_untimed(
     token: &str,
     keys: &KeySet,
     opts: &Checks,
     max_token_bytes: usize,
 ) -> Result<VerifiedToken> {
+    verify_untimed_with(token, keys, opts, max_token_bytes, &mut |key, input, sig, _| {
+        verify_signature(key, input.as_bytes(), sig)
+    })
+}
+
+/// [`verify`] without the `exp`/`nbf` time check, for the client core, which judges time
+/// against its estimate of the server's clock; `check` does the signature arithmetic.
+pub fn verify_untimed_with(
+    token: &str,
+    keys: &KeySet,
+    opts: &Checks,
+    max_token_bytes: usize,
+    check: &mut SignatureCheck<'_>,
+) -> Result<VerifiedToken> {
     let untrusted = UntrustedToken::parse_checking_header(token, max_token_bytes, check_header)?;
     let kid = untrusted.header().get("kid").and_then(Value::as_str);
     let key = keys.select(kid)?;
-    verify_signature(&key, untrusted.signing_input(), untrusted.signature())?;
+    check_signature_shape(untrusted.signature())?;
+    check(
+        &key,
+        untrusted.signing_input_str(),
+        untrusted.signature(),
+        untrusted.signature_text(),
+    )?;
 
     let claims = untrusted.payload();
     let date = |name: &str| -> Result<Option<u64>> {

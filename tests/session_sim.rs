@@ -1180,7 +1180,7 @@ impl World {
         let wall = now.wall_ms;
         self.log(|| format!("tab{uid} <- {input:?} (wall {wall})"));
         let tab = self.tabs.get_mut(&uid).unwrap();
-        let fx = tab.core.handle(now, input);
+        let fx = tab.core.handle_checked(now, input);
         self.stats.steps += 1;
         if self.trace.is_some() {
             for e in &fx {
@@ -1274,6 +1274,8 @@ impl World {
                     self.tabs.get_mut(&uid).unwrap().fresh = fresh;
                 }
                 Effect::Wake(at) => self.arm(uid, at, did),
+                // `handle_checked` answers these at once.
+                Effect::Verify { .. } => {}
             }
         }
         self.after(uid, cause);
@@ -3025,8 +3027,8 @@ fn a_rotation_announced_with_an_older_access_token_is_kept() {
         stored: None,
         channel: true,
     };
-    a.handle(now(wall, mono), start.clone());
-    b.handle(now(wall, mono), start);
+    a.handle_checked(now(wall, mono), start.clone());
+    b.handle_checked(now(wall, mono), start);
     // 1. Sign in.
     let iat = START / SEC;
     let at0 = server.sign(iat, iat + 600, false);
@@ -3036,23 +3038,23 @@ fn a_rotation_announced_with_an_older_access_token_is_kept() {
         .str("accessToken", &at0)
         .str("refreshToken", "rt0")
         .finish();
-    let fx = a.handle(now(wall, mono), Input::from_json(&set).unwrap());
+    let fx = a.handle_checked(now(wall, mono), Input::from_json(&set).unwrap());
     for d in posts(&fx) {
-        b.handle(now(wall, mono), peer(&d));
+        b.handle_checked(now(wall, mono), peer(&d));
     }
     assert_eq!(b.session().access_token(), Some(at0.as_str()));
     // 2. Two hours ahead (a minute of real time).
     wall += 2 * HOUR + MIN;
     mono += MIN;
     // 3. A refreshes and learns the server's clock from the answer's Date.
-    let fx = a.handle(
+    let fx = a.handle_checked(
         now(wall, mono),
         Input::Refresh {
             call: CallId(2),
             in_listener: false,
         },
     );
-    let fx = a.handle(
+    let fx = a.handle_checked(
         now(wall, mono),
         Input::Lock {
             id: lock(&fx),
@@ -3076,7 +3078,7 @@ fn a_rotation_announced_with_an_older_access_token_is_kept() {
             .finish(),
         stored: None,
     };
-    let fx = a.handle(
+    let fx = a.handle_checked(
         now(wall, mono),
         answer(id, Some(http_date(server_s)), &at1, "rt1"),
     );
@@ -3084,10 +3086,10 @@ fn a_rotation_announced_with_an_older_access_token_is_kept() {
     // 4. B keeps rt1 only, and refreshes itself with it.
     let mut fx_b = Vec::new();
     for d in posts(&fx) {
-        fx_b.extend(b.handle(now(wall, mono), peer(&d)));
+        fx_b.extend(b.handle_checked(now(wall, mono), peer(&d)));
     }
     assert_eq!(b.session().access_token(), Some(at0.as_str()));
-    let fx = b.handle(
+    let fx = b.handle_checked(
         now(wall, mono),
         Input::Lock {
             id: lock(&fx_b),
@@ -3099,7 +3101,7 @@ fn a_rotation_announced_with_an_older_access_token_is_kept() {
     assert!(body.contains("rt1"), "{body}");
     // 5. The server rotated rt1 -> rt2; the access token fails verification.
     let forged = server.sign(server_s, server_s + 600, true);
-    let fx = b.handle(now(wall, mono), answer(id, None, &forged, "rt2"));
+    let fx = b.handle_checked(now(wall, mono), answer(id, None, &forged, "rt2"));
     assert_eq!(
         b.session()
             .tokens()
@@ -3108,7 +3110,7 @@ fn a_rotation_announced_with_an_older_access_token_is_kept() {
     );
     // 6. A is told.
     for d in posts(&fx) {
-        a.handle(now(wall, mono), peer(&d));
+        a.handle_checked(now(wall, mono), peer(&d));
     }
     assert_eq!(
         a.session()
@@ -3143,7 +3145,7 @@ fn a_refresh_made_moot_while_a_refused_lock_was_pending_is_not_sent() {
         wall_ms: wall,
         monotonic_ms: Some(wall - START),
     };
-    core.handle(
+    core.handle_checked(
         at(wall),
         Input::Start {
             stored: None,
@@ -3158,9 +3160,9 @@ fn a_refresh_made_moot_while_a_refused_lock_was_pending_is_not_sent() {
         .str("accessToken", &at1)
         .str("refreshToken", "rt1")
         .finish();
-    core.handle(at(wall), Input::from_json(&set).unwrap());
+    core.handle_checked(at(wall), Input::from_json(&set).unwrap());
     wall += 61 * SEC;
-    let fx = core.handle(at(wall), Input::GetToken { call: CallId(2) });
+    let fx = core.handle_checked(at(wall), Input::GetToken { call: CallId(2) });
     let lock = fx
         .iter()
         .find_map(|e| match e {
@@ -3175,9 +3177,9 @@ fn a_refresh_made_moot_while_a_refused_lock_was_pending_is_not_sent() {
         expires_by_s: None,
     });
     let data = json::parse(message.to_json().as_bytes(), "").unwrap();
-    core.handle(at(wall), Input::Peer(data));
+    core.handle_checked(at(wall), Input::Peer(data));
     assert_eq!(core.session().access_token(), Some(at2.as_str()));
-    let fx = core.handle(
+    let fx = core.handle_checked(
         at(wall),
         Input::Lock {
             id: lock,

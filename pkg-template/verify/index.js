@@ -1,2 +1,3 @@
-// jwt-keeper/verify: decodeJwt and verifyJwt only, with a smaller wasm (no session client).
-export { init as default, decodeJwt, verifyJwt, AuthError, isAuthError } from './core.js';
+// jwt-keeper/verify: decodeJwt and verifyJwt only (the verifier wasm, no session client).
+export { init as default, decodeJwt, verifyJwt } from './verifier.js';
+export { AuthError, isAuthError } from '../errors.js';

@@ -12,6 +12,7 @@
 pub mod options;
 pub mod protocol;
 pub mod record;
+pub mod signatures;
 
 #[allow(unused_imports)]
 use crate::prelude::*;
@@ -24,10 +25,12 @@ use crate::session::{
     self, Action, Broadcast, CallId, Config, Now, RefreshId, RefreshOutcome, Session, Tokens,
 };
 use crate::token::DEFAULT_MAX_TOKEN_BYTES;
-use crate::verify::verify_untimed;
+use crate::verify::verify_untimed_with;
+use alloc::rc::Rc;
+use signatures::Signatures;
 
 pub use options::{ClientOptions, Persist, RefreshOptions};
-pub use protocol::{Effect, Input};
+pub use protocol::{Effect, Input, Verdict};
 pub use record::{Message, Record};
 
 /// How many verified tokens' claims are remembered for `claims` (current and recent ones).
@@ -94,11 +97,23 @@ struct LockFor {
     held: bool,
 }
 
+/// How often one input may be held back for signature answers before the ones it still lacks
+/// count as `unavailable` (each round answers every check the input reached).
+const MAX_SIGNATURE_ROUNDS: u32 = 4;
+
 /// One client's core. See the [module docs](self) and [`protocol`] for the shell's contract.
-#[derive(Debug)]
+///
+/// Signatures are checked outside ([`Effect::Verify`]): an input that reaches a signature not
+/// yet checked is undone (the core goes back to its state before it), held back with every
+/// input after it, and run again once the answers are in. So every decision is taken with
+/// verified facts only, and in the order the inputs came.
+#[derive(Debug, Clone)]
 pub struct Core {
-    opts: ClientOptions,
-    keys: KeySet,
+    opts: Rc<ClientOptions>,
+    keys: Rc<KeySet>,
+    sigs: Signatures,
+    /// Inputs held back for signature answers, oldest first, with the rounds they waited.
+    held: Vec<(Input, u32)>,
     session: Session,
     key: String,
     channel_open: bool,
@@ -127,8 +142,10 @@ impl Core {
         Ok(Self {
             key: storage_key(&opts),
             session: Session::new(config, seed),
-            opts,
-            keys,
+            opts: Rc::new(opts),
+            keys: Rc::new(keys),
+            sigs: Signatures::default(),
+            held: Vec::new(),
             channel_open: false,
             requests: Vec::new(),
             locks: Vec::new(),
@@ -172,6 +189,93 @@ impl Core {
 
     /// Feeds one input; returns the effects to perform, in order.
     pub fn handle(&mut self, now: Now, input: Input) -> Vec<Effect> {
+        match input {
+            Input::Signature { id, verdict } => {
+                self.sigs.answer(id, verdict);
+                if self.sigs.waiting() {
+                    return Vec::new();
+                }
+                let mut fx = Vec::new();
+                for (input, rounds) in core::mem::take(&mut self.held) {
+                    if self.held.is_empty() {
+                        fx.extend(self.attempt(now, input, rounds + 1));
+                    } else {
+                        self.held.push((input, rounds));
+                    }
+                }
+                if self.held.is_empty() {
+                    self.sigs.forget_unavailable();
+                }
+                fx
+            }
+            Input::Dispose => {
+                self.held.clear();
+                self.sigs.clear_asked();
+                self.run(now, Input::Dispose)
+            }
+            input if !self.held.is_empty() => {
+                self.held.push((input, 0));
+                Vec::new()
+            }
+            input => self.attempt(now, input, 0),
+        }
+    }
+
+    /// [`Core::handle`] with every [`Effect::Verify`] answered at once by p256: for native
+    /// drivers (tests, the simulation). The effects returned hold no `Verify`.
+    #[cfg(feature = "verifier")]
+    pub fn handle_checked(&mut self, now: Now, input: Input) -> Vec<Effect> {
+        let mut out = Vec::new();
+        let mut pending = self.handle(now, input);
+        while !pending.is_empty() {
+            let mut next = Vec::new();
+            for e in pending {
+                match e {
+                    Effect::Verify { id, jwk, data, sig } => {
+                        let verdict = match crate::verify::signature_verdict(&jwk, &data, &sig) {
+                            "valid" => Verdict::Valid,
+                            "invalid" => Verdict::Invalid,
+                            _ => Verdict::BadKey,
+                        };
+                        next.extend(self.handle(now, Input::Signature { id, verdict }));
+                    }
+                    e => out.push(e),
+                }
+            }
+            pending = next;
+        }
+        out
+    }
+
+    /// Runs `input`; if it reached signatures not yet checked, undoes it, holds it back and
+    /// asks for them.
+    fn attempt(&mut self, now: Now, input: Input, rounds: u32) -> Vec<Effect> {
+        let before = self.clone();
+        let fx = self.run(now, input.clone());
+        let wanted = self.sigs.take_wanted();
+        if wanted.is_empty() {
+            return fx;
+        }
+        let sigs = core::mem::take(&mut self.sigs);
+        *self = before;
+        self.sigs = sigs;
+        if rounds >= MAX_SIGNATURE_ROUNDS {
+            // Never more than a handful of tokens per input; this only guards against a loop.
+            for e in &wanted {
+                if let Effect::Verify { id, .. } = e {
+                    self.sigs.answer(*id, Verdict::Unavailable);
+                }
+            }
+            let fx = self.run(now, input);
+            self.sigs.take_wanted();
+            self.sigs.forget_unavailable();
+            return fx;
+        }
+        self.held.push((input, rounds));
+        wanted
+    }
+
+    fn run(&mut self, now: Now, input: Input) -> Vec<Effect> {
         let mut fx = Vec::new();
         if self.disposed {
             // A lock granted after `dispose()` is given back at once; nothing else happens.
@@ -247,6 +351,8 @@ impl Core {
                 stored,
             } => self.locked(now, id, granted, stored, &mut fx),
             Input::Peer(data) => self.peer_message(now, &data, &mut fx),
+            // Answered in `handle`.
+            Input::Signature { .. } => {}
         }
         self.finish(&mut fx);
         fx
@@ -544,11 +650,13 @@ impl Core {
         refresh_token: Option<String>,
         expires_in_s: Option<u64>,
     ) -> Result<Tokens> {
-        let v = verify_untimed(
+        let sigs = &mut self.sigs;
+        let v = verify_untimed_with(
             access_token,
             &self.keys,
             &self.opts.checks,
             DEFAULT_MAX_TOKEN_BYTES,
+            &mut |key, data, _, sig| sigs.check(key, data, sig),
         )?;
         self.remember(access_token, v.payload_json());
         let server_now_s = self.session.server_now_s();
@@ -638,6 +746,14 @@ impl Core {
             Classified::Tokens(tr) => {
                 let rt = tr.refresh_token.clone();
                 match self.admit(&tr.access_token, tr.refresh_token, tr.expires_in_s) {
+                    // The signature could not be checked here and now: not the answer's fault.
+                    Err(error) if error.code() == ErrorCode::Network => (
+                        RefreshOutcome::Transient {
+                            error,
+                            retry_after_ms: None,
+                        },
+                        false,
+                    ),
                     Err(error) => (
                         RefreshOutcome::Invalid {
                             error,

@@ -29,6 +29,14 @@
 //!   promise. [`Effect::State`]: what the client's getters answer from now on.
 //!   [`Effect::Fresh`]: `getAccessToken()` may answer `token` without asking until both
 //!   clocks pass `forMs` from now.
+//! - [`Effect::Verify`]: check an ES256 signature whose shape the core already checked:
+//!   `crypto.subtle.importKey('jwk', jwk, {name:'ECDSA',namedCurve:'P-256'})` (import each
+//!   key once and keep it), `crypto.subtle.verify({name:'ECDSA',hash:'SHA-256'}, key, sig,
+//!   data)`; where `crypto.subtle` is missing, the verifier module's `p256Verify`. Feed
+//!   [`Input::Signature`]: `valid`, `invalid`, `bad_key` (the key did not import: not on the
+//!   curve) or `unavailable` (no way to check). Exactly one per effect. Until the answers
+//!   come, the core holds back every input (an input that needs a signature is run again
+//!   once the answers are in, at the time of the last one).
 //! - [`Effect::Wake`]: (re)arm the one timer to feed [`Input::Wake`] at local time `at`
 //!   (`null`: no timer). Feed `Wake` on `visibilitychange`, `pageshow`, `focus` too, and
 //!   [`Input::Online`] on `online`.
@@ -134,6 +142,26 @@ pub enum Input {
     },
     /// A message from another tab: `{"t":"peer","data":…}` (any JSON value as received).
     Peer(Value),
+    /// The answer to [`Effect::Verify`]: `{"t":"signature","id":n,"result":…}`.
+    Signature {
+        /// From [`Effect::Verify`].
+        id: u64,
+        /// What the check said.
+        verdict: Verdict,
+    },
+}
+
+/// What a signature check said.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// `valid`: the signature verifies.
+    Valid,
+    /// `invalid`: it does not.
+    Invalid,
+    /// `bad_key`: the key did not import (a point not on the curve).
+    BadKey,
+    /// `unavailable`: nothing could check it (no WebCrypto, the verifier module did not load).
+    Unavailable,
 }
 
 /// What the shell must do.
@@ -209,6 +237,17 @@ pub enum Effect {
     },
     /// Arm the timer for local time `at` ms, or none.
     Wake(Option<u64>),
+    /// Check an ES256 signature (see the module docs); report [`Input::Signature`].
+    Verify {
+        /// Report with this id.
+        id: u64,
+        /// The public key as a JWK (JSON text, sent as a string: the shell's cache key).
+        jwk: String,
+        /// The signed bytes (`header.payload`, ASCII).
+        data: String,
+        /// The 64-byte `r‖s`, base64url.
+        sig: String,
+    },
 }
 
 const BAD_INPUT: Error = Error::new(ErrorCode::Internal, "the shell sent an unreadable input");
@@ -286,6 +325,16 @@ impl Input {
                     stored: opt_text(&obj, "stored")?,
                 },
                 "peer" => Self::Peer(member("data")),
+                "signature" => Self::Signature {
+                    id: id_of(&obj, "id")?,
+                    verdict: match obj.get("result").and_then(Value::as_str) {
+                        Some("valid") => Verdict::Valid,
+                        Some("invalid") => Verdict::Invalid,
+                        Some("bad_key") => Verdict::BadKey,
+                        Some("unavailable") => Verdict::Unavailable,
+                        _ => return Err(BAD_INPUT),
+                    },
+                },
                 _ => return Err(BAD_INPUT),
             },
         )
@@ -384,6 +433,13 @@ impl Effect {
                 .str("t", "fresh")
                 .str("token", token)
                 .num("forMs", *for_ms),
+            Self::Verify { id, jwk, data, sig } => Obj::new()
+                .str("t", "verify")
+                .num("id", *id)
+                .str("alg", "ES256")
+                .str("jwk", jwk)
+                .str("data", data)
+                .str("sig", sig),
             Self::Wake(at) => {
                 let o = Obj::new().str("t", "wake");
                 match at {

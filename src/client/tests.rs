@@ -74,7 +74,7 @@ impl Rig {
     fn input(&mut self, json_text: &str) -> Vec<Effect> {
         let input = Input::from_json(json_text).unwrap();
         let now = self.now();
-        self.core.handle(now, input)
+        self.core.handle_checked(now, input)
     }
 
     fn start(&mut self, stored: Option<&str>, channel: bool) -> Vec<Effect> {
