@@ -14,8 +14,11 @@ export type InitInput =
   | WebAssembly.Module;
 
 /**
- * Loads the wasm module. Optional (`createAuthClient` loads it itself, and in Node the first
- * call reads the file), idempotent. By default loads the `.wasm` file next to the package's JS.
+ * Loads the verifier wasm (`verify/jwt_keeper_bg.wasm`, p256) behind the synchronous
+ * `decodeJwt`/`verifyJwt`. Needed before them in browsers; in Node the first call reads the
+ * file. Idempotent. `createAuthClient` and `verifyJwtAsync` do not need it: they load the
+ * client core themselves and check signatures with WebCrypto. By default loads the `.wasm`
+ * file of the package.
  */
 export default function init(input?: InitInput): Promise<void>;
 
@@ -114,6 +117,14 @@ export function decodeJwt<P extends object = JwtPayload>(token: string): { heade
  *   `bad_signature`, `expired`, `not_yet_valid`, `claim_mismatch`
  */
 export function verifyJwt<P extends object = JwtPayload>(token: string, key: KeyInput, options?: VerifyOptions): P;
+
+/**
+ * The same checks as `verifyJwt`, in the same order, with the signature checked by WebCrypto
+ * where it exists (the session client's path; the key is imported once and kept) and by the
+ * verifier wasm elsewhere. Needs no `init()`.
+ * @throws {AuthError} as `verifyJwt`
+ */
+export function verifyJwtAsync<P extends object = JwtPayload>(token: string, key: KeyInput, options?: VerifyOptions): Promise<P>;
 
 /** How the refresh endpoint is spoken to. */
 export interface RefreshOptions {

@@ -7,12 +7,27 @@ export { AuthError, isAuthError } from './errors.js';
 export { createAuthClient, verifyJwtAsync } from './client.js';
 
 let verifier = null;
+let loading = null;
 
 /** Loads the verifier for the synchronous decodeJwt/verifyJwt. Idempotent. */
-export default async function init(input) {
-  const v = await import('./verify/verifier.js');
-  await v.init(input);
-  verifier = v;
+export default function init(input) {
+  if (loading === null) {
+    // A rejected promise given as `input` is observed now, not only once the module loaded.
+    try {
+      if (typeof input?.then === 'function') Promise.resolve(input).catch(() => {});
+    } catch {
+      // the verifier's init reports what is wrong with `input`
+    }
+    loading = import('./verify/verifier.js')
+      .then((v) => v.init(input).then(() => {
+        verifier = v;
+      }))
+      .catch((e) => {
+        loading = null;
+        throw e instanceof AuthError ? e : new AuthError('internal', 'could not load the jwt-keeper verifier', { cause: e });
+      });
+  }
+  return loading;
 }
 
 function loaded() {

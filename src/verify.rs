@@ -299,9 +299,13 @@ pub fn verify_untimed(
     opts: &Checks,
     max_token_bytes: usize,
 ) -> Result<VerifiedToken> {
-    verify_untimed_with(token, keys, opts, max_token_bytes, &mut |key, input, sig, _| {
-        verify_signature(key, input.as_bytes(), sig)
-    })
+    verify_untimed_with(
+        token,
+        keys,
+        opts,
+        max_token_bytes,
+        &mut |key, input, sig, _| verify_signature(key, input.as_bytes(), sig),
+    )
 }
 
 /// [`verify`] without the `exp`/`nbf` time check, for the client core, which judges time

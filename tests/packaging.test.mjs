@@ -105,8 +105,8 @@ async function prepare(name, { files, from }) {
   await run('npm', ['install', '--no-save', tarball], dir);
   const installed = join(dir, 'node_modules/jwt-keeper');
   assert.equal(
-    sha256(readFileSync(join(installed, 'jwt_keeper_bg.wasm'))),
-    sha256(readFileSync(join(extracted, 'jwt_keeper_bg.wasm'))),
+    sha256(readFileSync(join(installed, 'jwt_keeper_core_bg.wasm'))),
+    sha256(readFileSync(join(extracted, 'jwt_keeper_core_bg.wasm'))),
     `${name}: node_modules/jwt-keeper is not the tarball just packed`,
   );
   return dir;
@@ -511,13 +511,13 @@ test('the packed package.json: exports, types, files and sideEffects hold togeth
   for (const f of inTarball) {
     assert.doesNotMatch(f, /(^|\/)(\.size\.json|.*\.map|.*\.tgz|node_modules\/)/, `unexpected file in the tarball: ${f}`);
   }
-  assert.ok(inTarball.has('verify/jwt_keeper_bg.wasm') && inTarball.has('jwt_keeper_bg.wasm'));
+  assert.ok(inTarball.has('verify/jwt_keeper_bg.wasm') && inTarball.has('jwt_keeper_core_bg.wasm'));
 
   // sideEffects: the Node entries register the file loader on import; everything the browser
   // entries import must be free of side effects so that bundlers can drop unused exports.
   assert.ok(Array.isArray(manifest.sideEffects), 'sideEffects should list the files with effects');
   for (const f of manifest.sideEffects) assert.ok(exists(f), `sideEffects: ${f} is not in the tarball`);
-  for (const f of ['index.js', 'core.js', 'client.js', 'jwt_keeper.js', 'verify/index.js']) {
+  for (const f of ['index.js', 'errors.js', 'wasm.js', 'signature.js', 'client.js', 'jwt_keeper_core.js', 'verify/index.js', 'verify/verifier.js', 'verify/jwt_keeper.js']) {
     assert.ok(!manifest.sideEffects.some((s) => s.replace(/^\.\//, '') === f), `${f} listed in sideEffects`);
   }
   for (const f of ['node.js', 'verify/node.js']) {

@@ -12,7 +12,7 @@ import { A3_HEADER, A3_PAYLOAD } from './pages/vectors.mjs';
 
 const MiB = 1 << 20;
 const SEED = Number(process.env.JWT_KEEPER_SEED ?? 20260515);
-const WASM_PATH = '/pkg/jwt_keeper_bg.wasm';
+const WASM_PATH = '/pkg/verify/jwt_keeper_bg.wasm';
 const fixtures = loadFixtures();
 
 let server;

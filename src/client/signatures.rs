@@ -107,4 +107,3 @@ impl Signatures {
         self.wanted.clear();
     }
 }
-

@@ -702,3 +702,181 @@ fn a_set_session_expired_by_a_running_session_s_clock_is_refused_without_a_reque
         "the attacker's refresh token is not sent"
     );
 }
+
+// ---- signatures checked outside: the verify effect ----
+
+impl Rig {
+    /// One input as the shell feeds it, without answering `verify` effects.
+    fn raw(&mut self, json_text: &str) -> Vec<Effect> {
+        let input = Input::from_json(json_text).unwrap();
+        let now = self.now();
+        self.core.handle(now, input)
+    }
+
+    fn raw_set(&mut self, access: &str, refresh: Option<&str>) -> (u64, Vec<Effect>) {
+        let call = self.call();
+        let o = Obj::new()
+            .str("t", "set")
+            .num("call", call)
+            .str("accessToken", access)
+            .opt_str("refreshToken", refresh)
+            .finish();
+        (call, self.raw(&o))
+    }
+
+    fn verdict(&mut self, id: u64, result: &str) -> Vec<Effect> {
+        self.raw(&format!(
+            r#"{{"t":"signature","id":{id},"result":"{result}"}}"#
+        ))
+    }
+}
+
+fn verifies(fx: &[Effect]) -> Vec<(u64, String, String, String)> {
+    fx.iter()
+        .filter_map(|e| match e {
+            Effect::Verify { id, jwk, data, sig } => {
+                Some((*id, jwk.clone(), data.clone(), sig.clone()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_token_is_adopted_only_after_its_signature_was_checked_and_inputs_meanwhile_wait_in_order() {
+    let mut r = Rig::new(OAUTH, &jwk());
+    r.start(None, false);
+    let t = token(Some(NOW_S), NOW_S + 600, 1);
+    let (set, fx) = r.raw_set(&t, Some("rt1"));
+    // Nothing but the question: no settle, no state, no storage, no timer.
+    let asked = verifies(&fx);
+    assert_eq!((asked.len(), fx.len()), (1, 1), "{fx:?}");
+    let (id, jwk_text, data, sig) = asked[0].clone();
+    assert!(KeySet::from_json(jwk_text.as_bytes())
+        .unwrap()
+        .select(None)
+        .is_ok());
+    assert_eq!(format!("{data}.{sig}"), t);
+    // A getAccessToken() meanwhile waits behind it.
+    let (get, fx) = r.get();
+    assert!(fx.is_empty(), "{fx:?}");
+    let fx = r.verdict(id, "valid");
+    let set_at = fx
+        .iter()
+        .position(|e| matches!(e, Effect::Settle { call, .. } if call.0 == set));
+    let get_at = fx
+        .iter()
+        .position(|e| matches!(e, Effect::Settle { call, .. } if call.0 == get));
+    assert!(set_at.unwrap() < get_at.unwrap(), "{fx:?}");
+    assert_eq!(settled(&fx, get), Some(Ok(Some(t.clone()))));
+    assert!(fx.iter().any(|e| matches!(
+        e,
+        Effect::State {
+            authenticated: true,
+            ..
+        }
+    )));
+    // The same token again (a peer, storage) asks nothing: the answer is kept.
+    let (again, fx) = r.raw_set(&t, Some("rt1"));
+    assert!(verifies(&fx).is_empty());
+    assert_eq!(settled(&fx, again), Some(Ok(None)));
+}
+
+#[test]
+fn a_signature_webcrypto_refuses_is_bad_signature_and_the_old_session_stays() {
+    let mut r = Rig::new(OAUTH, &jwk());
+    r.start(None, false);
+    let good = token(Some(NOW_S), NOW_S + 600, 1);
+    let (_, fx) = r.set(&good, Some("rt1"), None);
+    assert!(
+        verifies(&fx).is_empty(),
+        "set() answers verify effects itself"
+    );
+    let forged = token(Some(NOW_S), NOW_S + 900, 2);
+    let (call, fx) = r.raw_set(&forged, Some("rt2"));
+    let id = verifies(&fx)[0].0;
+    let fx = r.verdict(id, "invalid");
+    assert_eq!(settled(&fx, call), Some(Err(ErrorCode::BadSignature)));
+    let (get, fx) = r.get();
+    assert_eq!(settled(&fx, get), Some(Ok(Some(good))));
+    // A key WebCrypto would not import (off the curve) is bad_key.
+    let other = token(Some(NOW_S), NOW_S + 900, 3);
+    let (call, fx) = r.raw_set(&other, None);
+    let id = verifies(&fx)[0].0;
+    assert_eq!(
+        settled(&r.verdict(id, "bad_key"), call),
+        Some(Err(ErrorCode::BadKey))
+    );
+}
+
+#[test]
+fn a_malformed_signature_is_refused_before_any_question() {
+    let mut r = Rig::new(OAUTH, &jwk());
+    r.start(None, false);
+    let t = token(Some(NOW_S), NOW_S + 600, 1);
+    let (head, _) = t.rsplit_once('.').unwrap();
+    // r = 0, and r = n: never asked, refused by the shape check.
+    let zero = [0u8; 64];
+    let mut n_r = [0u8; 64];
+    n_r[..32].copy_from_slice(&[
+        0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xbc, 0xe6, 0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63,
+        0x25, 0x51,
+    ]);
+    n_r[63] = 1;
+    for sig in [&zero[..], &n_r[..], &n_r[..63]] {
+        let bad = format!("{head}.{}", crate::base64url::encode(sig));
+        let (call, fx) = r.raw_set(&bad, None);
+        assert!(verifies(&fx).is_empty(), "{fx:?}");
+        assert_eq!(settled(&fx, call), Some(Err(ErrorCode::BadSignature)));
+    }
+}
+
+#[test]
+fn a_refreshed_token_that_cannot_be_checked_is_a_transient_failure_never_a_logout() {
+    let mut r = Rig::new(OAUTH, &jwk());
+    r.start(None, false);
+    let id = signed_in_and_due(&mut r);
+    let next = token(Some(NOW_S + 500), NOW_S + 1100, 9);
+    let body = oauth_body(&next, "rt2", 600);
+    let o = Obj::new()
+        .str("t", "answer")
+        .num("id", id)
+        .num("status", 200)
+        .str("body", &body)
+        .finish();
+    let fx = r.raw(&o);
+    let vid = verifies(&fx)[0].0;
+    let fx = r.verdict(vid, "unavailable");
+    assert!(
+        !fx.iter()
+            .any(|e| matches!(e, Effect::Emit(session::Event::Logout { .. }))),
+        "{fx:?}"
+    );
+    assert!(fx.iter().any(|e| matches!(
+        e,
+        Effect::Emit(session::Event::Error { error, will_retry: true, .. })
+            if error.code() == ErrorCode::Network
+    )));
+    // `unavailable` is not kept: the same token is asked about again next time.
+    let o = Obj::new()
+        .str("t", "set")
+        .num("call", 99)
+        .str("accessToken", &next)
+        .finish();
+    assert_eq!(verifies(&r.raw(&o)).len(), 1);
+}
+
+#[test]
+fn dispose_while_a_signature_is_out_drops_the_held_inputs_and_a_late_answer_does_nothing() {
+    let mut r = Rig::new(OAUTH, &jwk());
+    r.start(None, false);
+    let t = token(Some(NOW_S), NOW_S + 600, 1);
+    let (_, fx) = r.raw_set(&t, Some("rt1"));
+    let id = verifies(&fx)[0].0;
+    let fx = r.raw(r#"{"t":"dispose"}"#);
+    assert!(!fx
+        .iter()
+        .any(|e| matches!(e, Effect::Settle { .. } | Effect::Store(_))));
+    assert!(r.verdict(id, "valid").is_empty());
+}

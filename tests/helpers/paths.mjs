@@ -7,7 +7,8 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const PKG = join(ROOT, 'pkg');
-export const WASM = join(PKG, 'jwt_keeper_bg.wasm');
+export const WASM = join(PKG, 'verify/jwt_keeper_bg.wasm');
+export const CORE_WASM = join(PKG, 'jwt_keeper_core_bg.wasm');
 export const FIXTURES = join(ROOT, 'tests/fixtures/jose-tokens.json');
 export const PAGES = join(ROOT, 'tests/pages');
 

@@ -2,7 +2,7 @@
 import init, { AuthError, decodeJwt, isAuthError, verifyJwt } from '/pkg/index.js';
 import { A3_JWK, A3_NOW, A3_TOKEN } from './vectors.mjs';
 
-const WASM_PATH = '/pkg/jwt_keeper_bg.wasm';
+const WASM_PATH = '/pkg/verify/jwt_keeper_bg.wasm';
 const describeError = (e) => ({ name: e?.name, code: e?.code, message: e?.message, isAuthError: isAuthError(e), instanceOfAuthError: e instanceof AuthError });
 
 const modes = {

@@ -1,7 +1,7 @@
 // Loads the package the way an app does (`await init()`, wasm URL from import.meta.url) and
 // exposes the checks the browser tests drive through page.evaluate(): window.jwtKeeperPage.
 import init, * as api from '/pkg/index.js';
-import glueInit from '/pkg/jwt_keeper.js';
+import glueInit from '/pkg/verify/jwt_keeper.js';
 import { MiB, runGarbage } from './garbage.mjs';
 import { fixtureMismatches, runFixtureCases } from './run-fixtures.mjs';
 import { A3_JWK, A3_NOW, A3_PEM, A3_TOKEN } from './vectors.mjs';

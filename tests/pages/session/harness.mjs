@@ -3,7 +3,7 @@
 // with `record: false`, for long loops) kept in harness.events and sent to the test through
 // `__sessionReport` when the test exposed it, so that the test stamps them with its own clock.
 import init, { createAuthClient, decodeJwt, isAuthError } from '/pkg/index.js';
-import glueInit from '/pkg/jwt_keeper.js';
+import glueInit from '/pkg/jwt_keeper_core.js';
 
 /** A plain copy of an error that survives page.evaluate(). */
 export function describeError(e) {

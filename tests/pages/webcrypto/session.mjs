@@ -1,0 +1,41 @@
+// The session client and verifyJwtAsync with the tokens the test signed: one flow, run on a
+// secure origin (WebCrypto answers the core's `verify` effects) and on an insecure one (no
+// crypto.subtle: the verifier wasm answers them).
+import { createAuthClient, verifyJwtAsync } from '/pkg/index.js';
+import { environment, ready, settle } from './common.mjs';
+
+/**
+ * `tokens`: { good, tampered, expired } signed by the key `jwk`, with `issuer` and `audience`.
+ * Returns every outcome as data; the test judges them.
+ */
+async function flow({ jwk, issuer, audience, tokens }) {
+  const out = { env: environment() };
+  const created = await settle(() => createAuthClient({ publicKey: jwk, issuer, audience }));
+  out.created = created.ok ? { ok: true } : created;
+  if (!created.ok) return out;
+  const client = created.value;
+  try {
+    out.setGood = await settle(() => client.setSession({ accessToken: tokens.good }));
+    out.firstGet = await settle(() => client.getAccessToken());
+    out.claims = client.claims;
+    out.authenticated = client.isAuthenticated;
+
+    out.setTampered = await settle(() => client.setSession({ accessToken: tokens.tampered }));
+    out.getAfterTampered = await settle(() => client.getAccessToken());
+    out.claimsAfterTampered = client.claims;
+    out.authenticatedAfterTampered = client.isAuthenticated;
+
+    out.setExpired = await settle(() => client.setSession({ accessToken: tokens.expired }));
+    out.getAfterExpired = await settle(() => client.getAccessToken());
+
+    out.verifyGood = await settle(() => verifyJwtAsync(tokens.good, jwk, { issuer, audience }));
+    out.verifyGoodText = await settle(() => verifyJwtAsync(tokens.good, JSON.stringify(jwk)));
+    out.verifyTampered = await settle(() => verifyJwtAsync(tokens.tampered, jwk));
+    out.verifyExpired = await settle(() => verifyJwtAsync(tokens.expired, jwk));
+  } finally {
+    client.dispose();
+  }
+  return out;
+}
+
+ready({ environment, flow });
