@@ -5,7 +5,7 @@
 // promises. The contract is src/client/protocol.rs.
 import * as glue from './jwt_keeper_core.js';
 import { AuthError, rejectNonFinite } from './errors.js';
-import { checkSignature } from './signature.js';
+import { checkKey, checkSignature } from './signature.js';
 import { wasmModule } from './wasm.js';
 
 const core = wasmModule(glue);
@@ -57,8 +57,17 @@ export async function createAuthClient(options) {
     throw new AuthError('malformed', 'createAuthClient needs a plain object of options', { cause });
   }
   await core.init();
-  return new AuthClient(text, publicKey);
+  const client = new AuthClient(text, publicKey);
+  // The core checked the key's form; whether its point is on the curve, the arithmetic says.
+  const good = await Promise.all(client[KEYS]().map(checkKey));
+  if (!good.every(Boolean)) {
+    client.dispose();
+    throw new AuthError('bad_key', 'public key point is not on the P-256 curve');
+  }
+  return client;
 }
+
+const KEYS = Symbol('keys');
 
 /**
  * Verifies like `verifyJwt` (the same checks, in the same order), with the signature checked
@@ -73,7 +82,7 @@ export async function verifyJwtAsync(token, key, options) {
     const verdict = await checkSignature(r.verify.jwk, r.verify.data, r.verify.sig);
     if (verdict === 'invalid') throw new AuthError('bad_signature', 'signature does not verify');
     if (verdict === 'bad_key') throw new AuthError('bad_key', 'public key point is not on the P-256 curve');
-    if (verdict !== 'valid') throw new AuthError('internal', 'the signature could not be checked: no WebCrypto and the verifier module did not load');
+    if (verdict !== 'valid') throw new AuthError('internal', 'the signature could not be checked: no WebCrypto, and the verifier module failed');
   }
   if (r.error !== null) throw new AuthError(r.error.code, r.error.message);
   return JSON.parse(r.payload);
@@ -101,6 +110,7 @@ class AuthClient {
   #memory = null;
   #memoryOnly = false;
   #disposed = false;
+  #keys = [];
 
   constructor(optionsText, publicKey) {
     this.#options = optionsText;
@@ -121,6 +131,7 @@ class AuthClient {
       throw e;
     }
     ep.key = setup.key;
+    this.#keys = setup.keys;
     this.#epoch = ep;
     this.#fresh = null;
     if (setup.storage !== null) {
@@ -484,6 +495,11 @@ class AuthClient {
         reject(new AuthError('malformed', 'the values must be JSON values'));
       }
     });
+  }
+
+  // The keys to check at creation (JWK texts).
+  [KEYS]() {
+    return this.#keys;
   }
 
   /**

@@ -5,8 +5,7 @@ const keys = new Map();
 const MAX_KEYS = 32;
 const EC = { name: 'ECDSA', namedCurve: 'P-256' };
 const ES256 = { name: 'ECDSA', hash: 'SHA-256' };
-
-const base64url = (text) => Uint8Array.from(atob(text.replace(/-/g, '+').replace(/_/g, '/')), (c) => c.charCodeAt(0));
+const BASE64URL = /^[A-Za-z0-9_-]*$/;
 
 function subtle() {
   try {
@@ -17,33 +16,62 @@ function subtle() {
   }
 }
 
+const verifier = () => import('./verify/verifier.js');
+
+// The key imported once per JWK text (a rejected import is forgotten, so it is tried again).
+function imported(s, jwk) {
+  let key = keys.get(jwk);
+  if (key === undefined) {
+    key = new Promise((resolve) => resolve(s.importKey('jwk', JSON.parse(jwk), EC, false, ['verify'])));
+    key.catch(() => keys.delete(jwk));
+    keys.set(jwk, key);
+    if (keys.size > MAX_KEYS) keys.delete(keys.keys().next().value);
+  }
+  return key;
+}
+
 /**
  * Checks an ES256 signature: `jwk` (JSON text of a P-256 public JWK), `data` (the signed
- * ASCII text), `sig` (64 bytes r‖s, base64url). Resolves `valid`, `invalid`, `bad_key` (the
- * key does not import) or `unavailable`.
+ * ASCII text), `sig` (r‖s, base64url). Resolves `valid`, `invalid`, `bad_key` (the key does
+ * not import) or `unavailable` (nothing here can check it).
  */
 export function checkSignature(jwk, data, sig) {
   const s = subtle();
   if (s === null) {
-    return import('./verify/verifier.js').then((v) => v.p256Verify(jwk, data, sig)).catch(() => 'unavailable');
+    return verifier().then(
+      (v) => v.p256Verify(jwk, data, sig).catch(() => 'unavailable'),
+      () => 'unavailable',
+    );
   }
-  return new Promise((resolve) => {
-    let key = keys.get(jwk);
-    if (key === undefined) {
-      key = s.importKey('jwk', JSON.parse(jwk), EC, false, ['verify']);
-      keys.set(jwk, key);
-      if (keys.size > MAX_KEYS) keys.delete(keys.keys().next().value);
-    }
-    resolve(key);
-  }).then(
-    (key) =>
-      s.verify(ES256, key, base64url(sig), new TextEncoder().encode(data)).then(
+  return imported(s, jwk).then(
+    (key) => {
+      if (typeof sig !== 'string' || !BASE64URL.test(sig)) return 'invalid';
+      let bytes;
+      try {
+        bytes = Uint8Array.from(atob(sig.replace(/-/g, '+').replace(/_/g, '/')), (c) => c.charCodeAt(0));
+      } catch {
+        return 'invalid';
+      }
+      return s.verify(ES256, key, bytes, new TextEncoder().encode(data)).then(
         (ok) => (ok ? 'valid' : 'invalid'),
         () => 'invalid',
-      ),
-    () => {
-      keys.delete(jwk);
-      return 'bad_key';
+      );
     },
+    () => 'bad_key',
+  );
+}
+
+/** Whether `jwk` imports (is a point on the curve); true when nothing here can tell. */
+export function checkKey(jwk) {
+  const s = subtle();
+  if (s === null) {
+    return verifier().then(
+      (v) => v.p256Verify(jwk, '', '').then((r) => r !== 'bad_key', () => true),
+      () => true,
+    );
+  }
+  return imported(s, jwk).then(
+    () => true,
+    () => false,
   );
 }

@@ -349,14 +349,17 @@ async function growWasmMemory(s) {
   });
 }
 
-/** A trap outside the client: verifyJwt with a 1 MiB token once the memory cannot grow. */
+/**
+ * A trap outside the client but in its wasm instance: verifyJwtAsync (the client core's
+ * checks) with a 1 MiB token once the memory cannot grow.
+ */
 async function trapElsewhere(s) {
   const grown = await growWasmMemory(s);
   const trap = await s.page.evaluate(async () => {
-    const { verifyJwt } = await import('/pkg/index.js');
+    const { verifyJwtAsync } = await import('/pkg/index.js');
     const { jwks } = await window.harness.serverInfo();
     try {
-      verifyJwt('\u00e9'.repeat(1 << 20), jwks, { maxTokenBytes: 1 << 20 });
+      await verifyJwtAsync('\u00e9'.repeat(1 << 20), jwks, { maxTokenBytes: 1 << 20 });
       return { code: null };
     } catch (e) {
       return { code: e?.code, trapped: e?.cause instanceof WebAssembly.RuntimeError };
@@ -401,7 +404,7 @@ async function assertKeepsWorking(s, { since, ms }) {
 describe('f. trap recovery: no callback of the old instance runs against the new one', () => {
   const watch = { accessTtl: SHORT_TTL, create: { refreshMargin: 1, persist: 'local' } };
 
-  test('a trap elsewhere (verifyJwt): the client restarts from storage and keeps one refresh per period', { timeout: 60_000 }, () =>
+  test('a trap elsewhere in its instance (verifyJwtAsync): the client restarts from storage and keeps one refresh per period', { timeout: 60_000 }, () =>
     session(watch, async (s) => {
       await waitFor(() => s.ofType('refresh').length >= 1, { message: 'a first refresh' });
       const since = Date.now();

@@ -58,11 +58,12 @@ function withApiPage(url, fn) {
 
 // --- tokens ----------------------------------------------------------------------------------
 
-/** A key pair, its public JWK, and a good, a tampered and an expired ES256 token. */
+/** A key pair, its public JWK and SPKI PEM, and a good, a tampered and an expired ES256 token. */
 async function signTokens() {
   const { privateKey, publicKey } = await jose.generateKeyPair('ES256');
   const { kty, crv, x, y } = await jose.exportJWK(publicKey);
   const jwk = { kty, crv, x, y, kid: 'webcrypto-test', alg: 'ES256', use: 'sig' };
+  const pem = await jose.exportSPKI(publicKey);
   const now = Math.floor(Date.now() / 1000);
   const sign = (claims, iat, exp) =>
     new jose.SignJWT(claims)
@@ -74,7 +75,7 @@ async function signTokens() {
       .sign(privateKey);
   const good = await sign({ sub: 'alice', jti: 'good-1', role: 'reader' }, now, now + 600);
   const expired = await sign({ sub: 'alice', jti: 'expired-1' }, now - 7200, now - 3600);
-  return { jwk, tokens: { good, tampered: tamperSignature(good), expired } };
+  return { jwk, pem, tokens: { good, tampered: tamperSignature(good), expired } };
 }
 
 /**
@@ -106,6 +107,7 @@ function assertResolved(result, what) {
 /** The checks both origins share: the same outcomes whichever code checked the signatures. */
 function assertSessionFlow(out, tokens) {
   const payload = jose.decodeJwt(tokens.good);
+  assertRefused(out.offCurve, 'bad_key', 'createAuthClient with a key off the curve');
   assert.deepEqual(out.created, { ok: true }, 'createAuthClient');
   assertResolved(out.setGood, 'setSession(good token)');
   assert.equal(assertResolved(out.firstGet, 'getAccessToken()'), tokens.good, 'getAccessToken() gives the token set');
@@ -122,7 +124,8 @@ function assertSessionFlow(out, tokens) {
   assert.deepEqual(out.claimsAfterTampered, payload, 'claims unchanged after the refused token');
 
   assert.deepEqual(assertResolved(out.verifyGood, 'verifyJwtAsync(good, jwk, {issuer, audience})'), payload);
-  assert.deepEqual(assertResolved(out.verifyGoodText, 'verifyJwtAsync(good, JSON text of the jwk)'), payload);
+  assert.deepEqual(assertResolved(out.verifyGoodJwks, 'verifyJwtAsync(good, JWKS)'), payload);
+  assert.deepEqual(assertResolved(out.verifyGoodPem, 'verifyJwtAsync(good, SPKI PEM)'), payload);
   assertRefused(out.verifyTampered, 'bad_signature', 'verifyJwtAsync(tampered signature)');
 }
 
@@ -203,7 +206,7 @@ function allowed(result, verdict) {
 // --- tests -----------------------------------------------------------------------------------
 
 test('a page that is not a secure context has no crypto.subtle and still verifies, through the verifier wasm', { timeout: 60_000 }, async (t) => {
-  const { jwk, tokens } = await signTokens();
+  const { jwk, pem, tokens } = await signTokens();
   await withApiPage(insecureUrl(SESSION_PAGE), async (callPage, { errors, requests }) => {
     const env = await callPage('environment');
     assert.equal(env.origin, `http://${INSECURE_HOST}:${server.port}`);
@@ -212,7 +215,7 @@ test('a page that is not a secure context has no crypto.subtle and still verifie
     assert.equal(env.subtleType, 'undefined', 'crypto.subtle exists on the insecure page');
     assert.equal(fetchesOf(requests, VERIFIER_WASM), 0, 'the verifier wasm was fetched before any signature was checked');
 
-    const out = await callPage('flow', { jwk, issuer: ISSUER, audience: AUDIENCE, tokens });
+    const out = await callPage('flow', { jwk, pem, issuer: ISSUER, audience: AUDIENCE, tokens });
     assert.deepEqual(out.env, env);
     assertSessionFlow(out, tokens);
     assertRefused(out.setExpired, 'expired', 'setSession(expired token)');
@@ -226,13 +229,13 @@ test('a page that is not a secure context has no crypto.subtle and still verifie
 });
 
 test('on a secure origin the session and verifyJwtAsync check signatures with WebCrypto and never fetch the verifier wasm', { timeout: 60_000 }, async (t) => {
-  const { jwk, tokens } = await signTokens();
+  const { jwk, pem, tokens } = await signTokens();
   await withApiPage(secureUrl(SESSION_PAGE), async (callPage, { errors, requests }) => {
     const env = await callPage('environment');
     assert.equal(env.isSecureContext, true, `${env.origin} is not a secure context`);
     assert.equal(env.subtleType, 'object', 'crypto.subtle is missing on the secure page');
 
-    const out = await callPage('flow', { jwk, issuer: ISSUER, audience: AUDIENCE, tokens });
+    const out = await callPage('flow', { jwk, pem, issuer: ISSUER, audience: AUDIENCE, tokens });
     assertSessionFlow(out, tokens);
     assertRefused(out.setExpired, 'expired', 'setSession(expired token)');
     assert.equal(assertResolved(out.getAfterExpired, 'getAccessToken() after the expired token'), tokens.good, 'the session before the expired token stays');

@@ -157,14 +157,28 @@ impl Core {
         })
     }
 
-    /// Which storage (under which key) and which BroadcastChannel the shell opens.
+    /// Which storage (under which key) and which BroadcastChannel the shell opens, and which
+    /// keys (JWK texts) it checks at creation.
     pub fn setup_json(&self) -> String {
         let o = match self.opts.persist {
             Persist::Memory => Obj::new().null("storage"),
             Persist::Session => Obj::new().str("storage", "session"),
             Persist::Local => Obj::new().str("storage", "local"),
         }
-        .str("key", &self.key);
+        .str("key", &self.key)
+        // A single key is checked on the curve at creation (WebCrypto's import); a JWKS
+        // entry when a token picks it.
+        .raw(
+            "keys",
+            &crate::json::array(match &*self.keys {
+                KeySet::Single { key, .. } => {
+                    let mut text = String::new();
+                    crate::json::push_string(&mut text, &key.jwk_json());
+                    vec![text]
+                }
+                KeySet::Set(_) => Vec::new(),
+            }),
+        );
         if self.opts.cross_tab {
             o.str("channel", &self.key)
         } else {

@@ -6,8 +6,9 @@
 //!
 //! - One core per client. Every input goes through `handle(wall_ms, monotonic_ms, input)`
 //!   (`Date.now()`, `performance.now()`), which returns the effects to perform, in order.
-//! - Ask `setup()` first: `{"storage":"local"|"session"|null,"key":…,"channel":…|null}` says
-//!   which storage to use under which key, and which BroadcastChannel to join (`null`: none).
+//! - Ask `setup()` first: `{"storage":"local"|"session"|null,"key":…,"keys":[…],"channel":…|null}`
+//!   says which storage to use under which key, which BroadcastChannel to join (`null`: none),
+//!   and which keys (JWK texts) to import at once: one that does not import is `bad_key`.
 //!   Then feed [`Input::Start`] with what storage holds (`null` if nothing) and whether the
 //!   channel could be opened.
 //! - [`Effect::Send`]: `fetch` it (`AbortController`, abort after `timeoutMs`), then feed

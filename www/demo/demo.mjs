@@ -1,6 +1,6 @@
 // The demo page: one AuthClient against the local auth server that serves this page, with
 // live claims, countdowns, an event log, an API call and buttons that inject server faults.
-import { createAuthClient, decodeJwt, isAuthError } from '/pkg/index.js';
+import init, { createAuthClient, decodeJwt, isAuthError } from '/pkg/index.js';
 
 /** The audience and client id the local auth server issues tokens for (www/server/README.md). */
 const AUDIENCE = 'jwt-keeper-demo';
@@ -108,6 +108,8 @@ function clearRetry() {
 }
 
 const { issuer, tokenEndpoint, jwks } = await serverInfo();
+// decodeJwt (the header panel) is synchronous: it needs the verifier loaded first.
+await init();
 const client = await createAuthClient({
   publicKey: jwks,
   issuer,

@@ -5,11 +5,19 @@ import { createAuthClient, verifyJwtAsync } from '/pkg/index.js';
 import { environment, ready, settle } from './common.mjs';
 
 /**
- * `tokens`: { good, tampered, expired } signed by the key `jwk`, with `issuer` and `audience`.
+ * `tokens`: { good, tampered, expired } signed by the key `jwk` (`pem` as SPKI PEM), with
+ * `issuer` and `audience`.
  * Returns every outcome as data; the test judges them.
  */
-async function flow({ jwk, issuer, audience, tokens }) {
+async function flow({ jwk, pem, issuer, audience, tokens }) {
   const out = { env: environment() };
+  // The same key with y's last byte changed: below p, so well-formed, but off the curve.
+  const y = atob(jwk.y.replace(/-/g, '+').replace(/_/g, '/'));
+  const offY = btoa(y.slice(0, -1) + String.fromCharCode(y.charCodeAt(y.length - 1) ^ 1))
+    .replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+  const off = await settle(() => createAuthClient({ publicKey: { ...jwk, y: offY } }));
+  out.offCurve = off.ok ? { ok: true } : off;
+  if (off.ok) off.value.dispose();
   const created = await settle(() => createAuthClient({ publicKey: jwk, issuer, audience }));
   out.created = created.ok ? { ok: true } : created;
   if (!created.ok) return out;
@@ -29,7 +37,8 @@ async function flow({ jwk, issuer, audience, tokens }) {
     out.getAfterExpired = await settle(() => client.getAccessToken());
 
     out.verifyGood = await settle(() => verifyJwtAsync(tokens.good, jwk, { issuer, audience }));
-    out.verifyGoodText = await settle(() => verifyJwtAsync(tokens.good, JSON.stringify(jwk)));
+    out.verifyGoodJwks = await settle(() => verifyJwtAsync(tokens.good, { keys: [jwk] }));
+    out.verifyGoodPem = await settle(() => verifyJwtAsync(tokens.good, pem));
     out.verifyTampered = await settle(() => verifyJwtAsync(tokens.tampered, jwk));
     out.verifyExpired = await settle(() => verifyJwtAsync(tokens.expired, jwk));
   } finally {
