@@ -3,10 +3,11 @@
 // same-origin) and calls these functions through `window.bench`.
 //
 // Libraries are loaded on demand, never at page load: jwt-keeper from bench/.out/pkg/ (a copy of
-// the built pkg/, unbundled, so that its `jwt_keeper.js` is the very module instance the client
-// uses and its init() resolves to that instance's wasm exports), the
-// other libraries from the esbuild bundles scripts/bench.mjs writes to bench/.out/lib/, and the
-// start-up subjects from bench/.out/startup/<name>/index.js (minified bundles, as shipped).
+// the built pkg/, unbundled, so that its `jwt_keeper_core.js` is the very module instance the
+// client uses and its init() resolves to that instance's wasm exports, and so that
+// `signature.js` and `verify/verifier.js` can be driven directly), the other libraries from the
+// esbuild bundles scripts/bench.mjs writes to bench/.out/lib/, and the start-up subjects from
+// bench/.out/startup/<name>/index.js (minified, code-split bundles, as shipped).
 
 const OUT = new URL('./.out/', import.meta.url).href;
 const libs = new Map();
@@ -331,16 +332,24 @@ export async function hotPath(name, s, warmupMs) {
 
 // --- verification and decoding ------------------------------------------------------------------
 
-/** ES256 verifications per second of one token. */
+/**
+ * ES256 verifications per second of one token (the same token, again and again, for every
+ * library; keys imported or parsed once where the library lets the caller keep them).
+ */
 export async function verifyRate(name, s, warmupMs) {
   let make; // token -> a function that verifies it (throws or returns false when it fails)
   let isAsync = false;
   let call;
-  if (name === 'jwt-keeper') {
+  if (name === 'jwt-keeper verifyJwtAsync') {
+    const { verifyJwtAsync } = await ours();
+    make = (token) => () => verifyJwtAsync(token, s.jwk);
+    isAsync = true;
+    call = 'await verifyJwtAsync(token, jwk) (core wasm checks + WebCrypto, key imported once and cached)';
+  } else if (name === 'jwt-keeper/verify') {
     const { default: init, verifyJwt } = await oursVerify();
     await init();
     make = (token) => () => verifyJwt(token, s.jwk);
-    call = 'verifyJwt(token, jwk) (jwt-keeper/verify)';
+    call = 'verifyJwt(token, jwk) (jwt-keeper/verify, p256 in wasm)';
   } else if (name === 'jose') {
     const { importJWK, jwtVerify } = await lib('jose');
     const key = await importJWK(s.jwk, 'ES256');
@@ -374,10 +383,10 @@ export async function decodeRate(name, s, warmupMs) {
   let fn;
   let call;
   if (name === 'jwt-keeper') {
-    const { default: init, decodeJwt } = await oursVerify();
+    const { default: init, decodeJwt } = await ours();
     await init();
     fn = () => decodeJwt(token);
-    call = 'decodeJwt(token) -> {header, payload}';
+    call = "decodeJwt(token) -> {header, payload} ('jwt-keeper' after await init())";
   } else if (name === 'jwt-decode') {
     const { jwtDecode } = await lib('jwt-decode');
     fn = () => jwtDecode(token);
@@ -399,16 +408,48 @@ export async function decodeRate(name, s, warmupMs) {
 
 /**
  * From `import()` of the shipped bundle to the first verified token, in a fresh browser context
- * (nothing cached): fetch, parse and compile the JS (and the wasm), instantiate, verify.
+ * (nothing cached): fetch, parse and compile the JS (and the wasm), instantiate, verify. The
+ * bundle's first(s, mark) resolves to the verified payload, or (the client) to the access token
+ * getAccessToken() hands out; `phases` holds when each phase ended, ms after the import began.
  */
 export async function startup(name, s) {
   const url = `${OUT}startup/${name}/index.js`;
+  const phases = {};
   const t0 = performance.now();
   const m = await import(url);
-  const payload = await m.firstVerify(s.accessToken, s.jwk);
+  phases.import = performance.now() - t0;
+  const out = await m.first(s, (phase) => {
+    phases[phase] = performance.now() - t0;
+  });
   const ms = performance.now() - t0;
-  if (payload?.sub !== claimsOf(s.accessToken).sub) throw new Error(`${name}: first verification returned the wrong payload`);
-  return { ms };
+  phases.first = ms;
+  if (typeof out === 'string' ? out !== s.accessToken : out?.sub !== claimsOf(s.accessToken).sub) {
+    throw new Error(`${name}: the first token/verification is not the expected one (${JSON.stringify(out).slice(0, 60)})`);
+  }
+  return { ms, phases };
+}
+
+// --- Wycheproof: the client's WebCrypto path and the wasm verifier, case by case ---------------
+
+/**
+ * Each case through `checkSignature` (pkg/signature.js: WebCrypto, what the client core's verify
+ * effect uses) and through `p256Verify` (pkg/verify/verifier.js: p256 in wasm). Every case gets
+ * an answer from both; a throw is recorded as `threw: …`.
+ */
+export async function wycheproof(cases) {
+  const page = { secureContext: globalThis.isSecureContext, subtle: typeof globalThis.crypto?.subtle?.verify === 'function' };
+  const { checkSignature } = await import(`${OUT}pkg/signature.js`);
+  const { p256Verify } = await import(`${OUT}pkg/verify/verifier.js`);
+  const threw = (e) => `threw: ${String(e?.code ?? e?.name ?? 'error')}: ${String(e?.message ?? e).slice(0, 120)}`;
+  const errors = [];
+  const results = [];
+  for (const c of cases) {
+    const webcrypto = String(await checkSignature(c.jwk, c.data, c.sig).catch(threw));
+    const wasm = String(await p256Verify(c.jwk, c.data, c.sig).catch(threw));
+    if (webcrypto.startsWith('threw') || wasm.startsWith('threw')) errors.push(`tcId ${c.tcId}: ${webcrypto} / ${wasm}`);
+    results.push({ tcId: c.tcId, webcrypto, wasm });
+  }
+  return { page, results, errors: errors.slice(0, 5) };
 }
 
 // --- network: refresh requests at expiry --------------------------------------------------------
@@ -528,10 +569,16 @@ const mem = {};
 export async function memorySetup(s) {
   mem.client = await oursClient(s, { crossTab: false });
   await mem.client.setSession({ accessToken: s.accessToken, refreshToken: s.refreshToken });
-  // The wasm-bindgen glue's init() resolves to the wasm exports of the instance already loaded.
-  const { default: glueInit } = await import(`${OUT}pkg/jwt_keeper.js`);
-  mem.exports = await glueInit();
-  return { wasmBytes: mem.exports.memory.buffer.byteLength };
+  // The client core's wasm-bindgen glue (the module instance client.js imports): its init()
+  // resolves to the wasm exports of the instance already loaded.
+  const { default: glueInit } = await import(`${OUT}pkg/jwt_keeper_core.js`);
+  mem.glueInit = glueInit;
+  return { wasmBytes: await wasmBytes() };
+}
+
+/** The client core's wasm memory now (asked each time: a trap would replace the instance). */
+async function wasmBytes() {
+  return (await mem.glueInit()).memory.buffer.byteLength;
 }
 
 /** `n` forced refreshes in a row (each one a request to the local server and a verification). */
@@ -547,7 +594,8 @@ export async function memoryCycles(n) {
       lastError = `${e?.code}: ${e?.message}`;
     }
   }
-  return { failures, lastError, ms: performance.now() - t0, wasmBytes: mem.exports.memory.buffer.byteLength, authenticated: mem.client.isAuthenticated };
+  const ms = performance.now() - t0;
+  return { failures, lastError, ms, wasmBytes: await wasmBytes(), authenticated: mem.client.isAuthenticated };
 }
 
 /**
@@ -591,6 +639,7 @@ globalThis.bench = {
   verifyRate,
   decodeRate,
   startup,
+  wycheproof,
   concurrentAtExpiry,
   tabSetup,
   tabGet,

@@ -57,9 +57,12 @@ export async function createAuthClient(options) {
     throw new AuthError('malformed', 'createAuthClient needs a plain object of options', { cause });
   }
   await core.init();
-  const client = new AuthClient(text, publicKey);
+  let keys = [];
+  const client = new AuthClient(text, publicKey, (k) => {
+    keys = k;
+  });
   // The core checked the key's form; whether its point is on the curve, the arithmetic says.
-  const good = await Promise.all(client[KEYS]().map(checkKey));
+  const good = await Promise.all(keys.map(checkKey));
   if (!good.every(Boolean)) {
     client.dispose();
     throw new AuthError('bad_key', 'public key point is not on the P-256 curve');
@@ -67,7 +70,6 @@ export async function createAuthClient(options) {
   return client;
 }
 
-const KEYS = Symbol('keys');
 
 /**
  * Verifies like `verifyJwt` (the same checks, in the same order), with the signature checked
@@ -110,17 +112,17 @@ class AuthClient {
   #memory = null;
   #memoryOnly = false;
   #disposed = false;
-  #keys = [];
 
-  constructor(optionsText, publicKey) {
+  // `onKeys` gets the keys (JWK texts) the core asks to check at creation.
+  constructor(optionsText, publicKey, onKeys) {
     this.#options = optionsText;
     this.#publicKey = publicKey;
-    this.#open();
+    this.#open(onKeys);
     if (this.#epoch === null) throw new AuthError('internal', 'jwt-keeper could not start the client');
   }
 
   // A new core with its storage, channel and wake-up listeners, started from storage.
-  #open() {
+  #open(onKeys) {
     const core = call(() => new glue.WasmCore(this.#options, this.#publicKey, Math.random() * 2 ** 53));
     const ep = { core, generation: generation(), started: false, timer: undefined, fetches: new Map(), locks: new Map(), off: [], channel: null, storage: null, key: '' };
     let setup;
@@ -131,7 +133,7 @@ class AuthClient {
       throw e;
     }
     ep.key = setup.key;
-    this.#keys = setup.keys;
+    onKeys?.(setup.keys);
     this.#epoch = ep;
     this.#fresh = null;
     if (setup.storage !== null) {
@@ -495,11 +497,6 @@ class AuthClient {
         reject(new AuthError('malformed', 'the values must be JSON values'));
       }
     });
-  }
-
-  // The keys to check at creation (JWK texts).
-  [KEYS]() {
-    return this.#keys;
   }
 
   /**

