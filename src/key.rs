@@ -151,12 +151,12 @@ impl KeySet {
             .map_err(|e| Error::bad_key(e.message()))?;
         if obj.get("kty").is_none() {
             if let Some(Value::Array(keys)) = obj.get("keys") {
-                let candidates = keys
-                    .iter()
-                    .filter_map(Value::as_object)
-                    .filter(|k| is_es256_candidate(k))
-                    .cloned()
-                    .collect();
+                let mut candidates = Vec::new();
+                for k in keys.iter().filter_map(Value::as_object) {
+                    if is_es256_candidate(k) {
+                        candidates.push(k.clone());
+                    }
+                }
                 return Ok(Self::Set(candidates));
             }
             return Err(Error::bad_key(

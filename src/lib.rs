@@ -43,8 +43,10 @@ pub mod bindings;
 
 #[cfg(all(feature = "tiny", target_arch = "wasm32"))]
 mod tiny {
+    // Talc reclaims and coalesces freed memory like dlmalloc, in a quarter of its code (1.6 vs
+    // 6.1 KB of wasm); its wasm constructor is safe (it checks for single-threaded wasm).
     #[global_allocator]
-    static ALLOC: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
+    static ALLOC: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
 
     #[panic_handler]
     fn panic(_: &core::panic::PanicInfo<'_>) -> ! {

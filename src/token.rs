@@ -45,10 +45,17 @@ impl<'a> UntrustedToken<'a> {
         if token.len() > max_bytes {
             return Err(Error::malformed("token is longer than maxTokenBytes"));
         }
-        let mut parts = token.split('.');
-        let (Some(h), Some(p), Some(s), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
+        // Split at the dots by byte position (ASCII, so each part is a `str` slice).
+        let mut dots = token
+            .bytes()
+            .enumerate()
+            .filter(|(_, c)| *c == b'.')
+            .map(|(i, _)| i);
+        let parts = match (dots.next(), dots.next(), dots.next()) {
+            (Some(a), Some(b), None) => (token.get(..a), token.get(a + 1..b), token.get(b + 1..)),
+            _ => (None, None, None),
+        };
+        let (Some(h), Some(p), Some(s)) = parts else {
             return Err(Error::malformed(
                 "token must have three dot-separated parts",
             ));

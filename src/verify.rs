@@ -132,10 +132,13 @@ fn read_audience(value: &Value) -> Result<Vec<String>> {
         Error::malformed("options.audience must be a string or a non-empty array of strings");
     match value {
         Value::String(s) => Ok(vec![s.clone()]),
-        Value::Array(items) if !items.is_empty() => items
-            .iter()
-            .map(|v| v.as_str().map(String::from).ok_or(BAD))
-            .collect(),
+        Value::Array(items) if !items.is_empty() => {
+            let mut out = Vec::new();
+            for v in items {
+                out.push(String::from(v.as_str().ok_or(BAD)?));
+            }
+            Ok(out)
+        }
         _ => Err(BAD),
     }
 }

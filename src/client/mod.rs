@@ -729,7 +729,12 @@ impl Core {
         if let Some(d) = date.as_deref().and_then(refresh::parse_http_date) {
             self.session.learn_date(d);
         }
-        if body.encode_utf16().count() as u64 > MAX_BODY_CHARS {
+        // UTF-16 units, counted on the UTF-8 bytes: one per lead byte, two for a 4-byte one.
+        let units: usize = body
+            .bytes()
+            .map(|b| usize::from(b & 0xC0 != 0x80) + usize::from(b >= 0xF0))
+            .sum();
+        if units as u64 > MAX_BODY_CHARS {
             return (
                 RefreshOutcome::Transient {
                     error: BODY_TOO_LONG,

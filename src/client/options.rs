@@ -190,11 +190,11 @@ fn refresh_options(v: &Value) -> Result<RefreshOptions> {
 
 fn headers(v: &Value) -> Result<Vec<(String, String)>> {
     const BAD: Error = bad("options.refresh.headers must be an object of string values");
-    v.as_object()
-        .ok_or(BAD)?
-        .members()
-        .map(|(k, v)| Ok((k.to_owned(), v.as_str().ok_or(BAD)?.to_owned())))
-        .collect()
+    let mut out = Vec::new();
+    for (k, v) in v.as_object().ok_or(BAD)?.members() {
+        out.push((k.to_owned(), v.as_str().ok_or(BAD)?.to_owned()));
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

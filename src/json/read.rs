@@ -323,37 +323,38 @@ impl Parser<'_> {
 }
 
 /// Truncates a validated, non-negative JSON number to a whole number, without floating point.
+/// Byte by byte: `str` searching, trimming and parsing would link their generic code.
 fn whole_number(text: &str) -> Option<u64> {
-    if text.starts_with('-') {
+    let b = text.as_bytes();
+    if b.first() == Some(&b'-') {
         return None;
     }
-    let (mantissa, exp) = match text.find(['e', 'E']) {
-        Some(at) => (text.get(..at)?, text.get(at + 1..)?),
-        None => (text, "0"),
-    };
-    let (int_part, frac_part) = match mantissa.find('.') {
-        Some(at) => (mantissa.get(..at)?, mantissa.get(at + 1..)?),
-        None => (mantissa, ""),
-    };
-    // value = digits × 10^(exp − frac_len)
-    let digits: String = int_part.chars().chain(frac_part.chars()).collect();
-    let digits = digits.trim_start_matches('0');
-    if digits.is_empty() {
+    let e_at = b
+        .iter()
+        .position(|c| matches!(c, b'e' | b'E'))
+        .unwrap_or(b.len());
+    let (mantissa, exp) = b.split_at(e_at);
+    // |exponent|, saturated far beyond any text length: past it the value is 0 or too large
+    // either way.
+    let mut exp10: i64 = 0;
+    for c in exp.iter().filter(|c| c.is_ascii_digit()) {
+        exp10 = (exp10 * 10 + i64::from(c - b'0')).min(1 << 48);
+    }
+    if exp.get(1) == Some(&b'-') {
+        exp10 = -exp10;
+    }
+    // value = digits × 10^(exp − frac_len), the digits of both parts without leading zeros
+    let digits = || mantissa.iter().filter(|c| c.is_ascii_digit());
+    let lead = digits().take_while(|c| **c == b'0').count();
+    let significant = digits().count() - lead;
+    if significant == 0 {
         return Some(0);
     }
-    let exp_negative = exp.starts_with('-');
-    let exp_digits = exp.trim_start_matches(['+', '-']).trim_start_matches('0');
-    // 20 digits of exponent cannot fit; anything that long makes the value 0 or enormous.
-    let exp_abs: i64 = if exp_digits.len() > 18 {
-        i64::MAX / 4
-    } else if exp_digits.is_empty() {
-        0
-    } else {
-        exp_digits.parse().ok()?
-    };
-    let exp10 = if exp_negative { -exp_abs } else { exp_abs };
-    let frac_len = i64::try_from(frac_part.len()).ok()?;
-    let int_len = i64::try_from(digits.len()).ok()? + exp10 - frac_len;
+    let frac_len = mantissa
+        .iter()
+        .position(|c| *c == b'.')
+        .map_or(0, |at| mantissa.len() - at - 1);
+    let int_len = i64::try_from(significant).ok()? + exp10 - i64::try_from(frac_len).ok()?;
     // u64::MAX has 20 digits.
     if int_len > 20 {
         return None;
@@ -361,10 +362,10 @@ fn whole_number(text: &str) -> Option<u64> {
     if int_len <= 0 {
         return Some(0);
     }
-    let int_len = usize::try_from(int_len).ok()?;
+    let mut ds = digits().skip(lead);
     let mut value: u64 = 0;
-    for i in 0..int_len {
-        let d = digits.as_bytes().get(i).map_or(0, |b| u64::from(b - b'0'));
+    for _ in 0..int_len {
+        let d = ds.next().map_or(0, |c| u64::from(c - b'0'));
         value = value.checked_mul(10)?.checked_add(d)?;
     }
     Some(value)
@@ -464,6 +465,11 @@ mod tests {
         assert_eq!(nd("0.5"), Some(0));
         assert_eq!(nd("5e-99999999999999999999999"), Some(0));
         assert_eq!(nd("253402300799"), Some(MAX_NUMERIC_DATE));
+        assert_eq!(nd("1.5E+1"), Some(15));
+        assert_eq!(nd("123.456e1"), Some(1234));
+        assert_eq!(nd("1e-0"), Some(1));
+        assert_eq!(nd("0e5"), Some(0));
+        assert_eq!(nd("0.00000000000000000000000000001e30"), Some(10));
         for bad_date in [
             "-1",
             "-0",
