@@ -4,7 +4,7 @@
 // performed in order: fetch, Web Locks, BroadcastChannel, storage, one timer, listeners,
 // promises. The contract is src/client/protocol.rs.
 import * as glue from './jwt_keeper_core.js';
-import { AuthError, rejectNonFinite } from './errors.js';
+import { AuthError } from './errors.js';
 import { checkKey, checkSignature } from './signature.js';
 import { wasmModule } from './wasm.js';
 
@@ -52,6 +52,8 @@ export async function createAuthClient(options) {
     const rest = Object.create(null);
     for (const name of Object.keys(options)) if (name !== 'publicKey') rest[name] = options[name];
     text = JSON.stringify(rest, finite);
+    // The core refuses more than its limit; a huge value is not copied whole into wasm.
+    if (text.length > MAX_KEY_CHARS) text = text.slice(0, MAX_KEY_CHARS + 1);
     publicKey = Object.hasOwn(options, 'publicKey') ? options.publicKey : undefined;
   } catch (cause) {
     throw new AuthError('malformed', 'createAuthClient needs a plain object of options', { cause });
@@ -71,24 +73,6 @@ export async function createAuthClient(options) {
 }
 
 
-/**
- * Verifies like `verifyJwt` (the same checks, in the same order), with the signature checked
- * by WebCrypto where it exists; the session client's path. Resolves with the payload.
- * @throws {AuthError}
- */
-export async function verifyJwtAsync(token, key, options) {
-  rejectNonFinite(options);
-  await core.init();
-  const r = JSON.parse(call(glue.checkJwt, token, key, options));
-  if (r.verify !== null) {
-    const verdict = await checkSignature(r.verify.jwk, r.verify.data, r.verify.sig);
-    if (verdict === 'invalid') throw new AuthError('bad_signature', 'signature does not verify');
-    if (verdict === 'bad_key') throw new AuthError('bad_key', 'public key point is not on the P-256 curve');
-    if (verdict !== 'valid') throw new AuthError('internal', 'the signature could not be checked: no WebCrypto, and the verifier module failed');
-  }
-  if (r.error !== null) throw new AuthError(r.error.code, r.error.message);
-  return JSON.parse(r.payload);
-}
 
 class AuthClient {
   #options;
@@ -123,7 +107,8 @@ class AuthClient {
 
   // A new core with its storage, channel and wake-up listeners, started from storage.
   #open(onKeys) {
-    const core = call(() => new glue.WasmCore(this.#options, this.#publicKey, Math.random() * 2 ** 53));
+    const [key, kind] = keyText(this.#publicKey);
+    const core = call(() => new glue.WasmCore(this.#options, key, kind, Math.random() * 2 ** 53));
     const ep = { core, generation: generation(), started: false, timer: undefined, fetches: new Map(), locks: new Map(), off: [], channel: null, storage: null, key: '' };
     let setup;
     try {
@@ -131,6 +116,10 @@ class AuthClient {
     } catch (e) {
       forget(ep);
       throw e;
+    }
+    if (setup.error) {
+      forget(ep);
+      throw new AuthError(setup.error.code, setup.error.message);
     }
     ep.key = setup.key;
     onKeys?.(setup.keys);
@@ -604,6 +593,27 @@ class AuthClient {
     this.#teardown(disposed());
     for (const set of this.#listeners.values()) set.clear();
   }
+}
+
+// The core takes strings only: a PEM string as is, a JWK or JWKS object as JSON text (own
+// enumerable properties, as JSON.stringify reads them), anything else as "no key". Cut after
+// the core's limit, so a huge value is refused without being copied whole into wasm.
+const MAX_KEY_CHARS = 256 * 1024;
+function keyText(key) {
+  let text = '';
+  let kind = 2;
+  if (typeof key === 'string') {
+    text = key;
+    kind = 0;
+  } else if (key !== null && typeof key === 'object') {
+    try {
+      text = JSON.stringify(key, finite) ?? '';
+      kind = 1;
+    } catch {
+      // a cyclic object, a throwing getter: not a key
+    }
+  }
+  return [text.length > MAX_KEY_CHARS ? text.slice(0, MAX_KEY_CHARS + 1) : text, kind];
 }
 
 // Frees a core. One whose instance was replaced after a trap lived in the old memory: only its

@@ -119,9 +119,9 @@ export function decodeJwt<P extends object = JwtPayload>(token: string): { heade
 export function verifyJwt<P extends object = JwtPayload>(token: string, key: KeyInput, options?: VerifyOptions): P;
 
 /**
- * The same checks as `verifyJwt`, in the same order, with the signature checked by WebCrypto
- * where it exists (the session client's path; the key is imported once and kept) and by the
- * verifier wasm elsewhere. Needs no `init()`.
+ * The same checks as `verifyJwt`, in the same order (the verifier's code, loaded on first
+ * use; no `init()` needed), with the signature checked by WebCrypto where it exists (as in the
+ * session client; the key is imported once and kept) and by the verifier wasm elsewhere.
  * @throws {AuthError} as `verifyJwt`
  */
 export function verifyJwtAsync<P extends object = JwtPayload>(token: string, key: KeyInput, options?: VerifyOptions): Promise<P>;

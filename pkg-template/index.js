@@ -4,7 +4,8 @@
 import { AuthError } from './errors.js';
 
 export { AuthError, isAuthError } from './errors.js';
-export { createAuthClient, verifyJwtAsync } from './client.js';
+export { createAuthClient } from './client.js';
+export { verifyJwtAsync } from './async.js';
 
 let verifier = null;
 let loading = null;

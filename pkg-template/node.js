@@ -10,4 +10,5 @@ setCoreSyncLoader(() => readFileSync(new URL('./jwt_keeper_core_bg.wasm', import
 // Without an argument, init() reads the bundled `.wasm` file.
 export { init as default, decodeJwt, verifyJwt } from './verify/verifier.js';
 export { AuthError, isAuthError } from './errors.js';
-export { createAuthClient, verifyJwtAsync } from './client.js';
+export { createAuthClient } from './client.js';
+export { verifyJwtAsync } from './async.js';

@@ -1,24 +1,31 @@
-//! The only `#[wasm_bindgen]` exports. They take `JsValue` everywhere so that a wrong JS type
-//! becomes a typed `AuthError`, never a wasm-bindgen exception or a trap. Results cross as
-//! JSON text which the JS entry hands to `JSON.parse`; this keeps serde out of the wasm.
-//! Errors cross as `Error` objects with a `code` property, turned into `AuthError` in JS.
+//! The only `#[wasm_bindgen]` exports. The verifier's take `JsValue` everywhere so that a wrong
+//! JS type becomes a typed `AuthError`, never a wasm-bindgen exception or a trap; its errors
+//! cross as `Error` objects with a `code` property, turned into `AuthError` in JS. The client
+//! core's take and give strings only (the shell passes JSON text). Results cross as JSON text
+//! which the JS side hands to `JSON.parse`; this keeps serde out of the wasm.
 
 #[allow(unused_imports)]
 use crate::prelude::*;
+#[cfg(feature = "verifier")]
 use js_sys::{JsString, JSON};
 use wasm_bindgen::prelude::*;
+#[cfg(feature = "verifier")]
 use wasm_bindgen::JsCast;
 
 use crate::error::Error;
-use crate::key::{KeySet, MAX_KEY_BYTES};
+use crate::key::KeySet;
+#[cfg(feature = "verifier")]
+use crate::key::MAX_KEY_BYTES;
 #[cfg(feature = "verifier")]
 use crate::token::UntrustedToken;
 #[cfg(feature = "verifier")]
 use crate::token::DEFAULT_MAX_TOKEN_BYTES;
 #[cfg(feature = "verifier")]
 use crate::verify::verify;
+#[cfg(feature = "verifier")]
 use crate::verify::VerifyOptions;
 
+#[cfg(feature = "verifier")]
 type JsResult<T> = Result<T, JsValue>;
 
 #[cfg(feature = "client")]
@@ -26,6 +33,7 @@ use crate::client::Core;
 #[cfg(feature = "client")]
 use crate::session::Now;
 
+#[cfg(feature = "verifier")]
 /// A JS `Error` with the stable `code`, which the JS layer turns into an `AuthError`.
 pub(crate) fn to_js(e: Error) -> JsValue {
     let err = js_sys::Error::new(e.message());
@@ -38,6 +46,7 @@ pub(crate) fn to_js(e: Error) -> JsValue {
     err.into()
 }
 
+#[cfg(feature = "verifier")]
 /// Copies a JS string into wasm only if it is a string no longer than `max` UTF-16 units,
 /// so a 64 MiB string is refused before it costs 64 MiB of wasm memory.
 fn bounded_string(
@@ -53,11 +62,13 @@ fn bounded_string(
     value.as_string().ok_or(not_string)
 }
 
+#[cfg(feature = "verifier")]
 fn now_s() -> u64 {
     // Date.now() is a non-negative integer number of milliseconds; the cast saturates.
     (js_sys::Date::now() / 1000.0) as u64
 }
 
+#[cfg(feature = "verifier")]
 /// Parses a key given as a PEM string, or as a JWK / JWKS object (read through JSON.stringify).
 pub(crate) fn key_from_js(key: &JsValue) -> Result<KeySet, Error> {
     const NOT_KEY: Error =
@@ -74,6 +85,7 @@ pub(crate) fn key_from_js(key: &JsValue) -> Result<KeySet, Error> {
     KeySet::from_json(text.as_bytes())
 }
 
+#[cfg(feature = "verifier")]
 /// Reads `verifyJwt` options (undefined/null = defaults) through JSON.stringify.
 fn options_from_js(options: &JsValue) -> Result<VerifyOptions, Error> {
     const NOT_OPTIONS: Error = Error::malformed("options must be an object");
@@ -88,6 +100,7 @@ fn options_from_js(options: &JsValue) -> Result<VerifyOptions, Error> {
     VerifyOptions::from_json(text.as_bytes(), now_s())
 }
 
+#[cfg(feature = "verifier")]
 fn token_from_js(token: &JsValue, max_bytes: usize) -> Result<String, Error> {
     bounded_string(
         token,
@@ -138,7 +151,7 @@ pub fn p256_verify(jwk: JsValue, data: JsValue, sig: JsValue) -> String {
 /// the caller (`verifyJwtAsync`): `{"verify":{jwk,data,sig}|null,"payload":text|null,
 /// "error":{code,message}|null}`. With `verify`, the signature decides first: an `error`
 /// counts only once it verified.
-#[cfg(feature = "client")]
+#[cfg(feature = "verifier")]
 #[wasm_bindgen(js_name = checkJwt, skip_typescript)]
 pub fn check_jwt(token: JsValue, key: JsValue, options: JsValue) -> String {
     let mut job = None;
@@ -184,45 +197,74 @@ pub fn check_jwt(token: JsValue, key: JsValue, options: JsValue) -> String {
 }
 
 /// The client core behind the JS `AuthClient` (the shell in `client.js` performs its effects).
+/// Strings in, strings out: no JS value is inspected here, so none of `js-sys` is linked into
+/// the start-up wasm.
 #[cfg(feature = "client")]
 #[wasm_bindgen(js_name = WasmCore, skip_typescript)]
 pub struct WasmCore {
-    core: Core,
+    core: Result<Core, Error>,
 }
+
+/// How the shell passes the `publicKey` option: the PEM string, the JWK/JWKS object as JSON
+/// text, or neither (any other JS value).
+#[cfg(feature = "client")]
+const KEY_PEM: u32 = 0;
+#[cfg(feature = "client")]
+const KEY_JSON: u32 = 1;
 
 #[cfg(feature = "client")]
 #[wasm_bindgen(js_class = WasmCore)]
 impl WasmCore {
-    /// `options`: JSON text of the `createAuthClient` options without `publicKey`; `key` as in
-    /// `verifyJwt`; `seed` for the retry jitter.
+    /// `options`: JSON text of the `createAuthClient` options without `publicKey`; `key`: the
+    /// key as `key_kind` says (the shell cuts it after `MAX_KEY_BYTES + 1` units); `seed` for
+    /// the retry jitter. A failure is reported by [`WasmCore::setup`].
     #[wasm_bindgen(constructor)]
-    pub fn new(options: JsValue, key: JsValue, seed: f64) -> JsResult<WasmCore> {
-        let run = || -> Result<WasmCore, Error> {
-            const NOT_OPTIONS: Error = Error::malformed("options must be an object");
-            let text = bounded_string(&options, MAX_KEY_BYTES, NOT_OPTIONS, NOT_OPTIONS)?;
-            let keys = key_from_js(&key)?;
+    pub fn new(options: String, key: String, key_kind: u32, seed: f64) -> WasmCore {
+        let run = || -> Result<Core, Error> {
+            const NOT_KEY: Error =
+                Error::bad_key("key must be a JWK object, a JWKS object or an SPKI PEM string");
+            if options.len() > crate::key::MAX_KEY_BYTES {
+                return Err(Error::malformed("options are too large"));
+            }
+            let keys = match key_kind {
+                KEY_PEM => KeySet::from_pem(&key)?,
+                KEY_JSON => KeySet::from_json(key.as_bytes())?,
+                _ => return Err(NOT_KEY),
+            };
             // A float seed saturates into the integer range; any value will do.
-            Ok(WasmCore {
-                core: Core::new(text.as_bytes(), keys, seed as u64)?,
-            })
+            Core::new(options.as_bytes(), keys, seed as u64)
         };
-        run().map_err(to_js)
+        WasmCore { core: run() }
     }
 
-    /// Which storage and channel the shell opens (JSON).
+    /// Which storage and channel the shell opens (JSON), or `{"error":{code,message}}` when
+    /// the options or the key were refused.
     pub fn setup(&self) -> String {
-        self.core.setup_json()
+        match &self.core {
+            Ok(core) => core.setup_json(),
+            Err(e) => crate::json::Obj::new()
+                .raw(
+                    "error",
+                    &crate::json::Obj::new()
+                        .str("code", e.code().as_str())
+                        .str("message", e.message())
+                        .finish(),
+                )
+                .finish(),
+        }
     }
 
     /// One input (JSON text) at `Date.now()` / `performance.now()`: the effects (JSON array).
-    pub fn handle(&mut self, wall_ms: f64, monotonic_ms: f64, input: JsValue) -> String {
-        let text = input.as_string().unwrap_or_default();
+    pub fn handle(&mut self, wall_ms: f64, monotonic_ms: f64, input: String) -> String {
+        let Ok(core) = &mut self.core else {
+            return String::from("[]");
+        };
         // Clock readings are non-negative ms; casts saturate.
         let now = Now {
             wall_ms: wall_ms as u64,
             monotonic_ms: (monotonic_ms.is_finite() && monotonic_ms >= 0.0)
                 .then_some(monotonic_ms as u64),
         };
-        self.core.handle_json(now, &text)
+        core.handle_json(now, &input)
     }
 }

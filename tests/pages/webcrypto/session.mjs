@@ -36,6 +36,8 @@ async function flow({ jwk, pem, issuer, audience, tokens }) {
     out.setExpired = await settle(() => client.setSession({ accessToken: tokens.expired }));
     out.getAfterExpired = await settle(() => client.getAccessToken());
 
+    // What the session alone loaded, before verifyJwtAsync (which loads the verifier's checks).
+    out.loadedBySession = performance.getEntriesByType('resource').map((e) => new URL(e.name).pathname);
     out.verifyGood = await settle(() => verifyJwtAsync(tokens.good, jwk, { issuer, audience }));
     out.verifyGoodJwks = await settle(() => verifyJwtAsync(tokens.good, { keys: [jwk] }));
     out.verifyGoodPem = await settle(() => verifyJwtAsync(tokens.good, pem));
