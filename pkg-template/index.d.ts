@@ -16,9 +16,8 @@ export type InitInput =
 /**
  * Loads the verifier wasm (`verify/jwt_keeper_bg.wasm`, p256) behind the synchronous
  * `decodeJwt`/`verifyJwt`. Needed before them in browsers; in Node the first call reads the
- * file. Idempotent. `createAuthClient` and `verifyJwtAsync` do not need it: they load the
- * client core themselves and check signatures with WebCrypto. By default loads the `.wasm`
- * file of the package.
+ * file. Idempotent. `createAuthClient` and `verifyJwtAsync` do not need it: they load what
+ * they use themselves. By default loads the `.wasm` file of the package.
  */
 export default function init(input?: InitInput): Promise<void>;
 
