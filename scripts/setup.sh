@@ -20,6 +20,12 @@ if [ "$have" != "$want" ]; then
   cargo install wasm-bindgen-cli --version "$want"
 fi
 
+# twiggy: the build prints where the wasm bytes go.
+if [ "$(twiggy --version 2>/dev/null | awk '{print $2}' || true)" != "0.8.0" ]; then
+  say "installing twiggy 0.8.0 (about 2 minutes)"
+  cargo install twiggy --version 0.8.0
+fi
+
 if [ "${SETUP_BROWSER:-1}" = 1 ] && { [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; }; then
   say "installing Debian's chromium and chromium-driver"
   sudo_cmd=""
