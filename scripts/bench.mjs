@@ -235,6 +235,15 @@ async function bundle(code, outfile) {
   const result = await esbuild.build({
     entryPoints: [entry],
     outfile,
+    ...bundleOptions(),
+  });
+  rmSync(entry);
+  return result.warnings.map((w) => w.text);
+}
+
+/** How every subject is bundled: as a browser app ships it, minified ESM. */
+function bundleOptions() {
+  return {
     bundle: true,
     minify: true,
     format: 'esm',
@@ -245,9 +254,7 @@ async function bundle(code, outfile) {
     absWorkingDir: BENCH,
     plugins: [jwtKeeperFromPkg],
     logLevel: 'silent',
-  });
-  rmSync(entry);
-  return result.warnings.map((w) => w.text);
+  };
 }
 
 /**
@@ -266,18 +273,9 @@ async function bundleApp(code, outdir) {
     outdir,
     entryNames: 'index',
     chunkNames: 'chunk-[hash]',
-    bundle: true,
     splitting: true,
-    minify: true,
-    format: 'esm',
-    platform: 'browser',
-    target: 'es2022',
-    legalComments: 'none',
-    define: { 'process.env.NODE_ENV': '"production"' },
-    absWorkingDir: BENCH,
     metafile: true,
-    plugins: [jwtKeeperFromPkg],
-    logLevel: 'silent',
+    ...bundleOptions(),
   });
   rmSync(entry);
   const outputs = result.metafile.outputs;

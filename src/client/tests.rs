@@ -100,14 +100,10 @@ impl Rig {
         expires_in: Option<u64>,
     ) -> (u64, Vec<Effect>) {
         let call = self.call();
-        let o = Obj::new()
-            .str("t", "set")
-            .num("call", call)
-            .str("accessToken", access)
-            .opt_str("refreshToken", refresh)
-            .opt_num("expiresIn", expires_in)
-            .finish();
-        (call, self.input(&o))
+        (
+            call,
+            self.input(&set_input(call, access, refresh, expires_in)),
+        )
     }
 
     fn get(&mut self) -> (u64, Vec<Effect>) {
@@ -130,6 +126,17 @@ impl Rig {
         self.wall += ms;
         self.mono += ms;
     }
+}
+
+/// A `setSession` input as the shell sends it.
+fn set_input(call: u64, access: &str, refresh: Option<&str>, expires_in: Option<u64>) -> String {
+    Obj::new()
+        .str("t", "set")
+        .num("call", call)
+        .str("accessToken", access)
+        .opt_str("refreshToken", refresh)
+        .opt_num("expiresIn", expires_in)
+        .finish()
 }
 
 fn settled(fx: &[Effect], call: u64) -> Option<core::result::Result<Option<String>, ErrorCode>> {
@@ -715,13 +722,7 @@ impl Rig {
 
     fn raw_set(&mut self, access: &str, refresh: Option<&str>) -> (u64, Vec<Effect>) {
         let call = self.call();
-        let o = Obj::new()
-            .str("t", "set")
-            .num("call", call)
-            .str("accessToken", access)
-            .opt_str("refreshToken", refresh)
-            .finish();
-        (call, self.raw(&o))
+        (call, self.raw(&set_input(call, access, refresh, None)))
     }
 
     fn verdict(&mut self, id: u64, result: &str) -> Vec<Effect> {
