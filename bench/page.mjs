@@ -340,11 +340,33 @@ export async function verifyRate(name, s, warmupMs) {
   let make; // token -> a function that verifies it (throws or returns false when it fails)
   let isAsync = false;
   let call;
+  if (name === 'jwt-keeper client setSession') {
+    // The session client's path: every call a token it has not seen (its verdict cache holds
+    // 8), so each one is checked by the core and verified by WebCrypto, then adopted.
+    const { createAuthClient } = await ours();
+    const client = await createAuthClient({ publicKey: s.jwk, issuer: s.issuer, audience: s.audience, crossTab: false });
+    let i = 0;
+    const fn = async () => {
+      await client.setSession({ accessToken: s.tokens[i % s.tokens.length] });
+      i += 1;
+      return true;
+    };
+    await fn();
+    let rejected = false;
+    try {
+      await client.setSession({ accessToken: tampered(s.accessToken) });
+    } catch (e) {
+      rejected = e?.code === 'bad_signature';
+    }
+    if (!rejected) throw new Error(`${name}: a tampered signature was accepted`);
+    const call = `await client.setSession({accessToken}) over ${s.tokens.length} distinct tokens (core checks + WebCrypto verify, key imported once)`;
+    return prepare({ fn, isAsync: true, batch: 1, call }, warmupMs);
+  }
   if (name === 'jwt-keeper verifyJwtAsync') {
     const { verifyJwtAsync } = await ours();
     make = (token) => () => verifyJwtAsync(token, s.jwk);
     isAsync = true;
-    call = 'await verifyJwtAsync(token, jwk) (core wasm checks + WebCrypto, key imported once and cached)';
+    call = 'await verifyJwtAsync(token, jwk) (the verifier wasm\'s checks + WebCrypto, key imported once and cached)';
   } else if (name === 'jwt-keeper/verify') {
     const { default: init, verifyJwt } = await oursVerify();
     await init();

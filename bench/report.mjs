@@ -3,6 +3,7 @@
 
 const OURS = 'jwt-keeper';
 const OURS_ASYNC = 'jwt-keeper verifyJwtAsync';
+const OURS_CLIENT_VERIFY = 'jwt-keeper client setSession';
 const OURS_VERIFY = 'jwt-keeper/verify';
 
 // The targets of issue 10.
@@ -86,17 +87,28 @@ export function evaluateTargets(r) {
     }
   }
   if (r.verify) {
-    const client = find(r.verify, OURS_ASYNC);
+    const client = find(r.verify, OURS_CLIENT_VERIFY);
+    const async = find(r.verify, OURS_ASYNC);
     const wasm = find(r.verify, OURS_VERIFY);
     const jose = find(r.verify, 'jose');
     if (client?.median && jose?.median) {
       out.push({
-        target: `client-path ES256 verification (verifyJwtAsync) ≥ ${CLIENT_VERIFY_SHARE}× jose on WebCrypto`,
+        target: `client-path ES256 verification (setSession of new tokens) ≥ ${CLIENT_VERIFY_SHARE}× jose on WebCrypto`,
         ours: rate(client.median),
         peer: `jose ${rate(jose.median)}`,
         ratio: ratio(client.median, jose.median),
         met: client.median >= CLIENT_VERIFY_SHARE * jose.median,
-        note: 'core wasm checks + WebCrypto verify, key imported once; jose with a key imported once',
+        note: 'each call a token the client has not seen: core checks + WebCrypto verify (key imported once) + adoption; jose with a key imported once',
+      });
+    }
+    if (async?.median && jose?.median) {
+      out.push({
+        target: 'verifyJwtAsync rate: shown, no target',
+        ours: rate(async.median),
+        peer: `jose ${rate(jose.median)}`,
+        ratio: ratio(async.median, jose.median),
+        met: null,
+        note: 'the verifier wasm\'s checks (key parsed per call) + WebCrypto verify',
       });
     }
     if (wasm?.median && jose?.median) {
@@ -326,9 +338,10 @@ export function renderMarkdown(r) {
   );
   rateSection(
     'ES256 verification',
-    'Verifications per second of one and the same token (signature and `exp`), the same token for every library, each call finished (awaited where async) before the next; keys imported/parsed once where the library lets the caller keep them (jwt-keeper verifyJwtAsync caches its WebCrypto key itself). Each verifier is first checked to reject a token with a changed signature.',
+    'Verifications per second of one and the same token (signature and `exp`), the same token for every library, each call finished (awaited where async) before the next; keys imported/parsed once where the library lets the caller keep them (jwt-keeper verifyJwtAsync caches its WebCrypto key itself). The client subject instead cycles through 256 distinct tokens: it keeps the verdicts of 8, so the same token would never be verified again. Each verifier is first checked to reject a token with a changed signature.',
     r.verify,
     [
+      [OURS_CLIENT_VERIFY, 'client ÷ it'],
       [OURS_ASYNC, 'verifyJwtAsync ÷ it'],
       [OURS_VERIFY, 'jwt-keeper/verify ÷ it'],
     ],
@@ -495,7 +508,7 @@ function panel(y, title, subtitle, rows, { log = false } = {}) {
 
 export function renderSvg(r) {
   const panels = [];
-  const isOurs = (n) => n === OURS || n === OURS_ASYNC || n === OURS_VERIFY;
+  const isOurs = (n) => n === OURS || n === OURS_ASYNC || n === OURS_VERIFY || n === OURS_CLIENT_VERIFY;
   if (r.sizes) {
     panels.push([
       `Start-up bytes, gzip -9 (smaller is better; target ${kb(START_UP_TARGET_GZIP)})`,
