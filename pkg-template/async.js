@@ -3,6 +3,14 @@
 import { AuthError, rejectNonFinite } from './errors.js';
 import { checkSignature } from './signature.js';
 
+let verifier = null;
+async function load() {
+  const v = await import('./verify/verifier.js');
+  await v.init();
+  verifier = v;
+  return v;
+}
+
 /**
  * Verifies like `verifyJwt` (the same checks, in the same order), with the signature checked
  * by WebCrypto where it exists; the session client's path. Resolves with the payload.
@@ -10,8 +18,7 @@ import { checkSignature } from './signature.js';
  */
 export async function verifyJwtAsync(token, key, options) {
   rejectNonFinite(options);
-  const v = await import('./verify/verifier.js');
-  await v.init();
+  const v = verifier ?? (await load());
   const r = v.checkJwt(token, key, options);
   if (r.verify !== null) {
     const verdict = await checkSignature(r.verify.jwk, r.verify.data, r.verify.sig);

@@ -382,6 +382,7 @@ class AuthClient {
 
   #write(ep, text) {
     this.#memory = text;
+    if (ep.storage === null) return;
     try {
       if (text === null) ep.storage.removeItem(ep.key);
       else ep.storage.setItem(ep.key, text);

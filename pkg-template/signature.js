@@ -6,6 +6,7 @@ const MAX_KEYS = 32;
 const EC = { name: 'ECDSA', namedCurve: 'P-256' };
 const ES256 = { name: 'ECDSA', hash: 'SHA-256' };
 const BASE64URL = /^[A-Za-z0-9_-]*$/;
+const encoder = new TextEncoder();
 
 function subtle() {
   try {
@@ -18,16 +19,46 @@ function subtle() {
 
 const verifier = () => import('./verify/verifier.js');
 
-// The key imported once per JWK text (a rejected import is forgotten, so it is tried again).
+// The key imported once per JWK text: its promise, and the key itself once it is there (a
+// rejected import is forgotten, so it is tried again).
 function imported(s, jwk) {
-  let key = keys.get(jwk);
-  if (key === undefined) {
-    key = new Promise((resolve) => resolve(s.importKey('jwk', JSON.parse(jwk), EC, false, ['verify'])));
-    key.catch(() => keys.delete(jwk));
-    keys.set(jwk, key);
+  let entry = keys.get(jwk);
+  if (entry === undefined) {
+    const e = { key: null, promise: null };
+    e.promise = new Promise((resolve) => resolve(s.importKey('jwk', JSON.parse(jwk), EC, false, ['verify']))).then(
+      (key) => {
+        e.key = key;
+        return key;
+      },
+      (error) => {
+        if (keys.get(jwk) === e) keys.delete(jwk);
+        throw error;
+      },
+    );
+    e.promise.catch(() => {});
+    keys.set(jwk, e);
     if (keys.size > MAX_KEYS) keys.delete(keys.keys().next().value);
+    entry = e;
   }
-  return key;
+  return entry;
+}
+
+// Strict base64url to bytes (the core sent it checked; this function keeps its own promise).
+function bytesOf(sig) {
+  if (typeof sig !== 'string' || !BASE64URL.test(sig) || sig.length % 4 === 1) return null;
+  const text = atob(sig.replace(/-/g, '+').replace(/_/g, '/'));
+  const bytes = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i += 1) bytes[i] = text.charCodeAt(i);
+  return bytes;
+}
+
+function verifyWith(s, key, data, sig) {
+  const bytes = bytesOf(sig);
+  if (bytes === null) return Promise.resolve('invalid');
+  return s.verify(ES256, key, bytes, encoder.encode(data)).then(
+    (ok) => (ok ? 'valid' : 'invalid'),
+    () => 'invalid',
+  );
 }
 
 /**
@@ -43,20 +74,19 @@ export function checkSignature(jwk, data, sig) {
       () => 'unavailable',
     );
   }
-  return imported(s, jwk).then(
-    (key) => {
-      if (typeof sig !== 'string' || !BASE64URL.test(sig)) return 'invalid';
-      let bytes;
-      try {
-        bytes = Uint8Array.from(atob(sig.replace(/-/g, '+').replace(/_/g, '/')), (c) => c.charCodeAt(0));
-      } catch {
-        return 'invalid';
-      }
-      return s.verify(ES256, key, bytes, new TextEncoder().encode(data)).then(
-        (ok) => (ok ? 'valid' : 'invalid'),
-        () => 'invalid',
-      );
-    },
+  let entry;
+  try {
+    entry = imported(s, jwk);
+  } catch {
+    return Promise.resolve('bad_key');
+  }
+  try {
+    if (entry.key !== null) return verifyWith(s, entry.key, data, sig);
+  } catch {
+    return Promise.resolve('invalid');
+  }
+  return entry.promise.then(
+    (key) => verifyWith(s, key, data, sig),
     () => 'bad_key',
   );
 }
@@ -70,8 +100,12 @@ export function checkKey(jwk) {
       () => true,
     );
   }
-  return imported(s, jwk).then(
-    () => true,
-    () => false,
-  );
+  try {
+    return imported(s, jwk).promise.then(
+      () => true,
+      () => false,
+    );
+  } catch {
+    return Promise.resolve(false);
+  }
 }

@@ -264,6 +264,20 @@ impl Core {
     /// Runs `input`; if it reached signatures not yet checked, undoes it, holds it back and
     /// asks for them.
     fn attempt(&mut self, now: Now, input: Input, rounds: u32) -> Vec<Effect> {
+        // Only these carry token text (a session, a refresh answer, storage, another tab); the
+        // others never reach a signature, so they run without the undo copy.
+        let carries_tokens = matches!(
+            input,
+            Input::Start { .. }
+                | Input::SetSession { .. }
+                | Input::Answer { .. }
+                | Input::Failed { .. }
+                | Input::Lock { .. }
+                | Input::Peer(_)
+        );
+        if !carries_tokens {
+            return self.run(now, input);
+        }
         let before = self.clone();
         let fx = self.run(now, input.clone());
         let wanted = self.sigs.take_wanted();

@@ -2,7 +2,8 @@
 //! everything else itself (structure, algorithm, key selection, the shape of `r‖s`), then
 //! asks for the ECDSA arithmetic with [`crate::client::Effect::Verify`]. Answers are kept per
 //! (key, signed bytes, signature), so a token is checked once however often it comes back
-//! (storage, another tab, a replayed input).
+//! (storage, another tab, a replayed input). Only inputs that carry token text can reach a
+//! check: the core runs the others without its undo copy.
 
 #[allow(unused_imports)]
 use crate::prelude::*;
@@ -25,7 +26,9 @@ const UNAVAILABLE: Error = Error::new(
     "the signature could not be checked: no WebCrypto and the verifier module did not load",
 );
 
-type Digest = [u8; 32];
+/// What a verdict is about: the key's `x‖y`, then `data.sig`, compared whole (no hash: a
+/// token is a few KB at most, and a comparison costs less than hashing it).
+type Digest = Vec<u8>;
 
 fn digest(key: &PublicKey, data: &str, sig: &str) -> Digest {
     let mut all = Vec::with_capacity(64 + data.len() + 1 + sig.len());
@@ -34,7 +37,7 @@ fn digest(key: &PublicKey, data: &str, sig: &str) -> Digest {
     all.extend_from_slice(data.as_bytes());
     all.push(b'.');
     all.extend_from_slice(sig.as_bytes());
-    crate::sha256::sha256(&all)
+    all
 }
 
 /// The answers known and the questions out.

@@ -881,3 +881,23 @@ fn dispose_while_a_signature_is_out_drops_the_held_inputs_and_a_late_answer_does
         .any(|e| matches!(e, Effect::Settle { .. } | Effect::Store(_))));
     assert!(r.verdict(id, "valid").is_empty());
 }
+
+#[test]
+fn inputs_without_token_text_never_ask_for_a_signature() {
+    let mut r = Rig::new(OAUTH, &jwk());
+    r.start(None, false);
+    let t = token(Some(NOW_S), NOW_S + 600, 1);
+    r.set(&t, Some("rt1"), None);
+    r.advance(590_000);
+    for input in [
+        r#"{"t":"get","call":50}"#,
+        r#"{"t":"refresh","call":51,"inListener":false}"#,
+        r#"{"t":"unauthorized","call":52,"token":"x"}"#,
+        r#"{"t":"wake"}"#,
+        r#"{"t":"online"}"#,
+        r#"{"t":"logout"}"#,
+    ] {
+        let fx = r.raw(input);
+        assert!(verifies(&fx).is_empty(), "{input}: {fx:?}");
+    }
+}
