@@ -256,7 +256,7 @@ export function renderMarkdown(r) {
     const b = r.buildSizeReport;
     if (b?.startUp) {
       lines.push(
-        `Cross-check, the build's own report (pkg/.size.json, its chunks gzipped as one text): start-up ${kb(b.startUp.gzip)} gzip (its budget ${b.startUpBudgetGzip != null ? kb(b.startUpBudgetGzip) : '?'}), jwt-keeper/verify ${b.verify ? kb(b.verify.gzip) : '?'} (budget ${b.verifyBudgetGzip != null ? kb(b.verifyBudgetGzip) : '?'}).`,
+        `Cross-check, the build's own report (pkg/.size.json, each chunk gzipped on its own): start-up ${kb(b.startUp.gzip)} gzip (its budget ${b.startUpBudgetGzip != null ? kb(b.startUpBudgetGzip) : '?'}), jwt-keeper/verify ${b.verify ? kb(b.verify.gzip) : '?'} (budget ${b.verifyBudgetGzip != null ? kb(b.verifyBudgetGzip) : '?'}).`,
         '',
       );
     }
