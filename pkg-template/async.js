@@ -1,14 +1,22 @@
-// verifyJwtAsync: the verifier's checks (loaded on first use), the signature's arithmetic by
-// WebCrypto where it exists (the session client's path), by the verifier wasm elsewhere.
+// verifyJwtAsync: the client core's checks (the session client's own path), the signature's
+// arithmetic by WebCrypto where it exists, by the verifier wasm elsewhere.
 import { AuthError, rejectNonFinite } from './errors.js';
+import { MAX_KEY_CHARS, core, finite, glue, keyText } from './core.js';
 import { checkSignature } from './signature.js';
 
-let verifier = null;
-async function load() {
-  const v = await import('./verify/verifier.js');
-  await v.init();
-  verifier = v;
-  return v;
+// The longest token the core could take (maxTokenBytes at most 1 MiB); cut after it, so a huge
+// string is refused without being copied whole into wasm.
+const MAX_TOKEN_CHARS = 1 << 20;
+
+function optionsText(options) {
+  if (options === undefined || options === null) return '';
+  if (typeof options !== 'object') return '!';
+  try {
+    const text = JSON.stringify(options, finite) ?? '!';
+    return text.length > MAX_KEY_CHARS ? text.slice(0, MAX_KEY_CHARS + 1) : text;
+  } catch {
+    return '!';
+  }
 }
 
 /**
@@ -18,8 +26,12 @@ async function load() {
  */
 export async function verifyJwtAsync(token, key, options) {
   rejectNonFinite(options);
-  const v = verifier ?? (await load());
-  const r = v.checkJwt(token, key, options);
+  const opts = optionsText(options);
+  const [keyData, kind] = keyText(key);
+  const isString = typeof token === 'string';
+  const text = isString ? token.slice(0, MAX_TOKEN_CHARS + 1) : '';
+  await core.init();
+  const r = JSON.parse(core.call(glue.checkJwt, text, isString, keyData, kind, opts, Date.now() / 1000));
   if (r.verify !== null) {
     const verdict = await checkSignature(r.verify.jwk, r.verify.data, r.verify.sig);
     if (verdict === 'invalid') throw new AuthError('bad_signature', 'signature does not verify');

@@ -3,14 +3,11 @@
 // calls and the platform's events become inputs, and the effects the core returns are
 // performed in order: fetch, Web Locks, BroadcastChannel, storage, one timer, listeners,
 // promises. The contract is src/client/protocol.rs.
-import * as glue from './jwt_keeper_core.js';
 import { AuthError } from './errors.js';
+import { MAX_KEY_CHARS, core, finite, glue, keyText } from './core.js';
 import { checkKey, checkSignature } from './signature.js';
-import { wasmModule } from './wasm.js';
 
-const core = wasmModule(glue);
 const { call, generation } = core;
-export const setCoreSyncLoader = core.setSyncLoader;
 
 // RFC 6750 §3: `WWW-Authenticate: Bearer error="invalid_token"` says the token is the problem.
 const INVALID_TOKEN = /^\s*Bearer\b.*\berror\s*=\s*"?invalid_token"?/i;
@@ -27,9 +24,6 @@ const monotonic = typeof performance === 'object' && performance !== null && typ
   ? () => performance.now()
   : () => NaN;
 
-// JSON.stringify turns NaN and ±Infinity into null ("use the default"): they go to the core
-// as strings, which it refuses.
-const finite = (_, v) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v);
 
 // Option bags for the platform (fetch, Web Locks) without a prototype: members inherited from
 // a polluted Object.prototype (`integrity`, `mode`, …) are not read.
@@ -594,27 +588,6 @@ class AuthClient {
     this.#teardown(disposed());
     for (const set of this.#listeners.values()) set.clear();
   }
-}
-
-// The core takes strings only: a PEM string as is, a JWK or JWKS object as JSON text (own
-// enumerable properties, as JSON.stringify reads them), anything else as "no key". Cut after
-// the core's limit, so a huge value is refused without being copied whole into wasm.
-const MAX_KEY_CHARS = 256 * 1024;
-function keyText(key) {
-  let text = '';
-  let kind = 2;
-  if (typeof key === 'string') {
-    text = key;
-    kind = 0;
-  } else if (key !== null && typeof key === 'object') {
-    try {
-      text = JSON.stringify(key, finite) ?? '';
-      kind = 1;
-    } catch {
-      // a cyclic object, a throwing getter: not a key
-    }
-  }
-  return [text.length > MAX_KEY_CHARS ? text.slice(0, MAX_KEY_CHARS + 1) : text, kind];
 }
 
 // Frees a core. One whose instance was replaced after a trap lived in the old memory: only its

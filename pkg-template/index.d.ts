@@ -118,9 +118,9 @@ export function decodeJwt<P extends object = JwtPayload>(token: string): { heade
 export function verifyJwt<P extends object = JwtPayload>(token: string, key: KeyInput, options?: VerifyOptions): P;
 
 /**
- * The same checks as `verifyJwt`, in the same order (the verifier's code, loaded on first
- * use; no `init()` needed), with the signature checked by WebCrypto where it exists (as in the
- * session client; the key is imported once and kept) and by the verifier wasm elsewhere.
+ * The same checks as `verifyJwt`, in the same order, made by the client core (no `init()`
+ * needed), with the signature checked by WebCrypto where it exists (as in the session client;
+ * the key is imported once and kept) and by the verifier wasm only where it is missing.
  * @throws {AuthError} as `verifyJwt`
  */
 export function verifyJwtAsync<P extends object = JwtPayload>(token: string, key: KeyInput, options?: VerifyOptions): Promise<P>;

@@ -1,7 +1,7 @@
 // jwt-keeper for Node (18+) and SSR: the wasm files are read from disk the first time they are
 // needed, so `decodeJwt`/`verifyJwt` work without `await init()`. Importing alone reads nothing.
 import { readFileSync } from 'node:fs';
-import { setCoreSyncLoader } from './client.js';
+import { setCoreSyncLoader } from './core.js';
 import { setSyncLoader } from './verify/verifier.js';
 
 setSyncLoader(() => readFileSync(new URL('./verify/jwt_keeper_bg.wasm', import.meta.url)));

@@ -22,7 +22,6 @@ use crate::token::UntrustedToken;
 use crate::token::DEFAULT_MAX_TOKEN_BYTES;
 #[cfg(feature = "verifier")]
 use crate::verify::verify;
-#[cfg(feature = "verifier")]
 use crate::verify::VerifyOptions;
 
 #[cfg(feature = "verifier")]
@@ -147,18 +146,40 @@ pub fn p256_verify(jwk: JsValue, data: JsValue, sig: JsValue) -> String {
     crate::verify::signature_verdict(&text(&jwk), &text(&data), &text(&sig)).into()
 }
 
-/// `checkJwt(token, key, options)`: `verifyJwt`'s checks with the signature arithmetic left to
-/// the caller (`verifyJwtAsync`): `{"verify":{jwk,data,sig}|null,"payload":text|null,
-/// "error":{code,message}|null}`. With `verify`, the signature decides first: an `error`
-/// counts only once it verified.
-#[cfg(feature = "verifier")]
+/// `checkJwt(token, tokenIsString, key, keyKind, options, now)`: `verifyJwt`'s checks with the
+/// signature's arithmetic left to the caller (`verifyJwtAsync`), strings in and out like the
+/// client core: `key` as [`WasmCore::new`] takes it, `options` the JSON text of the options
+/// object (empty: none; anything else not an object is refused), `now` in seconds. Answers
+/// `{"verify":{jwk,data,sig}|null,"payload":text|null,"error":{code,message}|null}`; with
+/// `verify`, the signature decides first: an `error` counts only once it verified.
+#[cfg(feature = "client")]
 #[wasm_bindgen(js_name = checkJwt, skip_typescript)]
-pub fn check_jwt(token: JsValue, key: JsValue, options: JsValue) -> String {
+pub fn check_jwt(
+    token: String,
+    token_is_string: bool,
+    key: String,
+    key_kind: u32,
+    options: String,
+    now_s: f64,
+) -> String {
     let mut job = None;
     let result = (|| -> Result<String, Error> {
-        let opts = options_from_js(&options)?;
-        let keys = key_from_js(&key)?;
-        let token = token_from_js(&token, opts.max_token_bytes)?;
+        // A float clock saturates into the integer range.
+        let now_s = now_s as u64;
+        let opts = if options.is_empty() {
+            VerifyOptions::at(now_s)
+        } else if options.len() > crate::key::MAX_KEY_BYTES {
+            return Err(Error::malformed("options must be an object"));
+        } else {
+            VerifyOptions::from_json(options.as_bytes(), now_s)?
+        };
+        let keys = keys_of(&key, key_kind)?;
+        if !token_is_string {
+            return Err(Error::malformed("token must be a string"));
+        }
+        if token.len() > opts.max_token_bytes {
+            return Err(Error::malformed("token is longer than maxTokenBytes"));
+        }
         let v = crate::verify::verify_untimed_with(
             &token,
             &keys,
@@ -185,15 +206,30 @@ pub fn check_jwt(token: JsValue, key: JsValue, options: JsValue) -> String {
     };
     match result {
         Ok(payload) => o.str("payload", &payload).null("error"),
-        Err(e) => o.null("payload").raw(
-            "error",
-            &crate::json::Obj::new()
-                .str("code", e.code().as_str())
-                .str("message", e.message())
-                .finish(),
-        ),
+        Err(e) => o.null("payload").raw("error", &error_json(&e)),
     }
     .finish()
+}
+
+#[cfg(feature = "client")]
+fn error_json(e: &Error) -> String {
+    crate::json::Obj::new()
+        .str("code", e.code().as_str())
+        .str("message", e.message())
+        .finish()
+}
+
+/// The key as the shell passes it: [`KEY_PEM`] text, [`KEY_JSON`] text, or any other kind
+/// (not a key).
+#[cfg(feature = "client")]
+fn keys_of(key: &str, kind: u32) -> Result<KeySet, Error> {
+    match kind {
+        KEY_PEM => KeySet::from_pem(key),
+        KEY_JSON => KeySet::from_json(key.as_bytes()),
+        _ => Err(Error::bad_key(
+            "key must be a JWK object, a JWKS object or an SPKI PEM string",
+        )),
+    }
 }
 
 /// The client core behind the JS `AuthClient` (the shell in `client.js` performs its effects).
@@ -221,16 +257,10 @@ impl WasmCore {
     #[wasm_bindgen(constructor)]
     pub fn new(options: String, key: String, key_kind: u32, seed: f64) -> WasmCore {
         let run = || -> Result<Core, Error> {
-            const NOT_KEY: Error =
-                Error::bad_key("key must be a JWK object, a JWKS object or an SPKI PEM string");
             if options.len() > crate::key::MAX_KEY_BYTES {
                 return Err(Error::malformed("options are too large"));
             }
-            let keys = match key_kind {
-                KEY_PEM => KeySet::from_pem(&key)?,
-                KEY_JSON => KeySet::from_json(key.as_bytes())?,
-                _ => return Err(NOT_KEY),
-            };
+            let keys = keys_of(&key, key_kind)?;
             // A float seed saturates into the integer range; any value will do.
             Core::new(options.as_bytes(), keys, seed as u64)
         };
@@ -243,13 +273,7 @@ impl WasmCore {
         match &self.core {
             Ok(core) => core.setup_json(),
             Err(e) => crate::json::Obj::new()
-                .raw(
-                    "error",
-                    &crate::json::Obj::new()
-                        .str("code", e.code().as_str())
-                        .str("message", e.message())
-                        .finish(),
-                )
+                .raw("error", &error_json(e))
                 .finish(),
         }
     }

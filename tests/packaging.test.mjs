@@ -517,7 +517,7 @@ test('the packed package.json: exports, types, files and sideEffects hold togeth
   // entries import must be free of side effects so that bundlers can drop unused exports.
   assert.ok(Array.isArray(manifest.sideEffects), 'sideEffects should list the files with effects');
   for (const f of manifest.sideEffects) assert.ok(exists(f), `sideEffects: ${f} is not in the tarball`);
-  for (const f of ['index.js', 'errors.js', 'wasm.js', 'signature.js', 'async.js', 'client.js', 'jwt_keeper_core.js', 'verify/index.js', 'verify/verifier.js', 'verify/jwt_keeper.js']) {
+  for (const f of ['index.js', 'errors.js', 'wasm.js', 'signature.js', 'async.js', 'core.js', 'client.js', 'jwt_keeper_core.js', 'verify/index.js', 'verify/verifier.js', 'verify/jwt_keeper.js']) {
     assert.ok(!manifest.sideEffects.some((s) => s.replace(/^\.\//, '') === f), `${f} listed in sideEffects`);
   }
   for (const f of ['node.js', 'verify/node.js']) {

@@ -133,6 +133,46 @@ describe('jose fixtures', () => {
     t.diagnostic(`${results.length} fixture cases agree (${ok} ok, ${results.length - ok} rejected with the expected code)`);
     assert.ok(results.length >= 200, `only ${results.length} cases`);
   });
+
+  test('verifyJwtAsync (the client core and WebCrypto) gives the same result as verifyJwt for every case', async (t) => {
+    const expected = runFixtureCases(nodeEntry, fixtures);
+    const differ = [];
+    for (const [i, c] of fixtures.cases.entries()) {
+      let result;
+      try {
+        const payload = await nodeEntry.verifyJwtAsync(c.token, fixtures.keys[c.key], c.options);
+        result = { name: c.name, result: 'ok', payload };
+      } catch (e) {
+        result = { name: c.name, result: isAuthError(e) && e instanceof AuthError ? e.code : `untyped: ${e}` };
+      }
+      if (JSON.stringify(result) !== JSON.stringify(expected[i])) differ.push(`${c.name}: ${result.result} vs ${expected[i].result}`);
+    }
+    assert.deepEqual(differ, []);
+    t.diagnostic(`${fixtures.cases.length} cases: verifyJwtAsync and verifyJwt agree`);
+  });
+
+  test('verifyJwtAsync: wrong argument types reject with AuthError, never throw', async () => {
+    const h = hugeValues();
+    for (const [token, key, options] of [
+      [null, A3_JWK, { now: A3_NOW }],
+      [42, A3_JWK, undefined],
+      [A3_TOKEN, null, { now: A3_NOW }],
+      [A3_TOKEN, () => 1, { now: A3_NOW }],
+      [A3_TOKEN, A3_JWK, 5],
+      [A3_TOKEN, A3_JWK, { now: A3_NOW, audiance: 'x' }],
+      [A3_TOKEN, A3_JWK, { now: Infinity }],
+      [h.token64MiB, A3_JWK, { now: A3_NOW }],
+      [A3_TOKEN, h.str64MiB, { now: A3_NOW }],
+    ]) {
+      let p;
+      assert.doesNotThrow(() => {
+        p = nodeEntry.verifyJwtAsync(token, key, options);
+      });
+      const e = await p.then(() => assert.fail('resolved'), (error) => error);
+      assert.ok(isAuthError(e) && ['malformed', 'bad_key'].includes(e.code), `${e}`);
+    }
+    assert.deepEqual(await nodeEntry.verifyJwtAsync(A3_TOKEN, A3_PEM, { now: A3_NOW }), A3_PAYLOAD);
+  });
 });
 
 describe('decodeJwt', () => {

@@ -24,7 +24,3 @@ export async function p256Verify(jwk, data, sig) {
   return wasm.call(glue.p256Verify, jwk, data, sig);
 }
 
-/** `verifyJwt`'s checks with the signature's arithmetic left to the caller (`verifyJwtAsync`). */
-export function checkJwt(token, key, options) {
-  return JSON.parse(wasm.call(glue.checkJwt, token, key, options));
-}
