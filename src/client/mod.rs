@@ -655,6 +655,7 @@ impl Core {
                 Err(verdict)
             }
             RefreshOutcome::Transient { .. }
+            | RefreshOutcome::Unchecked { .. }
             | RefreshOutcome::Rejected { .. }
             | RefreshOutcome::Moot => Err(verdict),
         };
@@ -781,9 +782,9 @@ impl Core {
                 match self.admit(&tr.access_token, tr.refresh_token, tr.expires_in_s) {
                     // The signature could not be checked here and now: not the answer's fault.
                     Err(error) if error.code() == ErrorCode::Network => (
-                        RefreshOutcome::Transient {
+                        RefreshOutcome::Unchecked {
                             error,
-                            retry_after_ms: None,
+                            refresh_token: rt,
                         },
                         false,
                     ),

@@ -901,3 +901,32 @@ fn inputs_without_token_text_never_ask_for_a_signature() {
         assert!(verifies(&fx).is_empty(), "{input}: {fx:?}");
     }
 }
+
+#[test]
+fn a_rotated_refresh_token_that_came_with_an_uncheckable_token_is_the_one_sent_next() {
+    // The server retired rt1 when it answered: sending rt1 again is a reuse, which ends the
+    // session at a provider with reuse detection.
+    let mut r = Rig::new(OAUTH, &jwk());
+    r.start(None, false);
+    let id = signed_in_and_due(&mut r);
+    let next = token(Some(NOW_S + 61), NOW_S + 661, 9);
+    let o = Obj::new()
+        .str("t", "answer")
+        .num("id", id)
+        .num("status", 200)
+        .str("body", &oauth_body(&next, "rt2", 600))
+        .finish();
+    let vid = verifies(&r.raw(&o))[0].0;
+    r.verdict(vid, "unavailable");
+    let mut sent = Vec::new();
+    for _ in 0..40 {
+        r.advance(1_000);
+        let (_, fx) = r.get();
+        sent.extend(sends(&fx));
+        if !sent.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(sent.len(), 1, "the refresh is retried");
+    assert!(sent[0].1.contains("refresh_token=rt2"), "{}", sent[0].1);
+}

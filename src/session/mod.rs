@@ -563,6 +563,14 @@ impl Session {
                 self.lost_answer |= no_answer;
                 self.fail(now, error, retry_after_ms, no_answer, out);
             }
+            RefreshOutcome::Unchecked {
+                error,
+                refresh_token,
+            } => {
+                self.lost_answer = false;
+                self.take_refresh_token(refresh_token, true, out);
+                self.fail(now, error, None, false, out);
+            }
             RefreshOutcome::Invalid {
                 error,
                 refresh_token,

@@ -101,6 +101,15 @@ pub enum RefreshOutcome {
         /// The server's `Retry-After`, in ms.
         retry_after_ms: Option<u64>,
     },
+    /// A token response whose access token could not be checked now (no way to check its
+    /// signature here, the provider's keys unreadable): transient like [`Self::Transient`],
+    /// but the rotated refresh token that came with it is kept, as with [`Self::Invalid`].
+    Unchecked {
+        /// Why it could not be checked (`network`).
+        error: Error,
+        /// A rotated refresh token that came with it.
+        refresh_token: Option<String>,
+    },
     /// A definitive answer (`invalid_grant`, `invalid_client`, `unauthorized_client`, 401/403):
     /// ends the session. Report it only after checking that no other tab rotated the refresh
     /// token meanwhile (if one did, feed [`Input::PeerRefreshed`] first: the rejection of the
