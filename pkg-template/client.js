@@ -273,7 +273,7 @@ class AuthClient {
     }
   }
 
-  #send(ep, { id, url, headers, body, credentials, timeoutMs }) {
+  #send(ep, { id, method, url, headers, body, credentials, timeoutMs }) {
     const controller = new AbortController();
     let timedOut = false;
     const timer = later(() => {
@@ -294,7 +294,7 @@ class AuthClient {
       ep.fetches.delete(id);
       this.#input(ep, { ...input, id, stored: this.#read(ep) });
     };
-    const init = bare({ method: 'POST', headers, body, credentials, cache: 'no-store', signal: controller.signal });
+    const init = bare({ method, headers, body: method === 'GET' ? undefined : body, credentials, cache: 'no-store', signal: controller.signal });
     new Promise((resolve) => resolve(fetch(url, init)))
       .then(async (response) => {
         const text = await response.text();

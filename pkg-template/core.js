@@ -15,15 +15,19 @@ export const setCoreSyncLoader = core.setSyncLoader;
 // as strings, which it refuses.
 export const finite = (_, v) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v);
 
-// The core takes strings only: a PEM string as is, a JWK or JWKS object as JSON text (own
-// enumerable properties, as JSON.stringify reads them), anything else as "no key". Cut after
-// the core's limit, so a huge value is refused without being copied whole into wasm.
+// The core takes strings only: a string (PEM or JWKS URL) as is, a URL object as its href, a
+// JWK or JWKS object as JSON text (own enumerable properties, as JSON.stringify reads them),
+// anything else as "no key". Cut after the core's limit, so a huge value is refused without
+// being copied whole into wasm.
 export const MAX_KEY_CHARS = 256 * 1024;
 export function keyText(key) {
   let text = '';
   let kind = 2;
   if (typeof key === 'string') {
     text = key;
+    kind = 0;
+  } else if (typeof URL === 'function' && key instanceof URL) {
+    text = key.href;
     kind = 0;
   } else if (key !== null && typeof key === 'object') {
     try {

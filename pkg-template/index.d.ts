@@ -127,8 +127,8 @@ export function verifyJwtAsync<P extends object = JwtPayload>(token: string, key
 
 /** How the refresh endpoint is spoken to. */
 export interface RefreshOptions {
-  /** The refresh endpoint. */
-  url: string;
+  /** The refresh endpoint. Default: `token_endpoint` of `metadata` or discovery. */
+  url?: string;
   /**
    * `'oauth2'` (default): RFC 6749 §6 form POST `grant_type=refresh_token` (+`client_id`),
    * answer `{access_token, refresh_token?, expires_in?}`.
@@ -137,7 +137,7 @@ export interface RefreshOptions {
    * cookie and never in JS or wasm memory; answer `{accessToken, expiresIn?}`.
    */
   style?: 'oauth2' | 'json' | 'cookie';
-  /** Sent as `client_id` in `oauth2` style. */
+  /** Sent as `client_id` in `oauth2` style (alias of the top-level `clientId`). */
   clientId?: string;
   /** Extra headers for every refresh request. */
   headers?: Record<string, string>;
@@ -147,12 +147,33 @@ export interface RefreshOptions {
 
 /** Options of {@link createAuthClient}. Unknown names are refused (`malformed`). */
 export interface AuthClientOptions {
-  /** The key every access token is verified with (required). */
-  publicKey: KeyInput;
-  /** The refresh endpoint; without it the session ends when the access token expires. */
+  /**
+   * The key every access token is verified with: a JWK, a JWKS, an SPKI PEM, or the URL of a
+   * JWKS (string or `URL`: read when first needed, re-read once (per 30 s) for an unknown
+   * `kid` and after 10 minutes; a failed read is `network`, never a logout). Default: the
+   * `jwks_uri` of `metadata`, or of OpenID Connect discovery at `issuer`.
+   */
+  publicKey?: KeyInput | URL;
+  /**
+   * The refresh endpoint; default `token_endpoint` of `metadata` or discovery. Without one the
+   * session ends when the access token expires.
+   */
   refresh?: RefreshOptions;
-  /** Required exact `iss`. */
+  /**
+   * Required exact `iss`. With no `publicKey` and no `metadata.jwks_uri`, the client reads
+   * `${issuer}/.well-known/openid-configuration` (its `issuer` must equal this exactly).
+   */
   issuer?: string;
+  /** The OAuth client id (sent as `client_id` on refresh). */
+  clientId?: string;
+  /** The provider's endpoints given directly; they override discovery. */
+  metadata?: {
+    jwks_uri?: string;
+    token_endpoint?: string;
+    authorization_endpoint?: string;
+    end_session_endpoint?: string;
+    revocation_endpoint?: string;
+  };
   /** `aud` must contain one of these. */
   audience?: string | string[];
   /** Clock tolerance in seconds (0–300). Default 30. */

@@ -28,7 +28,7 @@ use crate::verify::VerifyOptions;
 type JsResult<T> = Result<T, JsValue>;
 
 #[cfg(feature = "client")]
-use crate::client::Core;
+use crate::client::{remote::KeySource, Core};
 #[cfg(feature = "client")]
 use crate::session::Now;
 
@@ -260,9 +260,13 @@ impl WasmCore {
             if options.len() > crate::key::MAX_KEY_BYTES {
                 return Err(Error::malformed("options are too large"));
             }
-            let keys = keys_of(&key, key_kind)?;
+            let source = match key_kind {
+                KEY_PEM => KeySource::from_text(&key)?,
+                KEY_JSON => KeySource::Given(KeySet::from_json(key.as_bytes())?),
+                _ => KeySource::Absent,
+            };
             // A float seed saturates into the integer range; any value will do.
-            Core::new(options.as_bytes(), keys, seed as u64)
+            Core::with_source(options.as_bytes(), source, seed as u64)
         };
         WasmCore { core: run() }
     }

@@ -12,6 +12,7 @@
 pub mod options;
 pub mod protocol;
 pub mod record;
+pub mod remote;
 pub mod signatures;
 
 #[allow(unused_imports)]
@@ -27,6 +28,7 @@ use crate::session::{
 use crate::token::DEFAULT_MAX_TOKEN_BYTES;
 use crate::verify::verify_untimed_with;
 use alloc::rc::Rc;
+use remote::{Fetched, KeySource, Remote};
 use signatures::Signatures;
 
 pub use options::{ClientOptions, Persist, RefreshOptions};
@@ -97,9 +99,9 @@ struct LockFor {
     held: bool,
 }
 
-/// How often one input may be held back for signature answers before the ones it still lacks
-/// count as `unavailable` (each round answers every check the input reached).
-const MAX_SIGNATURE_ROUNDS: u32 = 4;
+/// How often one input may be held back for answers (discovery, JWKS, signatures) before the
+/// ones it still lacks count as unavailable (each round answers every question it reached).
+const MAX_HOLD_ROUNDS: u32 = 6;
 
 /// One client's core. See the [module docs](self) and [`protocol`] for the shell's contract.
 ///
@@ -110,8 +112,13 @@ const MAX_SIGNATURE_ROUNDS: u32 = 4;
 #[derive(Debug, Clone)]
 pub struct Core {
     opts: Rc<ClientOptions>,
-    keys: Rc<KeySet>,
+    /// The keys and endpoints: given, or read from the provider.
+    remote: Remote,
     sigs: Signatures,
+    /// The monotonic clock (ms) of the input being run, for the key cache.
+    clock_ms: u64,
+    /// Requests that could not be sent (no endpoint known yet): they fail once the input ran.
+    unsent: Vec<u64>,
     /// Inputs held back for signature answers, oldest first, with the rounds they waited.
     held: Vec<(Input, u32)>,
     session: Session,
@@ -131,7 +138,14 @@ impl Core {
     /// A core for the options (JSON text, without `publicKey`) and the verification keys.
     /// `seed` seeds the retry jitter.
     pub fn new(options_json: &[u8], keys: KeySet, seed: u64) -> Result<Self> {
-        let opts = ClientOptions::from_json(options_json)?;
+        Self::with_source(options_json, KeySource::Given(keys), seed)
+    }
+
+    /// A core whose keys come from `source`: given, a JWKS URL, or (absent) discovery.
+    pub fn with_source(options_json: &[u8], source: KeySource, seed: u64) -> Result<Self> {
+        let mut opts = ClientOptions::from_json(options_json)?;
+        let remote = Remote::new(source, opts.metadata.clone(), opts.checks.issuer.as_deref())?;
+        opts.resolve_refresh(remote.awaits_discovery())?;
         let config = Config {
             refresh_margin_ms: opts.refresh_margin_s.saturating_mul(1000),
             can_refresh: opts.refresh.is_some(),
@@ -143,8 +157,10 @@ impl Core {
             key: storage_key(&opts),
             session: Session::new(config, seed),
             opts: Rc::new(opts),
-            keys: Rc::new(keys),
+            remote,
             sigs: Signatures::default(),
+            clock_ms: 0,
+            unsent: Vec::new(),
             held: Vec::new(),
             channel_open: false,
             requests: Vec::new(),
@@ -170,13 +186,13 @@ impl Core {
         // entry when a token picks it.
         .raw(
             "keys",
-            &crate::json::array(match &*self.keys {
-                KeySet::Single { key, .. } => {
+            &crate::json::array(match self.remote.fixed() {
+                Some(KeySet::Single { key, .. }) => {
                     let mut text = String::new();
                     crate::json::push_string(&mut text, &key.jwk_json());
                     vec![text]
                 }
-                KeySet::Set(_) => Vec::new(),
+                _ => Vec::new(),
             }),
         );
         if self.opts.cross_tab {
@@ -206,28 +222,33 @@ impl Core {
         match input {
             Input::Signature { id, verdict } => {
                 self.sigs.answer(id, verdict);
-                if self.sigs.waiting() {
-                    return Vec::new();
-                }
-                let mut fx = Vec::new();
-                for (input, rounds) in core::mem::take(&mut self.held) {
-                    if self.held.is_empty() {
-                        fx.extend(self.attempt(now, input, rounds + 1));
-                    } else {
-                        self.held.push((input, rounds));
-                    }
-                }
-                if self.held.is_empty() {
-                    self.sigs.forget_unavailable();
-                }
-                fx
+                self.release(now)
+            }
+            Input::Answer {
+                id, status, body, ..
+            } if self.remote.is_fetch(id) => {
+                let fetched = Fetched::Answer { status, body };
+                self.remote.answered(id, fetched, clock_ms(now));
+                self.release(now)
+            }
+            Input::Failed { id, timeout, .. } if self.remote.is_fetch(id) => {
+                self.remote
+                    .answered(id, Fetched::Failed { timeout }, clock_ms(now));
+                self.release(now)
             }
             Input::Dispose => {
                 self.held.clear();
                 self.sigs.clear_asked();
-                self.run(now, Input::Dispose)
+                let mut fx: Vec<Effect> = self
+                    .remote
+                    .abandon()
+                    .map(|id| Effect::Abort { id })
+                    .into_iter()
+                    .collect();
+                fx.extend(self.run(now, Input::Dispose));
+                fx
             }
-            input if !self.held.is_empty() => {
+            input if !self.held.is_empty() || self.waiting() => {
                 self.held.push((input, 0));
                 Vec::new()
             }
@@ -261,8 +282,32 @@ impl Core {
         out
     }
 
-    /// Runs `input`; if it reached signatures not yet checked, undoes it, holds it back and
-    /// asks for them.
+    /// Questions are out: inputs wait.
+    fn waiting(&self) -> bool {
+        self.sigs.waiting() || self.remote.waiting()
+    }
+
+    /// Once every question is answered, runs the held inputs again, in order.
+    fn release(&mut self, now: Now) -> Vec<Effect> {
+        if self.waiting() {
+            return Vec::new();
+        }
+        let mut fx = Vec::new();
+        for (input, rounds) in core::mem::take(&mut self.held) {
+            if self.held.is_empty() {
+                fx.extend(self.attempt(now, input, rounds + 1));
+            } else {
+                self.held.push((input, rounds));
+            }
+        }
+        if self.held.is_empty() {
+            self.sigs.forget_unavailable();
+        }
+        fx
+    }
+
+    /// Runs `input`; if it reached questions not yet answered (a signature, the provider's
+    /// keys or endpoints), undoes it, holds it back and asks them.
     fn attempt(&mut self, now: Now, input: Input, rounds: u32) -> Vec<Effect> {
         // Only these carry token text (a session, a refresh answer, storage, another tab); the
         // others never reach a signature, so they run without the undo copy.
@@ -275,31 +320,54 @@ impl Core {
                 | Input::Lock { .. }
                 | Input::Peer(_)
         );
-        if !carries_tokens {
+        // Until discovery named the token endpoint, any input may need it for a refresh.
+        if !carries_tokens && !self.remote.awaits_discovery() {
             return self.run(now, input);
         }
         let before = self.clone();
         let fx = self.run(now, input.clone());
-        let wanted = self.sigs.take_wanted();
-        if wanted.is_empty() {
+        let mut wanted = self.sigs.take_wanted();
+        let fetch = self.remote.take_wanted();
+        if wanted.is_empty() && fetch.is_none() {
             return fx;
         }
         let sigs = core::mem::take(&mut self.sigs);
+        let remote = self.remote.clone();
         *self = before;
         self.sigs = sigs;
-        if rounds >= MAX_SIGNATURE_ROUNDS {
-            // Never more than a handful of tokens per input; this only guards against a loop.
+        self.remote = remote;
+        if rounds >= MAX_HOLD_ROUNDS {
+            // Never more than a handful of questions per input; this only guards against a loop.
             for e in &wanted {
                 if let Effect::Verify { id, .. } = e {
                     self.sigs.answer(*id, Verdict::Unavailable);
                 }
             }
+            if let Some((kind, _)) = fetch {
+                self.remote.sent(0, kind, clock_ms(now));
+                self.remote
+                    .answered(0, Fetched::Failed { timeout: false }, clock_ms(now));
+            }
             let fx = self.run(now, input);
             self.sigs.take_wanted();
+            self.remote.take_wanted();
             self.sigs.forget_unavailable();
             return fx;
         }
         self.held.push((input, rounds));
+        if let Some((kind, url)) = fetch {
+            let id = self.new_id();
+            self.remote.sent(id, kind, clock_ms(now));
+            wanted.push(Effect::Send {
+                id,
+                method: "GET",
+                url,
+                headers: vec![("Accept".into(), "application/json".into())],
+                body: String::new(),
+                include_credentials: false,
+                timeout_ms: remote::FETCH_TIMEOUT_MS,
+            });
+        }
         wanted
     }
 
@@ -316,6 +384,7 @@ impl Core {
             return fx;
         }
         self.session.observe(now);
+        self.clock_ms = clock_ms(now);
         match input {
             Input::Start { stored, channel } => self.start(now, stored, channel, &mut fx),
             Input::SetSession {
@@ -381,6 +450,10 @@ impl Core {
             Input::Peer(data) => self.peer_message(now, &data, &mut fx),
             // Answered in `handle`.
             Input::Signature { .. } => {}
+        }
+        while let Some(id) = self.unsent.pop() {
+            let failed = Answer::None { timeout: false };
+            self.answered(now, id, failed, None, &mut fx);
         }
         self.finish(&mut fx);
         fx
@@ -679,14 +752,23 @@ impl Core {
         refresh_token: Option<String>,
         expires_in_s: Option<u64>,
     ) -> Result<Tokens> {
+        let keys = self.remote.keys(self.clock_ms)?;
         let sigs = &mut self.sigs;
         let v = verify_untimed_with(
             access_token,
-            &self.keys,
+            &keys,
             &self.opts.checks,
             DEFAULT_MAX_TOKEN_BYTES,
             &mut |key, data, _, sig| sigs.check(key, data, sig),
-        )?;
+        );
+        // A kid the set read does not know: the provider may have rotated its keys.
+        let v = match v {
+            Err(e) if e.code() == ErrorCode::NoMatchingKey => {
+                self.remote.unknown_kid(self.clock_ms)?;
+                return Err(e);
+            }
+            v => v?,
+        };
         self.remember(access_token, v.payload_json());
         let server_now_s = self.session.server_now_s();
         Ok(Tokens {
@@ -947,14 +1029,24 @@ impl Core {
     }
 
     /// Sends a refresh request with `token` to the refresh endpoint.
+    /// Sends a refresh request with `token` to the refresh endpoint: `refresh.url`, else the
+    /// provider's `token_endpoint`. While that is not known (discovery pending or failed),
+    /// the request fails at once as a network failure: retried on the backoff.
     fn send(&mut self, token: Option<&str>, purpose: Purpose, fx: &mut Vec<Effect>) -> u64 {
-        let url = self
-            .opts
-            .refresh
-            .as_ref()
-            .map(|r| r.url.clone())
-            .unwrap_or_default();
-        self.send_to(url, token, purpose, fx)
+        let given = self.opts.refresh.as_ref().map(|r| r.url.clone());
+        let url = given
+            .filter(|u| !u.is_empty())
+            .or_else(|| self.remote.metadata().token_endpoint.clone());
+        match url {
+            Some(url) => self.send_to(url, token, purpose, fx),
+            None => {
+                self.remote.want_discovery(self.clock_ms);
+                let id = self.new_id();
+                self.requests.push((id, purpose));
+                self.unsent.push(id);
+                id
+            }
+        }
     }
 
     fn send_to(
@@ -990,6 +1082,7 @@ impl Core {
         headers.extend(extra.iter().cloned());
         fx.push(Effect::Send {
             id,
+            method: "POST",
             url,
             headers,
             body: request.body,
@@ -1063,6 +1156,11 @@ enum Answer {
     None {
         timeout: bool,
     },
+}
+
+/// The clock the key cache counts in: monotonic where the shell has it.
+fn clock_ms(now: Now) -> u64 {
+    now.monotonic_ms.unwrap_or(now.wall_ms)
 }
 
 fn settle(call: CallId, result: core::result::Result<Option<String>, Error>) -> Effect {

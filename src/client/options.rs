@@ -3,6 +3,7 @@
 #[allow(unused_imports)]
 use crate::prelude::*;
 
+use crate::client::remote::Metadata;
 use crate::error::{Error, Result};
 use crate::json::{self, Value};
 use crate::refresh::Style;
@@ -62,6 +63,10 @@ pub struct ClientOptions {
     pub persist: Persist,
     /// `crossTab` (default true).
     pub cross_tab: bool,
+    /// `clientId`: the OAuth client (refresh, sign-in, ID-token audience).
+    pub client_id: Option<String>,
+    /// `metadata`: the provider's endpoints given directly (override discovery).
+    pub metadata: Metadata,
 }
 
 const fn bad(message: &'static str) -> Error {
@@ -83,6 +88,8 @@ impl ClientOptions {
             refresh_margin_s: DEFAULT_REFRESH_MARGIN_S,
             persist: Persist::Memory,
             cross_tab: true,
+            client_id: None,
+            metadata: Metadata::default(),
         };
         for (name, v) in obj.members() {
             if *v == Value::Null || o.checks.read(name, v)? {
@@ -109,6 +116,19 @@ impl ClientOptions {
                         }
                     }
                 }
+                "clientId" => {
+                    o.client_id = Some(
+                        v.as_str()
+                            .filter(|s| !s.is_empty())
+                            .ok_or(bad("options.clientId must be a string"))?
+                            .into(),
+                    )
+                }
+                "metadata" => {
+                    const BAD: Error =
+                        bad("options.metadata must be an object of endpoint URLs (http or https)");
+                    o.metadata = Metadata::from_object(v.as_object().ok_or(BAD)?, BAD)?;
+                }
                 "crossTab" => {
                     o.cross_tab = match v {
                         Value::Bool(b) => *b,
@@ -120,20 +140,46 @@ impl ClientOptions {
         }
         Ok(o)
     }
+
+    /// Settles the refresh endpoint once the key source is known: `refresh.url`, else the
+    /// `token_endpoint` of `metadata` or of discovery (`discovering`), else none (`refresh`
+    /// given without a URL and none to find is refused). `clientId` stands in for
+    /// `refresh.clientId`.
+    pub fn resolve_refresh(&mut self, discovering: bool) -> Result<()> {
+        let endpoint = self.metadata.token_endpoint.is_some() || discovering;
+        if self.refresh.is_none() && endpoint {
+            self.refresh = Some(RefreshOptions::default());
+        }
+        if let Some(r) = self.refresh.as_mut() {
+            if r.url.is_empty() && !endpoint {
+                return Err(bad("options.refresh.url is required"));
+            }
+            if r.client_id.is_none() {
+                r.client_id.clone_from(&self.client_id);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Default for RefreshOptions {
+    fn default() -> Self {
+        Self {
+            url: String::new(),
+            style: Style::OAuth2,
+            client_id: None,
+            headers: Vec::new(),
+            timeout_ms: DEFAULT_REFRESH_TIMEOUT_MS,
+            logout_url: None,
+        }
+    }
 }
 
 fn refresh_options(v: &Value) -> Result<RefreshOptions> {
     let obj = v
         .as_object()
         .ok_or(bad("options.refresh must be an object"))?;
-    let mut r = RefreshOptions {
-        url: String::new(),
-        style: Style::OAuth2,
-        client_id: None,
-        headers: Vec::new(),
-        timeout_ms: DEFAULT_REFRESH_TIMEOUT_MS,
-        logout_url: None,
-    };
+    let mut r = RefreshOptions::default();
     for (name, v) in obj.members() {
         if *v == Value::Null {
             continue;
@@ -181,9 +227,6 @@ fn refresh_options(v: &Value) -> Result<RefreshOptions> {
                 ))
             }
         }
-    }
-    if r.url.is_empty() {
-        return Err(bad("options.refresh.url is required"));
     }
     Ok(r)
 }
@@ -246,8 +289,11 @@ mod tests {
     #[test]
     fn refuses_wrong_options_by_name() {
         for bad in [
-            &br#"{"refresh":{}}"#[..],
-            br#"{"refresh":{"url":"/t","style":"saml"}}"#,
+            &br#"{"refresh":{"url":"/t","style":"saml"}}"#[..],
+            br#"{"refresh":{"url":""}}"#,
+            br#"{"clientId":5}"#,
+            br#"{"metadata":{"token_endpoint":"/relative"}}"#,
+            br#"{"metadata":"https://idp.test"}"#,
             br#"{"refresh":{"url":"/t","timeoutMs":-1}}"#,
             br#"{"refresh":{"url":"/t","headers":{"a":1}}}"#,
             br#"{"refresh":{"url":"/t","retry":1}}"#,

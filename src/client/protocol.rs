@@ -11,7 +11,8 @@
 //!   and which keys (JWK texts) to import at once: one that does not import is `bad_key`.
 //!   Then feed [`Input::Start`] with what storage holds (`null` if nothing) and whether the
 //!   channel could be opened.
-//! - [`Effect::Send`]: `fetch` it (`AbortController`, abort after `timeoutMs`), then feed
+//! - [`Effect::Send`]: `fetch` it with its `method` (a `GET` has no body) (`AbortController`,
+//!   abort after `timeoutMs`), then feed
 //!   [`Input::Answer`] (any HTTP status) or [`Input::Failed`] (network error, or `timeout`
 //!   when the timer aborted it). Exactly one of them per request, unless [`Effect::Abort`]
 //!   came first: then feed nothing. Read storage again when it ends (`stored`).
@@ -168,10 +169,12 @@ pub enum Verdict {
 /// What the shell must do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
-    /// `fetch(url, {method:'POST', headers, body, credentials})`, aborted after `timeout_ms`.
+    /// `fetch(url, {method, headers, body, credentials})`, aborted after `timeout_ms`.
     Send {
         /// Report with this id.
         id: u64,
+        /// `POST` (token requests) or `GET` (JWKS, discovery: no body).
+        method: &'static str,
         /// The URL.
         url: String,
         /// Header name/value pairs.
@@ -355,6 +358,7 @@ impl Effect {
         match self {
             Self::Send {
                 id,
+                method,
                 url,
                 headers,
                 body,
@@ -363,6 +367,7 @@ impl Effect {
             } => Obj::new()
                 .str("t", "send")
                 .num("id", *id)
+                .str("method", method)
                 .str("url", url)
                 .raw(
                     "headers",
@@ -530,6 +535,7 @@ mod tests {
         let all = [
             Effect::Send {
                 id: 1,
+                method: "GET",
                 url: "u".into(),
                 headers: vec![("a".into(), "b\"".into())],
                 body: "x".into(),

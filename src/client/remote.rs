@@ -99,9 +99,7 @@ impl Metadata {
             }
         };
         Ok(Self {
-            issuer: obj
-                .get_str("issuer", err)?
-                .map(String::from),
+            issuer: obj.get_str("issuer", err)?.map(String::from),
             jwks_uri: url("jwks_uri")?,
             token_endpoint: url("token_endpoint")?,
             authorization_endpoint: url("authorization_endpoint")?,
@@ -117,7 +115,10 @@ impl Metadata {
             issuer: pick(self.issuer, &other.issuer),
             jwks_uri: pick(self.jwks_uri, &other.jwks_uri),
             token_endpoint: pick(self.token_endpoint, &other.token_endpoint),
-            authorization_endpoint: pick(self.authorization_endpoint, &other.authorization_endpoint),
+            authorization_endpoint: pick(
+                self.authorization_endpoint,
+                &other.authorization_endpoint,
+            ),
             end_session_endpoint: pick(self.end_session_endpoint, &other.end_session_endpoint),
             revocation_endpoint: pick(self.revocation_endpoint, &other.revocation_endpoint),
         }
@@ -165,7 +166,8 @@ pub struct Remote {
     /// The JWKS read last, and when (monotonic ms).
     set: Option<(Rc<KeySet>, u64)>,
     /// When a fetch was last started, per kind (monotonic ms).
-    tried: [Option<u64>; 2],
+    tried_discovery: Option<u64>,
+    tried_jwks: Option<u64>,
     /// Why the last fetch failed, if it did.
     failure: Option<Error>,
     /// The fetch in flight: (request id, kind).
@@ -179,13 +181,6 @@ const NO_KEYS: Error = Error::new(
     "the provider's keys could not be read (JWKS or discovery request failed)",
 );
 
-const fn slot(f: Fetch) -> usize {
-    match f {
-        Fetch::Discovery => 0,
-        Fetch::Jwks => 1,
-    }
-}
-
 impl Remote {
     /// The key state for `source`, the `metadata` option and `issuer`. Fails `bad_key` when
     /// there is no way to get a key (no key, no `metadata.jwks_uri`, no `issuer`).
@@ -197,7 +192,8 @@ impl Remote {
             metadata,
             discovered: false,
             set: None,
-            tried: [None, None],
+            tried_discovery: None,
+            tried_jwks: None,
             failure: None,
             fetching: None,
             wanted: None,
@@ -263,9 +259,7 @@ impl Remote {
     /// The fetch of `kind` was sent as request `id` at `now_ms`.
     pub fn sent(&mut self, id: u64, kind: Fetch, now_ms: u64) {
         self.fetching = Some((id, kind));
-        if let Some(t) = self.tried.get_mut(slot(kind)) {
-            *t = Some(now_ms);
-        }
+        *self.tried(kind) = Some(now_ms);
     }
 
     /// Forgets the fetch in flight (dispose, or the rounds ran out): its id, to abort.
@@ -274,14 +268,20 @@ impl Remote {
         self.fetching.take().map(|(id, _)| id)
     }
 
+    fn tried(&mut self, kind: Fetch) -> &mut Option<u64> {
+        match kind {
+            Fetch::Discovery => &mut self.tried_discovery,
+            Fetch::Jwks => &mut self.tried_jwks,
+        }
+    }
+
     fn may_fetch(&self, kind: Fetch, now_ms: u64) -> bool {
+        let tried = match kind {
+            Fetch::Discovery => self.tried_discovery,
+            Fetch::Jwks => self.tried_jwks,
+        };
         self.fetching.is_none()
-            && self
-                .tried
-                .get(slot(kind))
-                .copied()
-                .flatten()
-                .is_none_or(|t| now_ms.saturating_sub(t) >= JWKS_COOLDOWN_MS)
+            && tried.is_none_or(|t| now_ms.saturating_sub(t) >= JWKS_COOLDOWN_MS)
     }
 
     /// The discovery document is needed (to send a refresh): wants it if allowed now.
@@ -331,14 +331,19 @@ impl Remote {
         }
     }
 
-    /// A token's `kid` matched no key of the set read: re-read it once, if allowed now.
-    /// `true` when the re-read is wanted (the input waits for it).
-    pub fn unknown_kid(&mut self, now_ms: u64) -> bool {
-        if self.fixed.is_some() || !self.may_fetch(Fetch::Jwks, now_ms) {
-            return false;
+    /// A token's `kid` matched no key of the set read: re-read it once, if allowed now
+    /// ([`crate::client::signatures::PENDING`]: the input waits for it). `network` when the
+    /// last read failed (the set may be outdated: not the token's fault); `Ok` when the set
+    /// is current, so the key is truly not the provider's.
+    pub fn unknown_kid(&mut self, now_ms: u64) -> Result<()> {
+        if self.fixed.is_some() {
+            return Ok(());
         }
-        self.wanted = Some(Fetch::Jwks);
-        true
+        if self.may_fetch(Fetch::Jwks, now_ms) {
+            self.wanted = Some(Fetch::Jwks);
+            return Err(crate::client::signatures::PENDING);
+        }
+        self.failure.map_or(Ok(()), Err)
     }
 
     /// Reads the answer to the fetch `id` at `now_ms`. A failure keeps what was known.
@@ -352,7 +357,7 @@ impl Remote {
                 "the JWKS or discovery request timed out",
             )),
             Fetched::Failed { timeout: false } => Err(NO_KEYS),
-            Fetched::Answer { status, body } if status == 200 => match kind {
+            Fetched::Answer { status: 200, body } => match kind {
                 Fetch::Jwks => read_jwks(&body).map(|set| {
                     self.set = Some((Rc::new(set), now_ms));
                 }),
@@ -388,7 +393,7 @@ impl Remote {
         self.metadata = core::mem::take(&mut self.metadata).or(&doc);
         self.discovered = true;
         // Read the keys at once on the next need.
-        self.tried[slot(Fetch::Jwks)] = None;
+        self.tried_jwks = None;
         Ok(())
     }
 }
@@ -430,23 +435,55 @@ mod tests {
 
     #[test]
     fn urls() {
-        for ok in ["https://a.test/x", "http://127.0.0.1:8787/.well-known/jwks.json"] {
+        for ok in [
+            "https://a.test/x",
+            "http://127.0.0.1:8787/.well-known/jwks.json",
+        ] {
             assert!(is_http_url(ok), "{ok}");
         }
-        for bad in ["", "https://", "ftp://a", "https:///x", "https://a b", "https://a/#x", "/jwks", "-----BEGIN"] {
+        for bad in [
+            "",
+            "https://",
+            "ftp://a",
+            "https:///x",
+            "https://a b",
+            "https://a/#x",
+            "/jwks",
+            "-----BEGIN",
+        ] {
             assert!(!is_http_url(bad), "{bad}");
         }
-        assert!(matches!(KeySource::from_text("https://a.test/k").unwrap(), KeySource::Url(_)));
-        assert_eq!(KeySource::from_text("hello").unwrap_err().code(), ErrorCode::BadKey);
+        assert!(matches!(
+            KeySource::from_text("https://a.test/k").unwrap(),
+            KeySource::Url(_)
+        ));
+        assert_eq!(
+            KeySource::from_text("hello").unwrap_err().code(),
+            ErrorCode::BadKey
+        );
     }
 
     #[test]
     fn reads_the_set_once_then_uses_it_until_it_is_stale() {
         let mut r = url_source();
         assert_eq!(r.keys(0).unwrap_err(), PENDING);
-        assert_eq!(fetch(&mut r, 0), (Fetch::Jwks, "https://idp.test/jwks".into()));
-        assert_eq!(r.keys(1).unwrap_err(), PENDING, "waits while the fetch is out");
-        r.answered(7, Fetched::Answer { status: 200, body: JWKS.into() }, 100);
+        assert_eq!(
+            fetch(&mut r, 0),
+            (Fetch::Jwks, "https://idp.test/jwks".into())
+        );
+        assert_eq!(
+            r.keys(1).unwrap_err(),
+            PENDING,
+            "waits while the fetch is out"
+        );
+        r.answered(
+            7,
+            Fetched::Answer {
+                status: 200,
+                body: JWKS.into(),
+            },
+            100,
+        );
         assert!(r.keys(200).is_ok());
         assert!(r.take_wanted().is_none());
         // Stale after 10 minutes: read again first; if that fails, the old set serves.
@@ -461,15 +498,37 @@ mod tests {
         let mut r = url_source();
         r.keys(0).unwrap_err();
         fetch(&mut r, 0);
-        r.answered(7, Fetched::Answer { status: 200, body: JWKS.into() }, 0);
+        r.answered(
+            7,
+            Fetched::Answer {
+                status: 200,
+                body: JWKS.into(),
+            },
+            0,
+        );
         // Right after a read: no re-read for an unknown kid.
-        assert!(!r.unknown_kid(1_000));
-        assert!(r.unknown_kid(JWKS_COOLDOWN_MS));
+        assert_eq!(r.unknown_kid(1_000), Ok(()));
+        assert_eq!(r.unknown_kid(JWKS_COOLDOWN_MS), Err(PENDING));
         fetch(&mut r, JWKS_COOLDOWN_MS);
-        r.answered(7, Fetched::Answer { status: 200, body: JWKS.into() }, JWKS_COOLDOWN_MS);
+        r.answered(
+            7,
+            Fetched::Answer {
+                status: 200,
+                body: JWKS.into(),
+            },
+            JWKS_COOLDOWN_MS,
+        );
         for t in 1..5 {
-            assert!(!r.unknown_kid(JWKS_COOLDOWN_MS + t * 1000));
+            assert_eq!(r.unknown_kid(JWKS_COOLDOWN_MS + t * 1000), Ok(()));
         }
+        // After a failed re-read, an unknown kid is `network`, not the token's fault.
+        assert_eq!(r.unknown_kid(2 * JWKS_COOLDOWN_MS), Err(PENDING));
+        fetch(&mut r, 2 * JWKS_COOLDOWN_MS);
+        r.answered(7, Fetched::Failed { timeout: true }, 2 * JWKS_COOLDOWN_MS);
+        assert_eq!(
+            r.unknown_kid(2 * JWKS_COOLDOWN_MS + 1).unwrap_err().code(),
+            ErrorCode::Network
+        );
     }
 
     #[test]
@@ -477,38 +536,90 @@ mod tests {
         let mut r = url_source();
         r.keys(0).unwrap_err();
         fetch(&mut r, 0);
-        r.answered(7, Fetched::Answer { status: 503, body: String::new() }, 0);
+        r.answered(
+            7,
+            Fetched::Answer {
+                status: 503,
+                body: String::new(),
+            },
+            0,
+        );
         assert_eq!(r.keys(10).unwrap_err().code(), ErrorCode::Network);
         assert_eq!(r.keys(JWKS_COOLDOWN_MS).unwrap_err(), PENDING);
         fetch(&mut r, JWKS_COOLDOWN_MS);
         // A bare JWK, bad JSON, duplicate members: not a JWKS.
         for bad in [&JWKS[9..JWKS.len() - 2], "{", r#"{"keys":[],"keys":[]}"#] {
             r.fetching = Some((7, Fetch::Jwks));
-            r.answered(7, Fetched::Answer { status: 200, body: bad.into() }, 0);
-            assert_eq!(r.failure.map(|e| e.code()), Some(ErrorCode::Network), "{bad}");
+            r.answered(
+                7,
+                Fetched::Answer {
+                    status: 200,
+                    body: bad.into(),
+                },
+                0,
+            );
+            assert_eq!(
+                r.failure.map(|e| e.code()),
+                Some(ErrorCode::Network),
+                "{bad}"
+            );
         }
     }
 
     #[test]
     fn discovery_names_the_issuer_exactly_then_gives_the_jwks_uri() {
-        let mut r = Remote::new(KeySource::Absent, Metadata::default(), Some("https://idp.test/")).unwrap();
+        let mut r = Remote::new(
+            KeySource::Absent,
+            Metadata::default(),
+            Some("https://idp.test/"),
+        )
+        .unwrap();
         assert!(r.awaits_discovery());
         assert_eq!(r.keys(0).unwrap_err(), PENDING);
         assert_eq!(
             fetch(&mut r, 0),
-            (Fetch::Discovery, "https://idp.test/.well-known/openid-configuration".into())
+            (
+                Fetch::Discovery,
+                "https://idp.test/.well-known/openid-configuration".into()
+            )
         );
         let doc = |iss: &str| {
-            format!(r#"{{"issuer":"{iss}","jwks_uri":"https://idp.test/keys","token_endpoint":"https://idp.test/token","scopes_supported":["openid"]}}"#)
+            format!(
+                r#"{{"issuer":"{iss}","jwks_uri":"https://idp.test/keys","token_endpoint":"https://idp.test/token","scopes_supported":["openid"]}}"#
+            )
         };
-        r.answered(7, Fetched::Answer { status: 200, body: doc("https://idp.test") }, 0);
-        assert_eq!(r.keys(1).unwrap_err().code(), ErrorCode::Network, "issuer without the slash is another issuer");
+        r.answered(
+            7,
+            Fetched::Answer {
+                status: 200,
+                body: doc("https://idp.test"),
+            },
+            0,
+        );
+        assert_eq!(
+            r.keys(1).unwrap_err().code(),
+            ErrorCode::Network,
+            "issuer without the slash is another issuer"
+        );
         r.fetching = Some((8, Fetch::Discovery));
-        r.answered(8, Fetched::Answer { status: 200, body: doc("https://idp.test/") }, 0);
+        r.answered(
+            8,
+            Fetched::Answer {
+                status: 200,
+                body: doc("https://idp.test/"),
+            },
+            0,
+        );
         assert!(!r.awaits_discovery());
-        assert_eq!(r.metadata().token_endpoint.as_deref(), Some("https://idp.test/token"));
+        assert_eq!(
+            r.metadata().token_endpoint.as_deref(),
+            Some("https://idp.test/token")
+        );
         assert_eq!(r.keys(2).unwrap_err(), PENDING);
-        assert_eq!(r.take_wanted(), Some((Fetch::Jwks, "https://idp.test/keys".into())));
+        assert_eq!(
+            r.take_wanted(),
+            Some((Fetch::Jwks, "https://idp.test/keys".into()))
+        );
     }
 
     #[test]
@@ -521,9 +632,22 @@ mod tests {
         r.keys(0).unwrap_err();
         fetch(&mut r, 0);
         let doc = r#"{"issuer":"https://idp.test","jwks_uri":"https://idp.test/keys","token_endpoint":"https://idp.test/token"}"#;
-        r.answered(7, Fetched::Answer { status: 200, body: doc.into() }, 0);
-        assert_eq!(r.metadata().token_endpoint.as_deref(), Some("https://mine.test/token"));
-        assert_eq!(r.metadata().jwks_uri.as_deref(), Some("https://idp.test/keys"));
+        r.answered(
+            7,
+            Fetched::Answer {
+                status: 200,
+                body: doc.into(),
+            },
+            0,
+        );
+        assert_eq!(
+            r.metadata().token_endpoint.as_deref(),
+            Some("https://mine.test/token")
+        );
+        assert_eq!(
+            r.metadata().jwks_uri.as_deref(),
+            Some("https://idp.test/keys")
+        );
         assert!(Remote::new(KeySource::Absent, Metadata::default(), None).is_err());
     }
 }

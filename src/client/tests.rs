@@ -930,3 +930,277 @@ fn a_rotated_refresh_token_that_came_with_an_uncheckable_token_is_the_one_sent_n
     assert_eq!(sent.len(), 1, "the refresh is retried");
     assert!(sent[0].1.contains("refresh_token=rt2"), "{}", sent[0].1);
 }
+
+// ---- keys from the provider: a JWKS URL, discovery ----
+
+const JWKS_URL: &str = "https://idp.test/jwks";
+
+fn signer_n(n: u8) -> SigningKey {
+    SigningKey::from_slice(&[n; 32]).unwrap()
+}
+
+/// The JWK of `signer_n(n)` with `kid`.
+fn jwk_n(n: u8, kid: &str) -> String {
+    let point = signer_n(n).verifying_key().to_sec1_point(false);
+    Obj::new()
+        .str("kty", "EC")
+        .str("crv", "P-256")
+        .str("kid", kid)
+        .str("x", &crate::base64url::encode(point.x().unwrap()))
+        .str("y", &crate::base64url::encode(point.y().unwrap()))
+        .finish()
+}
+
+fn jwks(keys: &[String]) -> String {
+    format!(r#"{{"keys":[{}]}}"#, keys.join(","))
+}
+
+/// An ES256 token signed by `signer_n(n)` naming `kid`.
+fn token_n(n: u8, kid: &str, iat: u64, exp: u64) -> String {
+    let header = crate::base64url::encode(format!(r#"{{"alg":"ES256","kid":"{kid}"}}"#).as_bytes());
+    let payload = Obj::new()
+        .str("sub", "alice")
+        .num("iat", iat)
+        .num("exp", exp)
+        .finish();
+    let input = [header, crate::base64url::encode(payload.as_bytes())].join(".");
+    let sig: Signature = signer_n(n)
+        .sign_prehash(&crate::sha256::sha256(input.as_bytes()))
+        .unwrap();
+    [input, crate::base64url::encode(&sig.to_bytes())].join(".")
+}
+
+impl Rig {
+    fn with_source(options: &str, source: KeySource) -> Self {
+        Self {
+            core: Core::with_source(options.as_bytes(), source, 1).unwrap(),
+            wall: NOW_S * 1000,
+            mono: 1_000,
+            next_call: 1,
+        }
+    }
+
+    fn failed(&mut self, id: u64) -> Vec<Effect> {
+        self.input(&format!(r#"{{"t":"failed","id":{id},"timeout":false}}"#))
+    }
+}
+
+/// The `GET` requests among the effects: (id, url).
+fn gets(fx: &[Effect]) -> Vec<(u64, String)> {
+    fx.iter()
+        .filter_map(|e| match e {
+            Effect::Send {
+                id,
+                method: "GET",
+                url,
+                ..
+            } => Some((*id, url.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn posts_to(fx: &[Effect]) -> Vec<(u64, String, String)> {
+    fx.iter()
+        .filter_map(|e| match e {
+            Effect::Send {
+                id,
+                method: "POST",
+                url,
+                body,
+                ..
+            } => Some((*id, url.clone(), body.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn logged_out(fx: &[Effect]) -> bool {
+    fx.iter()
+        .any(|e| matches!(e, Effect::Emit(session::Event::Logout { .. })))
+}
+
+fn jwks_rig() -> Rig {
+    let mut r = Rig::with_source(OAUTH, KeySource::Url(JWKS_URL.into()));
+    r.start(None, false);
+    r
+}
+
+#[test]
+fn a_jwks_url_is_read_on_first_need_and_inputs_meanwhile_wait() {
+    let mut r = jwks_rig();
+    let t = token_n(1, "k1", NOW_S, NOW_S + 600);
+    let (set, fx) = r.set(&t, Some("rt1"), None);
+    let g = gets(&fx);
+    assert_eq!(g.len(), 1, "{fx:?}");
+    assert_eq!(g[0].1, JWKS_URL);
+    assert_eq!(settled(&fx, set), None, "waits for the keys");
+    let (get, fx) = r.get();
+    assert!(fx.is_empty(), "{fx:?}");
+    let fx = r.answer(g[0].0, 200, None, &jwks(&[jwk_n(1, "k1")]));
+    assert_eq!(settled(&fx, set), Some(Ok(None)));
+    assert_eq!(settled(&fx, get), Some(Ok(Some(t))));
+    // The set is kept: the next token by the same key asks nothing.
+    let (again, fx) = r.set(&token_n(1, "k1", NOW_S, NOW_S + 700), None, None);
+    assert!(gets(&fx).is_empty());
+    assert_eq!(settled(&fx, again), Some(Ok(None)));
+}
+
+#[test]
+fn a_key_rotation_mid_session_is_adopted_after_one_jwks_read_with_no_error_and_no_logout() {
+    let mut r = jwks_rig();
+    let (_, fx) = r.set(
+        &token_n(1, "k1", NOW_S, NOW_S + 120),
+        Some("rt1"),
+        Some(120),
+    );
+    let id = gets(&fx)[0].0;
+    r.answer(id, 200, None, &jwks(&[jwk_n(1, "k1")]));
+    r.advance(61_000);
+    let (get, fx) = r.get();
+    let refresh = posts_to(&fx);
+    assert_eq!(refresh.len(), 1);
+    // The provider rotated: the new token names k2, which the cached set lacks.
+    let next = token_n(2, "k2", NOW_S + 61, NOW_S + 661);
+    let fx = r.answer(refresh[0].0, 200, None, &oauth_body(&next, "rt2", 600));
+    let g = gets(&fx);
+    assert_eq!(g.len(), 1, "one re-read: {fx:?}");
+    let fx = r.answer(g[0].0, 200, None, &jwks(&[jwk_n(1, "k1"), jwk_n(2, "k2")]));
+    assert_eq!(settled(&fx, get), Some(Ok(Some(next.clone()))));
+    assert!(!logged_out(&fx));
+    assert!(!fx
+        .iter()
+        .any(|e| matches!(e, Effect::Emit(session::Event::Error { .. }))));
+}
+
+#[test]
+fn tokens_from_an_unpublished_key_are_no_matching_key_and_five_cost_one_re_read() {
+    let mut r = jwks_rig();
+    let (_, fx) = r.set(&token_n(1, "k1", NOW_S, NOW_S + 600), Some("rt1"), None);
+    let id = gets(&fx)[0].0;
+    r.answer(id, 200, None, &jwks(&[jwk_n(1, "k1")]));
+    r.advance(JWKS_COOLDOWN_MS_FOR_TESTS);
+    let mut reads = 0;
+    for i in 0..5 {
+        let (call, fx) = r.set(&token_n(9, "evil", NOW_S, NOW_S + 600 + i), None, None);
+        let g = gets(&fx);
+        reads += g.len();
+        let fx = match g.first() {
+            Some((id, _)) => r.answer(*id, 200, None, &jwks(&[jwk_n(1, "k1")])),
+            None => fx,
+        };
+        assert_eq!(settled(&fx, call), Some(Err(ErrorCode::NoMatchingKey)));
+        r.advance(1_000);
+    }
+    assert_eq!(reads, 1);
+    // The session is the one it was.
+    let (get, fx) = r.get();
+    assert!(matches!(settled(&fx, get), Some(Ok(Some(_)))));
+}
+
+const JWKS_COOLDOWN_MS_FOR_TESTS: u64 = remote::JWKS_COOLDOWN_MS;
+
+#[test]
+fn the_jwks_endpoint_down_is_network_and_never_a_logout() {
+    let mut r = jwks_rig();
+    // setSession while the JWKS cannot be read: `network`, nothing adopted.
+    let (call, fx) = r.set(
+        &token_n(1, "k1", NOW_S, NOW_S + 120),
+        Some("rt1"),
+        Some(120),
+    );
+    let fx = r.failed(gets(&fx)[0].0);
+    assert_eq!(settled(&fx, call), Some(Err(ErrorCode::Network)));
+    // Later it answers; then, mid-session, it goes down while a rotated token arrives.
+    r.advance(JWKS_COOLDOWN_MS_FOR_TESTS);
+    let (call, fx) = r.set(
+        &token_n(1, "k1", NOW_S + 30, NOW_S + 150),
+        Some("rt1"),
+        Some(120),
+    );
+    let fx = r.answer(gets(&fx)[0].0, 200, None, &jwks(&[jwk_n(1, "k1")]));
+    assert_eq!(settled(&fx, call), Some(Ok(None)));
+    r.advance(61_000);
+    let (_, fx) = r.get();
+    let refresh = posts_to(&fx)[0].0;
+    let fx = r.answer(
+        refresh,
+        200,
+        None,
+        &oauth_body(&token_n(2, "k2", NOW_S + 91, NOW_S + 700), "rt2", 600),
+    );
+    let fx = r.answer(gets(&fx)[0].0, 503, None, "");
+    assert!(!logged_out(&fx), "{fx:?}");
+    assert!(fx.iter().any(|e| matches!(
+        e,
+        Effect::Emit(session::Event::Error { error, will_retry: true, .. })
+            if error.code() == ErrorCode::Network
+    )));
+    // The old token is still served while it lasts.
+    let (get, fx) = r.get();
+    assert!(matches!(settled(&fx, get), Some(Ok(Some(_)))), "{fx:?}");
+}
+
+#[test]
+fn discovery_finds_the_keys_and_the_token_endpoint_and_checks_the_issuer() {
+    let opts = r#"{"issuer":"https://idp.test","clientId":"spa","crossTab":false}"#;
+    let mut r = Rig::with_source(opts, KeySource::Absent);
+    r.start(None, false);
+    let t = token_n(1, "k1", NOW_S, NOW_S + 120);
+    // Issuer check of the token itself (iss) is the app's `issuer`.
+    let t_iss = {
+        let header = crate::base64url::encode(br#"{"alg":"ES256","kid":"k1"}"#);
+        let payload = Obj::new()
+            .str("iss", "https://idp.test")
+            .num("iat", NOW_S)
+            .num("exp", NOW_S + 120)
+            .finish();
+        let input = [header, crate::base64url::encode(payload.as_bytes())].join(".");
+        let sig: Signature = signer_n(1)
+            .sign_prehash(&crate::sha256::sha256(input.as_bytes()))
+            .unwrap();
+        [input, crate::base64url::encode(&sig.to_bytes())].join(".")
+    };
+    let (call, fx) = r.set(&t_iss, Some("rt1"), Some(120));
+    let g = gets(&fx);
+    assert_eq!(g[0].1, "https://idp.test/.well-known/openid-configuration");
+    // A document naming another issuer is not the provider's.
+    let other = r#"{"issuer":"https://evil.test","jwks_uri":"https://evil.test/keys","token_endpoint":"https://evil.test/token"}"#;
+    let fx = r.answer(g[0].0, 200, None, other);
+    assert_eq!(settled(&fx, call), Some(Err(ErrorCode::Network)));
+    assert!(
+        gets(&fx).is_empty(),
+        "nothing is read from the other issuer"
+    );
+    r.advance(JWKS_COOLDOWN_MS_FOR_TESTS);
+    let (call, fx) = r.set(&t_iss, Some("rt1"), Some(120));
+    let doc = r#"{"issuer":"https://idp.test","jwks_uri":"https://idp.test/keys","token_endpoint":"https://idp.test/token"}"#;
+    let fx = r.answer(gets(&fx)[0].0, 200, None, doc);
+    let g = gets(&fx);
+    assert_eq!(g[0].1, "https://idp.test/keys");
+    let fx = r.answer(g[0].0, 200, None, &jwks(&[jwk_n(1, "k1")]));
+    assert_eq!(settled(&fx, call), Some(Ok(None)));
+    // A token without the issuer's iss is refused as before.
+    let (bad, fx) = r.set(&t, None, None);
+    assert_eq!(settled(&fx, bad), Some(Err(ErrorCode::ClaimMismatch)));
+    // The refresh goes to the discovered token endpoint, with the client id.
+    r.advance(61_000);
+    let (_, fx) = r.get();
+    let p = posts_to(&fx);
+    assert_eq!(p.len(), 1, "{fx:?}");
+    assert_eq!(p[0].1, "https://idp.test/token");
+    assert!(p[0].2.contains("client_id=spa"), "{}", p[0].2);
+}
+
+#[test]
+fn dispose_while_the_jwks_is_read_aborts_it_and_a_late_answer_does_nothing() {
+    let mut r = jwks_rig();
+    let (_, fx) = r.set(&token_n(1, "k1", NOW_S, NOW_S + 600), Some("rt1"), None);
+    let id = gets(&fx)[0].0;
+    let fx = r.raw(r#"{"t":"dispose"}"#);
+    assert!(fx.contains(&Effect::Abort { id }), "{fx:?}");
+    let fx = r.answer(id, 200, None, &jwks(&[jwk_n(1, "k1")]));
+    assert!(!fx
+        .iter()
+        .any(|e| matches!(e, Effect::Settle { .. } | Effect::Store(_))));
+}
