@@ -119,6 +119,9 @@ pub struct Core {
     clock_ms: u64,
     /// Requests that could not be sent (no endpoint known yet): they fail once the input ran.
     unsent: Vec<u64>,
+    /// A stored session that could not be checked at start (keys unreadable): kept, and
+    /// restored on the next call or wake.
+    unrestored: Option<String>,
     /// Inputs held back for signature answers, oldest first, with the rounds they waited.
     held: Vec<(Input, u32)>,
     session: Session,
@@ -161,6 +164,7 @@ impl Core {
             sigs: Signatures::default(),
             clock_ms: 0,
             unsent: Vec::new(),
+            unrestored: None,
             held: Vec::new(),
             channel_open: false,
             requests: Vec::new(),
@@ -320,8 +324,9 @@ impl Core {
                 | Input::Lock { .. }
                 | Input::Peer(_)
         );
-        // Until discovery named the token endpoint, any input may need it for a refresh.
-        if !carries_tokens && !self.remote.awaits_discovery() {
+        // Until discovery named the token endpoint, any input may need it for a refresh; a
+        // session not restored yet is restored by the next input.
+        if !carries_tokens && !self.remote.awaits_discovery() && self.unrestored.is_none() {
             return self.run(now, input);
         }
         let before = self.clone();
@@ -385,6 +390,16 @@ impl Core {
         }
         self.session.observe(now);
         self.clock_ms = clock_ms(now);
+        // A stored session not checked at start: restored first, then the input runs.
+        let wants_session = matches!(
+            input,
+            Input::GetToken { .. } | Input::Refresh { .. } | Input::Wake | Input::Online
+        );
+        if wants_session && !self.session.is_authenticated() {
+            if let Some(text) = self.unrestored.take() {
+                self.restore(now, text, &mut fx);
+            }
+        }
         match input {
             Input::Start { stored, channel } => self.start(now, stored, channel, &mut fx),
             Input::SetSession {
@@ -464,9 +479,28 @@ impl Core {
     fn start(&mut self, now: Now, stored: Option<String>, channel: bool, fx: &mut Vec<Effect>) {
         self.channel_open = channel && self.opts.cross_tab;
         let Some(text) = stored else { return };
-        // A stored session is checked like any other: a tampered or expired-beyond-repair
-        // store is refused and cleared.
-        let tokens = Record::from_json(&text).and_then(|r| self.tokens_from(r));
+        self.restore(now, text, fx);
+    }
+
+    /// Restores a stored session. It is checked like any other: a tampered or
+    /// expired-beyond-repair store is refused and cleared. One that cannot be checked now
+    /// (the provider's keys unreadable) is kept, and tried again on the next call or wake.
+    fn restore(&mut self, now: Now, text: String, fx: &mut Vec<Effect>) {
+        let Some(record) = Record::from_json(&text) else {
+            return fx.push(Effect::Clear);
+        };
+        let expires_by_s = record.expires_by_s;
+        let tokens = match self.admit(&record.access_token, record.refresh_token, None) {
+            Err(e) if e.code() == ErrorCode::Network => {
+                self.unrestored = Some(text);
+                return;
+            }
+            Err(_) => None,
+            Ok(mut t) => {
+                t.expires_by_s = expires_by_s;
+                Some(t)
+            }
+        };
         let usable = tokens
             .as_ref()
             .is_some_and(|t| self.session.judge(t).is_ok() || self.session.could_refresh(t));
@@ -509,6 +543,7 @@ impl Core {
         }
         match self.session.judge(&tokens) {
             Ok(()) => {
+                self.unrestored = None;
                 self.feed(now, session::Input::SetSession(tokens), fx);
                 fx.push(settle(call, Ok(None)));
             }
@@ -562,6 +597,7 @@ impl Core {
     }
 
     fn logout(&mut self, now: Now, fx: &mut Vec<Effect>) {
+        self.unrestored = None;
         if let Some(p) = self.probe.take() {
             self.abort(p.request, fx);
             fx.push(settle(p.call, Err(DOUBTFUL_SUPERSEDED)));

@@ -1204,3 +1204,23 @@ fn dispose_while_the_jwks_is_read_aborts_it_and_a_late_answer_does_nothing() {
         .iter()
         .any(|e| matches!(e, Effect::Settle { .. } | Effect::Store(_))));
 }
+
+#[test]
+fn a_stored_session_that_cannot_be_checked_at_start_is_kept_and_restored_later() {
+    let t = token_n(1, "k1", NOW_S, NOW_S + 600);
+    let stored = record(&t, "rt1");
+    let mut r = Rig::with_source(OAUTH, KeySource::Url(JWKS_URL.into()));
+    let fx = r.start(Some(&stored), false);
+    let fx = r.failed(gets(&fx)[0].0);
+    assert!(!fx.contains(&Effect::Clear), "the record stays: {fx:?}");
+    assert!(!logged_out(&fx));
+    // Within the cooldown a call is not_authenticated (nothing verified yet)...
+    let (get, fx) = r.get();
+    assert_eq!(settled(&fx, get), Some(Err(ErrorCode::NotAuthenticated)));
+    assert!(!fx.contains(&Effect::Clear));
+    // ...after it, the next call reads the keys and restores the session.
+    r.advance(JWKS_COOLDOWN_MS_FOR_TESTS);
+    let (get, fx) = r.get();
+    let fx = r.answer(gets(&fx)[0].0, 200, None, &jwks(&[jwk_n(1, "k1")]));
+    assert_eq!(settled(&fx, get), Some(Ok(Some(t))));
+}
