@@ -82,7 +82,7 @@ class AuthClient {
   #nextCall = 1;
   #listeners = new Map([['refresh', new Set()], ['logout', new Set()], ['error', new Set()]]);
   #deliveringRefresh = 0;
-  #state = { authenticated: false, claims: null, expiresAt: null };
+  #state = { authenticated: false, claims: null, user: null, expiresAt: null };
   // getAccessToken()'s fast path: a token the core said may be served until both deadlines
   // (wall clock and monotonic clock). Dropped on every input.
   #fresh = null;
@@ -256,7 +256,7 @@ class AuthClient {
         return undefined;
       }
       case 'state':
-        this.#state = { authenticated: e.authenticated, claims: e.claims, expiresAt: e.expiresAt };
+        this.#state = { authenticated: e.authenticated, claims: e.claims, user: e.user, expiresAt: e.expiresAt };
         return undefined;
       case 'fresh':
         this.#fresh = e.forMs > 0 ? { token: e.token, wall: Date.now() + e.forMs, monotonic: monotonic() + e.forMs } : null;
@@ -484,19 +484,20 @@ class AuthClient {
   }
 
   /**
-   * Verifies `accessToken`, then adopts the session; resolves when it is adopted. On failure
-   * (AuthError) the old session stays. `expiresIn` (the login response's `expires_in`) can
-   * shorten the token's life, never extend it.
+   * Verifies `accessToken` (unless `accessTokenFormat: 'opaque'`) and `idToken` (an OpenID
+   * Connect ID token: `aud` = `clientId`; it becomes `user`), then adopts the session;
+   * resolves when it is adopted. On failure (AuthError) the old session stays. `expiresIn`
+   * (the login response's `expires_in`) can shorten the token's life, never extend it.
    */
   setSession(session) {
     const input = { t: 'set' };
     try {
       if (session === null || typeof session !== 'object') throw new TypeError('not an object');
-      for (const name of ['accessToken', 'refreshToken', 'expiresIn']) {
+      for (const name of ['accessToken', 'refreshToken', 'expiresIn', 'idToken']) {
         if (Object.hasOwn(session, name)) input[name] = session[name];
       }
     } catch (cause) {
-      return Promise.reject(new AuthError('malformed', 'setSession needs { accessToken, refreshToken?, expiresIn? }', { cause }));
+      return Promise.reject(new AuthError('malformed', 'setSession needs { accessToken, refreshToken?, expiresIn?, idToken? }', { cause }));
     }
     return this.#request(input).then(() => undefined);
   }
@@ -552,6 +553,12 @@ class AuthClient {
   get claims() {
     this.#sync();
     return this.#state.claims;
+  }
+
+  /** The verified claims of the ID token (OpenID Connect), or null. */
+  get user() {
+    this.#sync();
+    return this.#state.user;
   }
 
   /** When the access token expires, ms since the epoch (local clock), or null. */

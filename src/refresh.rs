@@ -108,6 +108,8 @@ pub struct TokenResponse {
     pub refresh_token: Option<String>,
     /// `expires_in` / `expiresIn`, if given.
     pub expires_in_s: Option<u64>,
+    /// `id_token` / `idToken` (OpenID Connect), if given (verify it before use).
+    pub id_token: Option<String>,
 }
 
 /// What an answer of the refresh endpoint means.
@@ -182,9 +184,9 @@ pub fn classify(
 }
 
 fn token_response(style: Style, obj: &Object) -> Classified {
-    let (access, refresh, expires) = match style {
-        Style::OAuth2 => ("access_token", "refresh_token", "expires_in"),
-        Style::Json | Style::Cookie => ("accessToken", "refreshToken", "expiresIn"),
+    let (access, refresh, expires, id) = match style {
+        Style::OAuth2 => ("access_token", "refresh_token", "expires_in", "id_token"),
+        Style::Json | Style::Cookie => ("accessToken", "refreshToken", "expiresIn", "idToken"),
     };
     let Some(Value::String(access_token)) = obj.get(access) else {
         return bad_response("the refresh response has no access token");
@@ -211,10 +213,16 @@ fn token_response(style: Style, obj: &Object) -> Classified {
             None => return bad_response("the refresh response's expires_in is not a number"),
         },
     };
+    let id_token = match obj.get(id) {
+        None | Some(Value::Null) => None,
+        Some(Value::String(t)) => Some(t.clone()),
+        _ => return bad_response("the refresh response's id_token is not a string"),
+    };
     Classified::Tokens(TokenResponse {
         access_token: access_token.clone(),
         refresh_token,
         expires_in_s,
+        id_token,
     })
 }
 
@@ -317,7 +325,8 @@ mod tests {
             Classified::Tokens(TokenResponse {
                 access_token: "A".into(),
                 refresh_token: Some("R".into()),
-                expires_in_s: Some(300)
+                expires_in_s: Some(300),
+                id_token: None,
             })
         );
         let json = classify(Style::Json, 200, None, 0, r#"{"accessToken":"A"}"#);

@@ -26,17 +26,18 @@ use crate::session::{
     self, Action, Broadcast, CallId, Config, Now, RefreshId, RefreshOutcome, Session, Tokens,
 };
 use crate::token::DEFAULT_MAX_TOKEN_BYTES;
-use crate::verify::verify_untimed_with;
+use crate::verify::{verify_untimed_with, Checks, VerifiedToken};
 use alloc::rc::Rc;
 use remote::{Fetched, KeySource, Remote};
 use signatures::Signatures;
 
 pub use options::{ClientOptions, Persist, RefreshOptions};
-pub use protocol::{Effect, Input, Verdict};
+pub use protocol::{Effect, Input, SessionValues, Verdict};
 pub use record::{Message, Record};
 
-/// How many verified tokens' claims are remembered for `claims` (current and recent ones).
-const CLAIMS_CACHE: usize = 4;
+/// How many verified tokens' claims are remembered for `claims` and `user` (current and
+/// recent access and ID tokens).
+const CLAIMS_CACHE: usize = 8;
 
 /// How much longer than a refresh request may take (`refresh.timeoutMs`) a tab waits for the
 /// cross-tab lock before taking it: beyond that, the holder is frozen or gone.
@@ -402,19 +403,7 @@ impl Core {
         }
         match input {
             Input::Start { stored, channel } => self.start(now, stored, channel, &mut fx),
-            Input::SetSession {
-                call,
-                access_token,
-                refresh_token,
-                expires_in,
-            } => self.set_session(
-                now,
-                call,
-                &access_token,
-                &refresh_token,
-                &expires_in,
-                &mut fx,
-            ),
+            Input::SetSession { call, values } => self.set_session(now, call, &values, &mut fx),
             Input::GetToken { call } => match self.probe.as_mut() {
                 Some(p) => p.waiting.push(call),
                 None => self.feed(now, session::Input::GetToken { call }, &mut fx),
@@ -489,17 +478,13 @@ impl Core {
         let Some(record) = Record::from_json(&text) else {
             return fx.push(Effect::Clear);
         };
-        let expires_by_s = record.expires_by_s;
-        let tokens = match self.admit(&record.access_token, record.refresh_token, None) {
+        let tokens = match self.admit(Offered::record(&record)) {
             Err(e) if e.code() == ErrorCode::Network => {
                 self.unrestored = Some(text);
                 return;
             }
             Err(_) => None,
-            Ok(mut t) => {
-                t.expires_by_s = expires_by_s;
-                Some(t)
-            }
+            Ok(t) => Some(t),
         };
         let usable = tokens
             .as_ref()
@@ -527,12 +512,10 @@ impl Core {
         &mut self,
         now: Now,
         call: CallId,
-        access_token: &Value,
-        refresh_token: &Value,
-        expires_in: &Value,
+        values: &SessionValues,
         fx: &mut Vec<Effect>,
     ) {
-        let tokens = match self.session_tokens(access_token, refresh_token, expires_in) {
+        let tokens = match self.session_tokens(values) {
             Ok(t) => t,
             Err(e) => return fx.push(settle(call, Err(e))),
         };
@@ -572,28 +555,34 @@ impl Core {
     }
 
     /// Reads and verifies `setSession`'s values (as given by the app).
-    fn session_tokens(
-        &mut self,
-        access_token: &Value,
-        refresh_token: &Value,
-        expires_in: &Value,
-    ) -> Result<Tokens> {
-        let access = access_token
+    fn session_tokens(&mut self, values: &SessionValues) -> Result<Tokens> {
+        let access = values
+            .access_token
             .as_str()
             .ok_or(Error::malformed("accessToken must be a string"))?;
-        let refresh = match refresh_token {
-            Value::Null => None,
-            Value::String(s) if s.len() <= DEFAULT_MAX_TOKEN_BYTES => Some(s.clone()),
-            _ => return Err(Error::malformed("refreshToken must be a string")),
+        let text = |v: &Value, err: &'static str| match v {
+            Value::Null => Ok(None),
+            Value::String(s) if s.len() <= DEFAULT_MAX_TOKEN_BYTES => Ok(Some(s.clone())),
+            _ => Err(Error::malformed(err)),
         };
-        let expires_in = match expires_in {
+        let refresh = text(&values.refresh_token, "refreshToken must be a string")?;
+        let id_token = text(&values.id_token, "idToken must be a string")?;
+        let expires_in = match &values.expires_in {
             Value::Null => None,
             v => Some(
                 v.as_whole(MAX_EXPIRES_IN_S)
                     .ok_or(Error::malformed("expiresIn must be a number of seconds"))?,
             ),
         };
-        self.admit(access, refresh, expires_in)
+        let expires_by_s = self.expires_by(expires_in);
+        self.admit(Offered {
+            access_token: access,
+            refresh_token: refresh,
+            expires_by_s,
+            id_token: id_token.as_deref(),
+            fresh: true,
+            sub: None,
+        })
     }
 
     fn logout(&mut self, now: Now, fx: &mut Vec<Effect>) {
@@ -780,53 +769,143 @@ impl Core {
 
     // ---- trust ----
 
-    /// Verifies a token's signature and claims (not its times) and makes it [`Tokens`];
-    /// `expires_in` is placed on the estimated server clock now.
-    fn admit(
-        &mut self,
-        access_token: &str,
-        refresh_token: Option<String>,
-        expires_in_s: Option<u64>,
-    ) -> Result<Tokens> {
+    /// `expires_in` seconds from now on the estimated server clock.
+    fn expires_by(&self, expires_in_s: Option<u64>) -> Option<u64> {
+        let server_now_s = self.session.server_now_s();
+        expires_in_s.map(|e| server_now_s.saturating_add(e))
+    }
+
+    /// Verifies `token`'s signature and claims against the provider's keys (not its times).
+    fn verified(&mut self, token: &str, checks: &Checks) -> Result<VerifiedToken> {
         let keys = self.remote.keys(self.clock_ms)?;
         let sigs = &mut self.sigs;
         let v = verify_untimed_with(
-            access_token,
+            token,
             &keys,
-            &self.opts.checks,
+            checks,
             DEFAULT_MAX_TOKEN_BYTES,
             &mut |key, data, _, sig| sigs.check(key, data, sig),
         );
-        // A kid the set read does not know: the provider may have rotated its keys.
-        let v = match v {
+        match v {
+            // A kid the set read does not know: the provider may have rotated its keys.
             Err(e) if e.code() == ErrorCode::NoMatchingKey => {
                 self.remote.unknown_kid(self.clock_ms)?;
-                return Err(e);
+                Err(e)
             }
-            v => v?,
+            v => v,
+        }
+    }
+
+    /// Verifies a token set and makes it [`Tokens`] (times are judged by the session). The
+    /// access token's signature and claims, unless `accessTokenFormat` is `'opaque'` (then
+    /// its life is `expires_by_s`, required). The ID token, if any, as OpenID Connect says
+    /// (`aud` = `clientId`, `azp`), and its `exp` when it is `fresh` (just issued, not from
+    /// storage or another tab); `sub`, if given, is the subject it must keep (a refresh).
+    fn admit(&mut self, given: Offered<'_>) -> Result<Tokens> {
+        let (exp_s, iat_s, nbf_s) = if self.opts.opaque {
+            let exp = given.expires_by_s.ok_or(Error::malformed(
+                "an opaque access token needs expiresIn (expires_in)",
+            ))?;
+            if given.access_token.is_empty() || given.access_token.len() > DEFAULT_MAX_TOKEN_BYTES {
+                return Err(Error::malformed("accessToken must be a non-empty string"));
+            }
+            (exp, None, None)
+        } else {
+            let checks = Rc::clone(&self.opts);
+            let v = self.verified(given.access_token, &checks.checks)?;
+            self.remember(given.access_token, v.payload_json());
+            (v.exp_s(), v.iat_s(), v.nbf_s())
         };
-        self.remember(access_token, v.payload_json());
-        let server_now_s = self.session.server_now_s();
+        // A stored or shared ID token whose key the provider has since withdrawn costs the
+        // `user`, not the session; a fresh one that fails refuses the answer.
+        let id_token = match given.id_token {
+            None => None,
+            Some(id) => match self.check_id_token(id, given.fresh, given.sub) {
+                Ok(()) => Some(id),
+                Err(e)
+                    if !given.fresh
+                        && !matches!(e.code(), ErrorCode::Network | ErrorCode::Internal) =>
+                {
+                    None
+                }
+                Err(e) => return Err(e),
+            },
+        };
         Ok(Tokens {
-            access_token: access_token.into(),
+            access_token: given.access_token.into(),
             refresh_token: if in_cookie(&self.opts) {
                 None
             } else {
-                refresh_token
+                given.refresh_token
             },
-            exp_s: v.exp_s(),
-            iat_s: v.iat_s(),
-            nbf_s: v.nbf_s(),
-            expires_by_s: expires_in_s.map(|e| server_now_s.saturating_add(e)),
+            exp_s,
+            iat_s,
+            nbf_s,
+            expires_by_s: given.expires_by_s,
+            id_token: id_token.map(String::from),
         })
+    }
+
+    /// OpenID Connect Core §3.1.3.7: signature, `iss`, `aud` containing `clientId`, `azp` =
+    /// `clientId` when present (required with several audiences), a `sub`; `exp` when fresh;
+    /// on a refresh, the same `sub` (§12.2).
+    fn check_id_token(&mut self, id: &str, fresh: bool, sub: Option<&str>) -> Result<()> {
+        const AZP: Error = Error::new(
+            ErrorCode::ClaimMismatch,
+            "the ID token's azp is not this client",
+        );
+        let client = self
+            .opts
+            .client_id
+            .clone()
+            .or_else(|| self.opts.refresh.as_ref().and_then(|r| r.client_id.clone()))
+            .ok_or(Error::malformed(
+                "clientId is required to verify an ID token",
+            ))?;
+        let mut checks = self.opts.checks.clone();
+        checks.audience = vec![client.clone()];
+        let v = self.verified(id, &checks)?;
+        let claims = v.claims();
+        let audiences = match claims.get("aud") {
+            Some(Value::Array(a)) => a.len(),
+            _ => 1,
+        };
+        match claims.get("azp") {
+            None if audiences == 1 => {}
+            Some(Value::String(azp)) if *azp == client => {}
+            _ => return Err(AZP),
+        }
+        let Some(Value::String(own)) = claims.get("sub") else {
+            return Err(Error::new(
+                ErrorCode::ClaimMismatch,
+                "the ID token has no sub",
+            ));
+        };
+        if sub.is_some_and(|s| s != own) {
+            return Err(Error::new(
+                ErrorCode::ClaimMismatch,
+                "the refreshed ID token names another subject",
+            ));
+        }
+        if fresh {
+            v.check_time(self.session.server_now_s(), self.opts.checks.leeway_s)?;
+        }
+        self.remember(id, v.payload_json());
+        Ok(())
+    }
+
+    /// The `sub` of the current session's ID token, if it has one.
+    fn current_sub(&self) -> Option<String> {
+        let id = self.session.tokens()?.id_token.as_deref()?;
+        let (_, payload) = self.claims.iter().rev().find(|(t, _)| t == id)?;
+        let obj = crate::json::parse_object(payload.as_bytes(), "").ok()?;
+        obj.get("sub").and_then(Value::as_str).map(String::from)
     }
 
     /// Tokens from a stored or shared record, verified again. Its times are judged by the
     /// session when it decides to adopt them.
     fn tokens_from(&mut self, r: Record) -> Option<Tokens> {
-        let mut t = self.admit(&r.access_token, r.refresh_token, None).ok()?;
-        t.expires_by_s = r.expires_by_s;
-        Some(t)
+        self.admit(Offered::record(&r)).ok()
     }
 
     /// Turns an answer of the refresh endpoint into the session's outcome, learning the server
@@ -897,7 +976,23 @@ impl Core {
             Classified::Rejected { error } => (RefreshOutcome::Rejected { error }, false),
             Classified::Tokens(tr) => {
                 let rt = tr.refresh_token.clone();
-                match self.admit(&tr.access_token, tr.refresh_token, tr.expires_in_s) {
+                // A refresh answer without an ID token keeps the one the session has; with
+                // one, it must name the same subject (OpenID Connect Core §12.2).
+                let current = self.session.tokens().and_then(|t| t.id_token.clone());
+                let sub = self.current_sub();
+                let offered = Offered {
+                    access_token: &tr.access_token,
+                    refresh_token: tr.refresh_token,
+                    expires_by_s: self.expires_by(tr.expires_in_s),
+                    id_token: tr.id_token.as_deref(),
+                    fresh: true,
+                    sub: sub.as_deref(),
+                };
+                let admitted = self.admit(offered).map(|mut t| {
+                    t.id_token = t.id_token.or(current);
+                    t
+                });
+                match admitted {
                     // The signature could not be checked here and now: not the answer's fault.
                     Err(error) if error.code() == ErrorCode::Network => (
                         RefreshOutcome::Unchecked {
@@ -1039,6 +1134,7 @@ impl Core {
                 t.refresh_token
             },
             expires_by_s: t.expires_by_s,
+            id_token: t.id_token,
         }
     }
 
@@ -1152,15 +1248,18 @@ impl Core {
     /// After every input: what the getters say, the fast path, the timer.
     fn finish(&mut self, fx: &mut Vec<Effect>) {
         let token = self.session.access_token();
+        let known = |t: Option<&str>| {
+            let t = t?;
+            self.claims
+                .iter()
+                .rev()
+                .find(|(c, _)| c == t)
+                .map(|(_, p)| p.clone())
+        };
         let state = Effect::State {
             authenticated: self.session.is_authenticated(),
-            claims: token.and_then(|t| {
-                self.claims
-                    .iter()
-                    .rev()
-                    .find(|(c, _)| c == t)
-                    .map(|(_, p)| p.clone())
-            }),
+            claims: known(token),
+            user: known(self.session.tokens().and_then(|t| t.id_token.as_deref())),
             expires_at_ms: self.session.expires_at_ms(),
         };
         if self.last_state.as_ref() != Some(&state) {
@@ -1177,6 +1276,33 @@ impl Core {
             for_ms,
         });
         fx.push(Effect::Wake(self.session.next_wake_ms()));
+    }
+}
+
+/// A token set offered to the client (by the app, a refresh answer, storage, another tab),
+/// not verified yet.
+struct Offered<'a> {
+    access_token: &'a str,
+    refresh_token: Option<String>,
+    /// The end `expires_in` gives, on the estimated server clock.
+    expires_by_s: Option<u64>,
+    id_token: Option<&'a str>,
+    /// Just issued: the ID token's `exp` is checked too.
+    fresh: bool,
+    /// The subject a refreshed ID token must keep.
+    sub: Option<&'a str>,
+}
+
+impl<'a> Offered<'a> {
+    fn record(r: &'a Record) -> Self {
+        Self {
+            access_token: &r.access_token,
+            refresh_token: r.refresh_token.clone(),
+            expires_by_s: r.expires_by_s,
+            id_token: r.id_token.as_deref(),
+            fresh: false,
+            sub: None,
+        }
     }
 }
 

@@ -67,6 +67,9 @@ pub struct ClientOptions {
     pub client_id: Option<String>,
     /// `metadata`: the provider's endpoints given directly (override discovery).
     pub metadata: Metadata,
+    /// `accessTokenFormat: 'opaque'`: access tokens are not read (their life is
+    /// `expires_in`); identity comes from the verified ID token.
+    pub opaque: bool,
 }
 
 const fn bad(message: &'static str) -> Error {
@@ -90,6 +93,7 @@ impl ClientOptions {
             cross_tab: true,
             client_id: None,
             metadata: Metadata::default(),
+            opaque: false,
         };
         for (name, v) in obj.members() {
             if *v == Value::Null || o.checks.read(name, v)? {
@@ -123,6 +127,15 @@ impl ClientOptions {
                             .ok_or(bad("options.clientId must be a string"))?
                             .into(),
                     )
+                }
+                "accessTokenFormat" => {
+                    o.opaque = match v.as_str() {
+                        Some("jwt") => false,
+                        Some("opaque") => true,
+                        _ => {
+                            return Err(bad("options.accessTokenFormat must be 'jwt' or 'opaque'"))
+                        }
+                    }
                 }
                 "metadata" => {
                     const BAD: Error =

@@ -66,17 +66,13 @@ pub enum Input {
         /// A BroadcastChannel to the other tabs exists.
         channel: bool,
     },
-    /// `setSession(...)`: `{"t":"set","call":n,"accessToken":…,"refreshToken":…,"expiresIn":…}`
-    /// with the app's values as given (absent members are `undefined`).
+    /// `setSession(...)`: `{"t":"set","call":n,"accessToken":…,"refreshToken":…,"expiresIn":…,
+    /// "idToken":…}` with the app's values as given (absent members are `undefined`).
     SetSession {
         /// The call to settle.
         call: CallId,
-        /// `accessToken`, as given.
-        access_token: Value,
-        /// `refreshToken`, as given.
-        refresh_token: Value,
-        /// `expiresIn`, as given.
-        expires_in: Value,
+        /// The values.
+        values: SessionValues,
     },
     /// `getAccessToken()`: `{"t":"get","call":n}`.
     GetToken {
@@ -153,6 +149,19 @@ pub enum Input {
     },
 }
 
+/// `setSession`'s values as the app gave them (`Null` when absent).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionValues {
+    /// `accessToken`.
+    pub access_token: Value,
+    /// `refreshToken`.
+    pub refresh_token: Value,
+    /// `expiresIn`.
+    pub expires_in: Value,
+    /// `idToken`.
+    pub id_token: Value,
+}
+
 /// What a signature check said.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -223,12 +232,14 @@ pub enum Effect {
         /// Its result.
         result: core::result::Result<Option<String>, Error>,
     },
-    /// The getters' answers: `isAuthenticated`, `claims` (JSON text), `expiresAt`.
+    /// The getters' answers: `isAuthenticated`, `claims` and `user` (JSON text), `expiresAt`.
     State {
         /// `isAuthenticated`.
         authenticated: bool,
         /// `claims`: the verified payload's JSON text.
         claims: Option<String>,
+        /// `user`: the verified ID token's claims (JSON text).
+        user: Option<String>,
         /// `expiresAt`, ms since epoch on the local clock.
         expires_at_ms: Option<u64>,
     },
@@ -289,9 +300,12 @@ impl Input {
                 },
                 "set" => Self::SetSession {
                     call: call()?,
-                    access_token: member("accessToken"),
-                    refresh_token: member("refreshToken"),
-                    expires_in: member("expiresIn"),
+                    values: SessionValues {
+                        access_token: member("accessToken"),
+                        refresh_token: member("refreshToken"),
+                        expires_in: member("expiresIn"),
+                        id_token: member("idToken"),
+                    },
                 },
                 "get" => Self::GetToken { call: call()? },
                 "refresh" => Self::Refresh {
@@ -421,6 +435,7 @@ impl Effect {
             Self::State {
                 authenticated,
                 claims,
+                user,
                 expires_at_ms,
             } => {
                 let o = Obj::new()
@@ -429,6 +444,10 @@ impl Effect {
                 let o = match claims {
                     Some(c) => o.raw("claims", c),
                     None => o.null("claims"),
+                };
+                let o = match user {
+                    Some(c) => o.raw("user", c),
+                    None => o.null("user"),
                 };
                 match expires_at_ms {
                     Some(at) => o.num("expiresAt", *at),
@@ -509,8 +528,12 @@ mod tests {
             Input::from_json(r#"{"t":"set","call":1,"accessToken":"a","expiresIn":"NaN"}"#)
                 .unwrap(),
             Input::SetSession {
-                expires_in: Value::String(_),
-                refresh_token: Value::Null,
+                values: SessionValues {
+                    expires_in: Value::String(_),
+                    refresh_token: Value::Null,
+                    id_token: Value::Null,
+                    ..
+                },
                 ..
             }
         ));
@@ -554,6 +577,7 @@ mod tests {
             Effect::State {
                 authenticated: true,
                 claims: Some("{\"sub\":\"a\"}".into()),
+                user: None,
                 expires_at_ms: Some(9),
             },
             Effect::Wake(None),

@@ -20,6 +20,8 @@ pub struct Record {
     pub refresh_token: Option<String>,
     /// An end earlier than `exp` (seconds, server clock), from `expires_in`.
     pub expires_by_s: Option<u64>,
+    /// The ID token (verified again when read).
+    pub id_token: Option<String>,
 }
 
 impl Record {
@@ -30,6 +32,7 @@ impl Record {
             .str("at", &self.access_token)
             .opt_str("rt", self.refresh_token.as_deref())
             .opt_num("by", self.expires_by_s)
+            .opt_str("it", self.id_token.as_deref())
             .finish()
     }
 
@@ -52,6 +55,10 @@ impl Record {
             expires_by_s: match obj.get("by") {
                 None => None,
                 Some(v) => Some(v.as_numeric_date()?),
+            },
+            id_token: match obj.get("it") {
+                None => None,
+                Some(v) => Some(v.as_str()?.into()),
             },
         })
     }
@@ -111,6 +118,7 @@ mod tests {
             access_token: "a.b.c".into(),
             refresh_token: Some("r\"x".into()),
             expires_by_s: Some(1_700_000_300),
+            id_token: None,
         };
         assert_eq!(Record::from_json(&r.to_json()), Some(r.clone()));
         let bare = Record {

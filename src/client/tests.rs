@@ -357,6 +357,7 @@ fn record(access: &str, refresh: &str) -> String {
         access_token: access.into(),
         refresh_token: Some(refresh.into()),
         expires_by_s: None,
+        id_token: None,
     }
     .to_json()
 }
@@ -376,6 +377,7 @@ fn a_stored_record_claiming_freshness_for_an_expired_token_is_refused() {
         access_token: expired,
         refresh_token: None,
         expires_by_s: Some(NOW_S + 3600),
+        id_token: None,
     };
     let mut r = Rig::new(r#"{"persist":"local"}"#, &jwk());
     let fx = r.start(Some(&rec.to_json()), false);
@@ -1223,4 +1225,187 @@ fn a_stored_session_that_cannot_be_checked_at_start_is_kept_and_restored_later()
     let (get, fx) = r.get();
     let fx = r.answer(gets(&fx)[0].0, 200, None, &jwks(&[jwk_n(1, "k1")]));
     assert_eq!(settled(&fx, get), Some(Ok(Some(t))));
+}
+
+// ---- ID tokens and opaque access tokens ----
+
+/// A token signed by `signer_n(n)` (kid `k{n}`) with the claims `payload`.
+fn jws(n: u8, payload: &str) -> String {
+    let header = crate::base64url::encode(format!(r#"{{"alg":"ES256","kid":"k{n}"}}"#).as_bytes());
+    let input = [header, crate::base64url::encode(payload.as_bytes())].join(".");
+    let sig: Signature = signer_n(n)
+        .sign_prehash(&crate::sha256::sha256(input.as_bytes()))
+        .unwrap();
+    [input, crate::base64url::encode(&sig.to_bytes())].join(".")
+}
+
+fn id_token(sub: &str, aud: &str, azp: Option<&str>, exp: u64) -> String {
+    let aud_json = if aud.starts_with('[') {
+        aud.to_string()
+    } else {
+        format!("\"{aud}\"")
+    };
+    let azp = azp.map_or(String::new(), |a| format!(r#","azp":"{a}""#));
+    jws(
+        1,
+        &format!(
+            r#"{{"iss":"https://idp.test","sub":"{sub}","aud":{aud_json}{azp},"iat":{NOW_S},"exp":{exp}}}"#
+        ),
+    )
+}
+
+fn state_user(fx: &[Effect]) -> Option<Option<String>> {
+    fx.iter().rev().find_map(|e| match e {
+        Effect::State { user, .. } => Some(user.clone()),
+        _ => None,
+    })
+}
+
+fn set_with_id(r: &mut Rig, access: &str, id: &str, expires_in: Option<u64>) -> (u64, Vec<Effect>) {
+    let call = r.call();
+    let o = Obj::new()
+        .str("t", "set")
+        .num("call", call)
+        .str("accessToken", access)
+        .str("refreshToken", "rt1")
+        .opt_num("expiresIn", expires_in)
+        .str("idToken", id)
+        .finish();
+    (call, r.input(&o))
+}
+
+const OIDC: &str = r#"{"issuer":"https://idp.test","clientId":"spa","refresh":{"url":"https://idp.test/token"},"crossTab":false}"#;
+
+fn oidc_rig(options: &str) -> Rig {
+    let mut r = Rig::with_source(
+        options,
+        KeySource::Given(KeySet::from_json(jwks(&[jwk_n(1, "k1")]).as_bytes()).unwrap()),
+    );
+    r.start(None, false);
+    r
+}
+
+fn access(exp: u64) -> String {
+    jws(
+        1,
+        &format!(r#"{{"iss":"https://idp.test","sub":"alice","iat":{NOW_S},"exp":{exp}}}"#),
+    )
+}
+
+#[test]
+fn an_id_token_for_this_client_becomes_user_and_one_for_another_client_is_refused() {
+    let mut r = oidc_rig(OIDC);
+    let id = id_token("alice", "spa", None, NOW_S + 3600);
+    let (call, fx) = set_with_id(&mut r, &access(NOW_S + 600), &id, None);
+    assert_eq!(settled(&fx, call), Some(Ok(None)));
+    let user = state_user(&fx).flatten().unwrap();
+    assert!(user.contains(r#""sub":"alice""#), "{user}");
+    for (bad, code) in [
+        (
+            id_token("mallory", "other-app", None, NOW_S + 3600),
+            ErrorCode::ClaimMismatch,
+        ),
+        // Several audiences: azp must name this client.
+        (
+            id_token("mallory", r#"["spa","other"]"#, None, NOW_S + 3600),
+            ErrorCode::ClaimMismatch,
+        ),
+        (
+            id_token("mallory", r#"["spa","other"]"#, Some("other"), NOW_S + 3600),
+            ErrorCode::ClaimMismatch,
+        ),
+        (
+            id_token("mallory", "spa", Some("other"), NOW_S + 3600),
+            ErrorCode::ClaimMismatch,
+        ),
+        // Expired when it arrives.
+        (
+            id_token("mallory", "spa", None, NOW_S - 3600),
+            ErrorCode::Expired,
+        ),
+    ] {
+        let (call, fx) = set_with_id(&mut r, &access(NOW_S + 700), &bad, None);
+        assert_eq!(settled(&fx, call), Some(Err(code)), "{bad}");
+    }
+    // The old session and its user stay.
+    let (get, fx) = r.get();
+    assert_eq!(settled(&fx, get), Some(Ok(Some(access(NOW_S + 600)))));
+    let ok = id_token("alice", r#"["spa","other"]"#, Some("spa"), NOW_S + 3600);
+    let (call, _) = set_with_id(&mut r, &access(NOW_S + 800), &ok, None);
+    assert_eq!(settled(&r.get().1, call), None);
+}
+
+#[test]
+fn an_id_token_needs_a_client_id() {
+    let mut r = oidc_rig(r#"{"issuer":"https://idp.test","crossTab":false}"#);
+    let id = id_token("alice", "spa", None, NOW_S + 3600);
+    let (call, fx) = set_with_id(&mut r, &access(NOW_S + 600), &id, None);
+    assert_eq!(settled(&fx, call), Some(Err(ErrorCode::Malformed)));
+}
+
+const OPAQUE: &str = r#"{"issuer":"https://idp.test","clientId":"spa","accessTokenFormat":"opaque","refresh":{"url":"https://idp.test/token"},"crossTab":false}"#;
+
+#[test]
+fn opaque_access_tokens_live_by_expires_in_and_identity_comes_from_the_id_token() {
+    let mut r = oidc_rig(OPAQUE);
+    let id = id_token("alice", "spa", None, NOW_S + 3600);
+    // Without expiresIn nothing says when an opaque token dies.
+    let (call, fx) = set_with_id(&mut r, "opaque-1", &id, None);
+    assert_eq!(settled(&fx, call), Some(Err(ErrorCode::Malformed)));
+    let (call, fx) = set_with_id(&mut r, "opaque-1", &id, Some(120));
+    assert_eq!(settled(&fx, call), Some(Ok(None)));
+    assert!(fx.iter().any(|e| matches!(
+        e,
+        Effect::State {
+            authenticated: true,
+            claims: None,
+            ..
+        }
+    )));
+    assert!(state_user(&fx).flatten().unwrap().contains("alice"));
+    // Refreshed before expires_in runs out; a new ID token must keep the subject.
+    r.advance(61_000);
+    let (get, fx) = r.get();
+    let id1 = sends(&fx)[0].0;
+    let other = id_token("mallory", "spa", None, NOW_S + 3600);
+    let body = |at: &str, id: &str| {
+        Obj::new()
+            .str("access_token", at)
+            .str("refresh_token", "rt2")
+            .num("expires_in", 600)
+            .str("token_type", "Bearer")
+            .str("id_token", id)
+            .finish()
+    };
+    let fx = r.answer(id1, 200, None, &body("opaque-2", &other));
+    assert!(fx.iter().any(|e| matches!(
+        e,
+        Effect::Emit(session::Event::Error { error, .. }) if error.code() == ErrorCode::ClaimMismatch
+    )), "{fx:?}");
+    // Not adopted: the waiting call gets the token that is still valid, the user stays.
+    assert_eq!(settled(&fx, get), Some(Ok(Some("opaque-1".into()))));
+    assert!(state_user(&fx).is_none(), "nothing changed: {fx:?}");
+    // The retry brings the right subject: adopted, and the user is the new token's.
+    let mut sent = Vec::new();
+    for _ in 0..40 {
+        r.advance(1_000);
+        let (_, fx) = r.get();
+        sent.extend(sends(&fx));
+        if !sent.is_empty() {
+            break;
+        }
+    }
+    let fresh = id_token("alice", "spa", None, NOW_S + 7200);
+    r.answer(sent[0].0, 200, None, &body("opaque-3", &fresh));
+    let (get, fx) = r.get();
+    assert_eq!(settled(&fx, get), Some(Ok(Some("opaque-3".into()))));
+    // A refresh answer without an ID token keeps the user.
+    r.advance(600_000);
+    let (_, fx) = r.get();
+    let id3 = sends(&fx)[0].0;
+    let plain = oauth_body("opaque-4", "rt4", 600);
+    let fx = r.answer(id3, 200, None, &plain);
+    assert!(state_user(&fx).is_none_or(|u| u.is_some()), "{fx:?}");
+    let (get, fx) = r.get();
+    assert_eq!(settled(&fx, get), Some(Ok(Some("opaque-4".into()))));
 }

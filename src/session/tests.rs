@@ -60,6 +60,7 @@ impl H {
             iat_s: Some(iat),
             nbf_s: None,
             expires_by_s: None,
+            id_token: None,
         }
     }
 
@@ -541,6 +542,7 @@ fn the_rfc7515_a3_token_given_with_a_generous_expires_by_is_expired() {
         iat_s: None,
         nbf_s: None,
         expires_by_s: Some(T0 / SEC + 3_600),
+        id_token: None,
     };
     assert_eq!(h.s.judge(&t).map_err(|e| e.code()), Err(ErrorCode::Expired));
 }
@@ -601,6 +603,7 @@ fn an_aged_token_keeps_its_real_exp_and_teaches_no_lower_offset() {
         iat_s: Some(now_s - 3_000),
         nbf_s: None,
         expires_by_s: None,
+        id_token: None,
     };
     assert!(h.s.judge(&aged).is_ok());
     h.feed(Input::SetSession(aged.clone()));
@@ -751,6 +754,7 @@ fn a_newer_peer_token_too_old_to_use_still_hands_over_its_refresh_token() {
         iat_s: Some(T0 / SEC + 60),
         nbf_s: None,
         expires_by_s: None,
+        id_token: None,
     };
     let a = h.feed(Input::PeerRefreshed(t));
     assert!(refresh_events(&a).is_empty());

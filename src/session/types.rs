@@ -62,6 +62,8 @@ pub struct Tokens {
     /// An earlier end than `exp` (seconds, server clock): `expires_in` of the answer that
     /// brought the token, placed on the estimated server clock at receipt.
     pub expires_by_s: Option<u64>,
+    /// The verified OpenID Connect ID token that came with it (or earlier), if any.
+    pub id_token: Option<String>,
 }
 
 impl Tokens {
