@@ -164,8 +164,13 @@ export interface AuthClientOptions {
    * `${issuer}/.well-known/openid-configuration` (its `issuer` must equal this exactly).
    */
   issuer?: string;
-  /** The OAuth client id (sent as `client_id` on refresh). */
+  /** The OAuth client id (sent as `client_id` on refresh; the ID token's audience). */
   clientId?: string;
+  /**
+   * `'jwt'` (default): every access token is verified. `'opaque'`: access tokens are not read
+   * (their life is `expires_in`); identity comes from the verified ID token (`user`).
+   */
+  accessTokenFormat?: 'jwt' | 'opaque';
   /** The provider's endpoints given directly; they override discovery. */
   metadata?: {
     jwks_uri?: string;
@@ -222,11 +227,13 @@ export interface AuthClient {
    * may take a request: when the token looks expired by the client's estimate of the server
    * clock and a refresh token is given, the client asks the server rather than trusting its
    * own clock. A `getAccessToken()` made meanwhile waits for the outcome.
-   * Only the object's own `accessToken`, `refreshToken` and `expiresIn` are read. Pass the
-   * login response's `expires_in` as `expiresIn`: it can shorten the token's life, never
-   * extend it past `exp`.
+   * Only the object's own `accessToken`, `refreshToken`, `expiresIn` and `idToken` are read.
+   * Pass the login response's `expires_in` as `expiresIn`: it can shorten the token's life,
+   * never extend it past `exp` (with `accessTokenFormat: 'opaque'` it is the token's life, and
+   * required). `idToken` (OpenID Connect) is verified with `aud` = `clientId` (and `azp` when
+   * it has several audiences), `iss` = `issuer`, `exp`; it becomes `user`.
    */
-  setSession(session: { accessToken: string; refreshToken?: string; expiresIn?: number }): Promise<void>;
+  setSession(session: { accessToken: string; refreshToken?: string; expiresIn?: number; idToken?: string }): Promise<void>;
   /**
    * A verified access token not within `refreshMargin` of `exp`; refreshes first if needed.
    * Concurrent callers share one refresh. Rejects `not_authenticated` without a session.
@@ -239,8 +246,10 @@ export interface AuthClient {
   /** Ends the session (all tabs); emits `logout` `{reason: 'user'}`. */
   logout(): void;
   readonly isAuthenticated: boolean;
-  /** The verified payload of the current access token, or null. */
+  /** The verified payload of the current access token, or null (always null when opaque). */
   readonly claims: JwtPayload | null;
+  /** The verified claims of the session's ID token, or null. */
+  readonly user: JwtPayload | null;
   /** Expiry of the access token, ms since the epoch (local clock), or null. */
   readonly expiresAt: number | null;
   /** Listens; returns the function that unsubscribes. */
