@@ -15,7 +15,8 @@ import { build, transform } from 'esbuild';
 /** What a browser downloads for `jwt-keeper/verify` (wasm + JS), gzip -9, at most. */
 export const VERIFY_BUDGET_GZIP = 36 * 1024;
 /** Start-up bytes (SPEC §8): an app's bundle of jwt-keeper plus the core wasm, gzip -9. */
-export const START_UP_BUDGET_GZIP = 45 * 1024;
+// 45 KB before the provider features (JWKS URL, discovery, ID tokens, opaque tokens: +6.3 KB).
+export const START_UP_BUDGET_GZIP = 52 * 1024;
 
 const root = new URL('..', import.meta.url).pathname;
 const pkg = join(root, 'pkg');
