@@ -2,10 +2,10 @@
 //
 // It issues ES256 (or RS256/PS256) access tokens, or opaque ones, ID tokens, and opaque,
 // rotating refresh tokens, publishes its keys as a JWKS that can rotate, serves OIDC discovery,
-// offers the three refresh
-// styles jwt-keeper speaks (RFC 6749 form POST, JSON body, HttpOnly cookie) and lets a test
-// inject faults per request (failures, hangs, lost responses, bad tokens, skewed clock, outage),
-// both from JavaScript (`controls`) and over HTTP (`POST /__control`, `GET /__stats`).
+// offers the three refresh styles jwt-keeper speaks (RFC 6749 form POST, JSON body, HttpOnly
+// cookie) and lets a test inject faults per request (failures, hangs, lost responses, bad
+// tokens, skewed clock, outage, JWKS failures), both from JavaScript (`controls`) and over HTTP
+// (`POST /__control`, `GET /__stats`).
 //
 // Not a production server: all state lives in memory and there are no passwords.
 
