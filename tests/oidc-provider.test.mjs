@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import * as jose from 'jose';
+import { launchBrowser, startStaticServer } from './helpers/browser.mjs';
 import { startOidcProvider } from './helpers/oidc-provider.mjs';
 
 const PAGE_ORIGIN = 'http://127.0.0.1:5173';
@@ -219,5 +220,61 @@ describe('oidc-provider variants', () => {
     await assert.rejects(startOidcProvider({ alg: 'HS256' }), TypeError);
     await assert.rejects(startOidcProvider({ accessTokenFormat: 'paseto' }), TypeError);
     await assert.rejects(startOidcProvider({ accessTokenTtl: 0 }), TypeError);
+  });
+});
+
+describe('oidc-provider from a page in Chromium', () => {
+  let web;
+  let op;
+  let browser;
+
+  before(async () => {
+    web = await startStaticServer();
+    op = await startOidcProvider({ allowedOrigins: [web.url], redirectUris: [`${web.url}/callback`] });
+    browser = await launchBrowser();
+  });
+  after(async () => {
+    await browser?.close();
+    await op?.close();
+    await web?.close();
+  });
+
+  test('a page of another 127.0.0.1 port refreshes by fetch and reads Date; discovery and JWKS are readable', async () => {
+    const tokens = await op.obtainTokens();
+    const page = await browser.newPage();
+    try {
+      await page.goto(`${web.url}/package.json`);
+      const out = await page.evaluate(
+        async ({ tokenEndpoint, refreshToken, clientId, jwksUri, discoveryUrl }) => {
+          const res = await fetch(tokenEndpoint, {
+            method: 'POST',
+            headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+            body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken, client_id: clientId }),
+          });
+          const body = await res.json();
+          const jwks = await fetch(jwksUri);
+          const doc = await (await fetch(discoveryUrl)).json();
+          return {
+            status: res.status,
+            date: res.headers.get('date'),
+            rotated: body.refresh_token !== refreshToken,
+            hasIdToken: typeof body.id_token === 'string',
+            jwksStatus: jwks.status,
+            jwksKeys: (await jwks.json()).keys.length,
+            issuer: doc.issuer,
+          };
+        },
+        { tokenEndpoint: op.tokenEndpoint, refreshToken: tokens.refresh_token, clientId: op.clientId, jwksUri: op.jwksUri, discoveryUrl: op.discoveryUrl },
+      );
+      assert.equal(out.status, 200);
+      assert.ok(Number.isFinite(Date.parse(out.date)), `Date readable: ${out.date}`);
+      assert.ok(out.rotated);
+      assert.ok(out.hasIdToken);
+      assert.equal(out.jwksStatus, 200);
+      assert.equal(out.jwksKeys, 1);
+      assert.equal(out.issuer, op.issuer);
+    } finally {
+      await page.close();
+    }
   });
 });
