@@ -789,3 +789,368 @@ describe('server lifecycle', () => {
     assert.match(err, /--allowed-origin/);
   });
 });
+
+/** Starts a server of its own for a test (key rotation and token formats outlive reset()). */
+async function withServer(options, fn) {
+  const server = await startAuthServer({ port: 0, ...options });
+  try {
+    return await fn(server, client(server));
+  } finally {
+    await server.close();
+  }
+}
+
+async function jwksOf(server) {
+  const res = await fetch(`${server.url}/.well-known/jwks.json`);
+  assert.equal(res.status, 200);
+  return res.json();
+}
+
+const remoteJwks = (server) => jose.createRemoteJWKSet(new URL(`${server.url}/.well-known/jwks.json`), { cacheMaxAge: 0, cooldownDuration: 0 });
+
+describe('signing keys and the JWKS', () => {
+  test('every published key has kid, alg and use:sig; Cache-Control no-store by default; reads counted', async () => {
+    await withServer({}, async (server) => {
+      const res = await fetch(`${server.url}/.well-known/jwks.json`);
+      assert.equal(res.headers.get('cache-control'), 'no-store');
+      const { keys } = await res.json();
+      assert.equal(keys.length, 1);
+      assert.deepEqual(keys[0], { kty: 'EC', crv: 'P-256', x: keys[0].x, y: keys[0].y, kid: server.kid, alg: 'ES256', use: 'sig' });
+      assert.equal(server.alg, 'ES256');
+      await jwksOf(server);
+      assert.equal(server.stats.jwksReads, 2);
+    });
+    await withServer({ jwksMaxAge: 600 }, async (server) => {
+      const res = await fetch(`${server.url}/.well-known/jwks.json`);
+      assert.equal(res.headers.get('cache-control'), 'public, max-age=600');
+    });
+  });
+
+  for (const alg of ['RS256', 'PS256']) {
+    test(`${alg}: RSA 2048 key; access tokens verify with jose against the remote and the local JWKS`, async () => {
+      await withServer({ alg }, async (server, c) => {
+        const { keys } = await jwksOf(server);
+        assert.deepEqual(Object.keys(keys[0]), ['kty', 'n', 'e', 'kid', 'alg', 'use']);
+        assert.equal(keys[0].alg, alg);
+        assert.equal(keys[0].use, 'sig');
+        assert.equal(Buffer.from(keys[0].n, 'base64url').length, 256);
+        const body = await (await c.login('alice')).json();
+        const opts = { issuer: server.issuer, audience: server.audience, algorithms: [alg] };
+        const remote = await jose.jwtVerify(body.access_token, remoteJwks(server), opts);
+        assert.deepEqual(remote.protectedHeader, { alg, kid: server.kid, typ: 'JWT' });
+        assert.equal(remote.payload.sub, 'alice');
+        await jose.jwtVerify(body.access_token, jose.createLocalJWKSet(server.jwks), opts);
+        await jose.jwtVerify(body.access_token, await jose.importSPKI(server.publicPem, alg), opts);
+        const refreshed = await (await c.oauthRefresh(body.refresh_token)).json();
+        await jose.jwtVerify(refreshed.access_token, remoteJwks(server), opts);
+        assert.equal((await c.me(refreshed.access_token)).status, 200);
+        // The other RSA algorithm is no substitute.
+        await assert.rejects(
+          jose.jwtVerify(body.access_token, jose.createLocalJWKSet(server.jwks), { ...opts, algorithms: [alg === 'RS256' ? 'PS256' : 'RS256'] }),
+        );
+      });
+    });
+  }
+
+  test('rotateKey: both kids published, new tokens under the new kid; dropOldKeys leaves the current one', async () => {
+    await withServer({}, async (server, c) => {
+      const before = await (await c.login('alice')).json();
+      const oldKid = server.kid;
+      const rotated = await server.controls.rotateKey();
+      assert.deepEqual(rotated, { kid: server.kid, alg: 'ES256', published: true });
+      assert.notEqual(rotated.kid, oldKid);
+      assert.deepEqual((await jwksOf(server)).keys.map((k) => k.kid), [oldKid, rotated.kid]);
+
+      const after = await (await c.oauthRefresh(before.refresh_token)).json();
+      const opts = { issuer: server.issuer, audience: server.audience };
+      const verified = await jose.jwtVerify(after.access_token, remoteJwks(server), opts);
+      assert.equal(verified.protectedHeader.kid, rotated.kid);
+      // The old token still verifies against the published set and the API.
+      assert.equal((await jose.jwtVerify(before.access_token, remoteJwks(server), opts)).protectedHeader.kid, oldKid);
+      assert.equal((await c.me(before.access_token)).status, 200);
+
+      assert.deepEqual(server.controls.dropOldKeys(), { kids: [rotated.kid] });
+      assert.deepEqual((await jwksOf(server)).keys.map((k) => k.kid), [rotated.kid]);
+      await assert.rejects(jose.jwtVerify(before.access_token, remoteJwks(server), opts), { code: 'ERR_JWKS_NO_MATCHING_KEY' });
+      assert.equal((await c.me(before.access_token)).status, 401, 'a dropped key no longer verifies at the API');
+      assert.equal((await c.me(after.access_token)).status, 200);
+    });
+  });
+
+  test('rotateKey({ publish: false }): tokens carry a kid the JWKS lacks; publishCurrentKey publishes it', async () => {
+    await withServer({}, async (server, c) => {
+      const oldKid = server.kid;
+      const { kid, published } = await server.controls.rotateKey({ publish: false });
+      assert.equal(published, false);
+      assert.deepEqual((await jwksOf(server)).keys.map((k) => k.kid), [oldKid]);
+      assert.ok(!server.jwks.keys.some((k) => k.kid === kid));
+      const body = await (await c.login('alice')).json();
+      assert.equal(jose.decodeProtectedHeader(body.access_token).kid, kid);
+      await assert.rejects(jose.jwtVerify(body.access_token, remoteJwks(server)), { code: 'ERR_JWKS_NO_MATCHING_KEY' });
+      assert.equal((await c.me(body.access_token)).status, 200, 'the server itself still knows the key');
+      server.controls.publishCurrentKey();
+      assert.deepEqual((await jwksOf(server)).keys.map((k) => k.kid), [oldKid, kid]);
+      await jose.jwtVerify(body.access_token, remoteJwks(server), { issuer: server.issuer, audience: server.audience });
+    });
+  });
+
+  test('rotateKey({ alg }) mixes algorithms in one JWKS; bad alg refused', async () => {
+    await withServer({}, async (server, c) => {
+      await server.controls.rotateKey({ alg: 'RS256' });
+      assert.deepEqual((await jwksOf(server)).keys.map((k) => k.alg), ['ES256', 'RS256']);
+      assert.equal(server.alg, 'RS256');
+      const body = await (await c.login('alice')).json();
+      assert.equal(jose.decodeProtectedHeader(body.access_token).alg, 'RS256');
+      await jose.jwtVerify(body.access_token, remoteJwks(server));
+      await assert.rejects(server.controls.rotateKey({ alg: 'HS256' }), TypeError);
+    });
+  });
+
+  test('rotation over POST /__control answers the new kid; failJwks answers status n times, status 0 drops', async () => {
+    await withServer({}, async (server, c) => {
+      const res = await c.control([{ action: 'rotateKey' }, { action: 'rotateKey', args: [{ publish: false }] }]);
+      assert.equal(res.status, 200);
+      const { results } = await res.json();
+      assert.equal(results.length, 2);
+      assert.equal(results[1].kid, server.kid);
+      assert.equal(results[1].published, false);
+      assert.deepEqual((await jwksOf(server)).keys.map((k) => k.kid).slice(1), [results[0].kid]);
+      assert.equal((await c.control({ action: 'dropOldKeys' })).status, 200);
+      assert.deepEqual((await jwksOf(server)).keys, [], 'only the unpublished current key is left');
+
+      server.controls.resetStats();
+      assert.equal((await c.control({ action: 'failJwks', args: [2, 503] })).status, 200);
+      for (let i = 0; i < 2; i += 1) {
+        const failed = await fetch(`${server.url}/.well-known/jwks.json`);
+        assert.equal(failed.status, 503);
+        assert.equal((await failed.json()).error, 'temporarily_unavailable');
+      }
+      assert.equal((await fetch(`${server.url}/.well-known/jwks.json`)).status, 200);
+      server.controls.failJwks(1, 0);
+      await assert.rejects(fetch(`${server.url}/.well-known/jwks.json`), TypeError);
+      assert.equal((await fetch(`${server.url}/.well-known/jwks.json`)).status, 200);
+      assert.equal(server.stats.jwksReads, 5);
+      server.controls.failJwks(3, 500);
+      server.controls.reset();
+      assert.equal((await fetch(`${server.url}/.well-known/jwks.json`)).status, 200, 'reset() clears failJwks');
+      assert.equal((await c.control({ action: 'failJwks', args: [1, 99] })).status, 400);
+      assert.equal((await c.control({ action: 'rotateKey', args: [{ alg: 'none' }] })).status, 400);
+    });
+  });
+});
+
+describe('discovery, revocation and sign-in routes', () => {
+  test('openid-configuration: issuer exactly the option, endpoints, supported values, CORS', async () => {
+    const issuer = 'http://127.0.0.1:1/exact-issuer';
+    await withServer({ issuer, allowedOrigins: [ORIGIN], alg: 'PS256' }, async (server) => {
+      const res = await fetch(`${server.url}/.well-known/openid-configuration`, { headers: { Origin: ORIGIN } });
+      assert.equal(res.status, 200);
+      assert.equal(res.headers.get('access-control-allow-origin'), ORIGIN);
+      const doc = await res.json();
+      assert.equal(doc.issuer, issuer);
+      assert.equal(doc.jwks_uri, `${server.url}/.well-known/jwks.json`);
+      assert.equal(doc.token_endpoint, `${server.url}/oauth/token`);
+      assert.equal(doc.authorization_endpoint, `${server.url}/authorize`);
+      assert.equal(doc.revocation_endpoint, `${server.url}/oauth/revoke`);
+      assert.equal(doc.end_session_endpoint, undefined);
+      assert.deepEqual(doc.id_token_signing_alg_values_supported, ['PS256', 'ES256', 'RS256']);
+      assert.deepEqual(doc.response_types_supported, ['code']);
+      assert.deepEqual(doc.subject_types_supported, ['public']);
+      assert.deepEqual(doc.code_challenge_methods_supported, ['S256']);
+      assert.deepEqual(doc.grant_types_supported, ['refresh_token']);
+      const rfc8414 = await (await fetch(`${server.url}/.well-known/oauth-authorization-server`)).json();
+      assert.deepEqual(rfc8414, doc);
+      const pre = await fetch(`${server.url}/.well-known/openid-configuration`, {
+        method: 'OPTIONS',
+        headers: { Origin: ORIGIN, 'Access-Control-Request-Method': 'GET' },
+      });
+      assert.equal(pre.status, 204);
+      const foreign = await fetch(`${server.url}/.well-known/openid-configuration`, { headers: { Origin: 'http://127.0.0.1:1' } });
+      assert.equal(foreign.headers.get('access-control-allow-origin'), null);
+    });
+    await withServer({}, async (server) => {
+      const doc = await (await fetch(`${server.url}/.well-known/openid-configuration`)).json();
+      assert.equal(doc.issuer, server.url);
+    });
+  });
+
+  test('GET /authorize answers 501 until sign-in exists', async () => {
+    await withServer({}, async (server) => {
+      const res = await fetch(`${server.url}/authorize?response_type=code&client_id=demo-client`);
+      assert.equal(res.status, 501);
+      assert.equal((await res.json()).error, 'temporarily_unavailable');
+    });
+  });
+
+  test('POST /oauth/revoke (RFC 7009): revokes the refresh token family; unknown tokens are 200 too', async () => {
+    await withServer({}, async (server, c) => {
+      const body = await (await c.login('alice')).json();
+      const revoke = (fields, headers = {}) =>
+        fetch(`${server.url}/oauth/revoke`, {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/x-www-form-urlencoded', ...headers },
+          body: new URLSearchParams(fields).toString(),
+        });
+      const res = await revoke({ token: body.refresh_token, token_type_hint: 'refresh_token', client_id: server.clientId });
+      assert.equal(res.status, 200);
+      assert.equal(await res.text(), '');
+      assert.equal((await (await c.oauthRefresh(body.refresh_token)).json()).error, 'invalid_grant');
+      assert.equal((await revoke({ token: 'never-issued' })).status, 200);
+      assert.equal((await revoke({})).status, 400);
+      assert.equal((await revoke({ token: 'x', client_id: 'someone-else' })).status, 401);
+      assert.equal((await fetch(`${server.url}/oauth/revoke`, { method: 'POST', body: '{}' })).status, 400);
+      assert.equal(server.stats.revocations, 2);
+    });
+  });
+});
+
+describe('ID tokens and opaque access tokens', () => {
+  const verifyId = (server, token, extra = {}) =>
+    jose.jwtVerify(token, remoteJwks(server), { issuer: server.issuer, audience: server.clientId, requiredClaims: ['iat', 'exp', 'sub'], ...extra });
+
+  test("scope openid: login and refresh carry an id_token (aud = client id, nonce only on login); none without", async () => {
+    await withServer({ alg: 'RS256' }, async (server, c) => {
+      const plain = await (await c.login('alice')).json();
+      assert.equal(plain.id_token, undefined);
+      assert.equal((await (await c.oauthRefresh(plain.refresh_token)).json()).id_token, undefined);
+
+      const body = await (await c.login('alice', { scope: 'openid offline_access', nonce: 'n-0S6_WzA2Mj' })).json();
+      assert.equal(body.scope, 'openid offline_access');
+      const { payload, protectedHeader } = await verifyId(server, body.id_token);
+      assert.deepEqual(protectedHeader, { alg: 'RS256', kid: server.kid, typ: 'JWT' });
+      assert.equal(payload.sub, 'alice');
+      assert.equal(payload.aud, server.clientId);
+      assert.equal(payload.nonce, 'n-0S6_WzA2Mj');
+      assert.equal(typeof payload.auth_time, 'number');
+
+      const refreshed = await (await c.oauthRefresh(body.refresh_token)).json();
+      const again = await verifyId(server, refreshed.id_token);
+      assert.equal(again.payload.sub, 'alice');
+      assert.equal(again.payload.nonce, undefined);
+      assert.equal(again.payload.auth_time, payload.auth_time);
+      const json = await (await c.jsonRefresh(refreshed.refresh_token)).json();
+      await verifyId(server, json.idToken);
+
+      // Form logins take scope and nonce too.
+      const form = await fetch(`${server.url}/login`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+        body: 'user=bob&scope=openid&nonce=abc',
+      });
+      assert.equal((await verifyId(server, (await form.json()).id_token)).payload.nonce, 'abc');
+      assert.equal((await c.login('alice', { scope: 42 })).status, 400);
+    });
+  });
+
+  test('idTokens: true always, false never', async () => {
+    await withServer({ idTokens: true }, async (server, c) => {
+      const body = await (await c.login('alice')).json();
+      await verifyId(server, body.id_token);
+    });
+    await withServer({ idTokens: false }, async (server, c) => {
+      const body = await (await c.login('alice', { scope: 'openid' })).json();
+      assert.equal(body.id_token, undefined);
+    });
+  });
+
+  test("accessTokenFormat 'opaque': random access tokens /api/me accepts, refreshable, identity in the id_token", async () => {
+    await withServer({ accessTokenFormat: 'opaque', accessTtl: 120 }, async (server, c) => {
+      assert.equal(server.accessTokenFormat, 'opaque');
+      const body = await (await c.login('alice')).json();
+      assert.match(body.access_token, /^[A-Za-z0-9_-]{43}$/);
+      assert.equal(body.expires_in, 120);
+      assert.equal(body.token_type, 'Bearer');
+      assert.equal((await verifyId(server, body.id_token)).payload.sub, 'alice');
+      const me = await c.me(body.access_token);
+      assert.equal(me.status, 200);
+      const who = await me.json();
+      assert.equal(who.sub, 'alice');
+      assert.equal(who.exp - who.iat, 120);
+      assert.equal((await c.me('not-a-token-we-issued')).status, 401);
+
+      const refreshed = await (await c.oauthRefresh(body.refresh_token)).json();
+      assert.notEqual(refreshed.access_token, body.access_token);
+      assert.equal((await c.me(refreshed.access_token)).status, 200);
+      assert.equal((await verifyId(server, refreshed.id_token)).payload.sub, 'alice');
+
+      // Revoking an opaque access token forgets it.
+      await fetch(`${server.url}/oauth/revoke`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ token: refreshed.access_token }).toString(),
+      });
+      assert.equal((await c.me(refreshed.access_token)).status, 401);
+
+      // Expired and unknown opaque tokens from badTokenNext are refused by the API.
+      server.controls.badTokenNext('expired');
+      const expired = await (await c.oauthRefresh(refreshed.refresh_token)).json();
+      const denied = await c.me(expired.access_token);
+      assert.equal(denied.status, 401);
+      assert.match(denied.headers.get('www-authenticate'), /expired/);
+      server.controls.badTokenNext('wrong_key');
+      const wrong = await (await c.oauthRefresh(refreshed.refresh_token)).json();
+      assert.equal((await c.me(wrong.access_token)).status, 401);
+    });
+  });
+
+  test("badTokenNext('wrong_key') uses the current alg and kid", async () => {
+    await withServer({ alg: 'PS256' }, async (server, c) => {
+      const body = await (await c.login('alice')).json();
+      server.controls.badTokenNext('wrong_key');
+      const bad = await (await c.oauthRefresh(body.refresh_token)).json();
+      assert.deepEqual(jose.decodeProtectedHeader(bad.access_token), { alg: 'PS256', kid: server.kid, typ: 'JWT' });
+      await assert.rejects(jose.jwtVerify(bad.access_token, jose.createLocalJWKSet(server.jwks)), { code: 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED' });
+    });
+  });
+
+  test('bad options throw', async () => {
+    await assert.rejects(startAuthServer({ alg: 'HS256' }), TypeError);
+    await assert.rejects(startAuthServer({ accessTokenFormat: 'paseto' }), TypeError);
+    await assert.rejects(startAuthServer({ idTokens: 'yes' }), TypeError);
+    await assert.rejects(startAuthServer({ jwksMaxAge: -1 }), TypeError);
+  });
+});
+
+describe('CLI flags for keys and token formats', () => {
+  const main = fileURLToPath(new URL('../www/server/main.mjs', import.meta.url));
+
+  test('--alg RS256 --access-token-format opaque --id-tokens always --jwks-max-age 600', async () => {
+    const args = ['--alg', 'RS256', '--access-token-format', 'opaque', '--id-tokens', 'always', '--jwks-max-age', '600'];
+    const child = spawn(process.execPath, [main, '--port', '0', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+    try {
+      const line = await new Promise((resolve, reject) => {
+        let out = '';
+        child.stdout.on('data', (d) => {
+          out += d;
+          if (out.includes('\n')) resolve(out.trim());
+        });
+        child.on('exit', (code) => reject(new Error(`exited early with ${code}`)));
+      });
+      const url = line.replace('auth server listening on ', '');
+      const res = await fetch(`${url}/.well-known/jwks.json`);
+      assert.equal(res.headers.get('cache-control'), 'public, max-age=600');
+      const { keys } = await res.json();
+      assert.equal(keys[0].alg, 'RS256');
+      const body = await (await fetch(`${url}/login`, { method: 'POST', body: JSON.stringify({ user: 'alice' }) })).json();
+      assert.equal(body.access_token.split('.').length, 1, 'opaque');
+      assert.equal(jose.decodeProtectedHeader(body.id_token).alg, 'RS256');
+    } finally {
+      child.kill('SIGTERM');
+    }
+    assert.deepEqual(await exited, { code: 0, signal: null });
+  });
+
+  for (const args of [['--alg', 'HS256'], ['--access-token-format', 'paseto'], ['--id-tokens', 'sometimes']]) {
+    test(`a bad ${args[0]} exits with status 2`, async () => {
+      const child = spawn(process.execPath, [main, '--port', '0', ...args], { stdio: 'pipe' });
+      let err = '';
+      child.stderr.on('data', (d) => {
+        err += d;
+      });
+      const code = await new Promise((resolve) => child.on('exit', resolve));
+      assert.equal(code, 2);
+      assert.ok(err.includes(args[0]), err);
+    });
+  }
+});

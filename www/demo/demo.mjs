@@ -78,6 +78,7 @@ async function control(action, ...args) {
     body: JSON.stringify({ action, args }),
   });
   if (!response.ok) throw new Error(`/__control ${action} answered ${response.status}`);
+  return (await response.json()).results?.[0] ?? null;
 }
 
 async function pollStats() {
@@ -313,6 +314,12 @@ const controls = {
   async revoke() {
     await control('revokeAll');
     log('control', 'every refresh token revoked: the next refresh is refused (invalid_grant)');
+  },
+  async 'rotate-key'() {
+    const { kid } = await control('rotateKey');
+    // This page handed the client the JWKS read at load; the old key stays published, so the
+    // stored session survives a reload, which reads the new set with both keys.
+    log('control', `server signs with new key ${kid} from now on (old key still published); this page holds the keys read at load: reload it before the next refresh`);
   },
   async 'skew-minus'() {
     await control('setClockSkew', -SKEW_S);

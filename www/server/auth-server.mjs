@@ -1,9 +1,11 @@
-// Local ES256 auth server for the demo and the end-to-end tests.
+// Local auth server for the demo and the end-to-end tests.
 //
-// It issues ES256 access tokens and opaque, rotating refresh tokens, offers the three refresh
-// styles jwt-keeper speaks (RFC 6749 form POST, JSON body, HttpOnly cookie) and lets a test
-// inject faults per request (failures, hangs, lost responses, bad tokens, skewed clock, outage),
-// both from JavaScript (`controls`) and over HTTP (`POST /__control`, `GET /__stats`).
+// It issues ES256 (or RS256/PS256) access tokens, or opaque ones, ID tokens, and opaque,
+// rotating refresh tokens, publishes its keys as a JWKS that can rotate, serves OIDC discovery,
+// offers the three refresh styles jwt-keeper speaks (RFC 6749 form POST, JSON body, HttpOnly
+// cookie) and lets a test inject faults per request (failures, hangs, lost responses, bad
+// tokens, skewed clock, outage, JWKS failures), both from JavaScript (`controls`) and over HTTP
+// (`POST /__control`, `GET /__stats`).
 //
 // Not a production server: all state lives in memory and there are no passwords.
 
@@ -27,6 +29,11 @@ const REFRESH_COOKIE = 'refresh_token';
 const ALLOWED_HEADERS = ['Authorization', 'Content-Type', 'X-Requested-With'];
 const EXPOSED_HEADERS = 'Date, Retry-After, WWW-Authenticate';
 const BAD_TOKEN_KINDS = new Set(['bad_json', 'missing_fields', 'wrong_key', 'expired']);
+/** What the server signs with; RSA keys are 2048 bits. */
+export const SIGNING_ALGS = ['ES256', 'RS256', 'PS256'];
+const ACCESS_TOKEN_FORMATS = ['jwt', 'opaque'];
+/** `idTokens` option values: 'auto' issues one when the login asked for scope openid (or tokens are opaque). */
+const ID_TOKEN_MODES = [true, false, 'auto'];
 const REFRESH_ROUTES = new Map([
   ['/oauth/token', 'oauth2'],
   ['/refresh', 'json'],
@@ -113,6 +120,8 @@ function newStats() {
     reuseDetections: 0,
     apiCalls: 0,
     api401: 0,
+    jwksReads: 0,
+    revocations: 0,
     refreshLog: [],
   };
 }
@@ -124,6 +133,25 @@ function checkCount(n, name) {
 
 function randomToken(bytes = REFRESH_TOKEN_BYTES) {
   return crypto.randomBytes(bytes).toString('base64url');
+}
+
+function checkAlg(alg, name) {
+  if (!SIGNING_ALGS.includes(alg)) throw new TypeError(`${name}: alg must be one of ${SIGNING_ALGS.join(', ')}`);
+  return alg;
+}
+
+/**
+ * A fresh signing key: `{ kid, alg, privateKey, publicKey, publicJwk, publicPem, published }`.
+ * The public JWK carries exactly its key material plus `kid`, `alg` and `use: 'sig'`.
+ */
+async function newSigningKey(alg, { published = true } = {}) {
+  const { privateKey, publicKey } = await jose.generateKeyPair(alg, { extractable: true });
+  const kid = `srv-${randomToken(6)}`;
+  const jwk = await jose.exportJWK(publicKey);
+  const material = alg === 'ES256' ? { kty: 'EC', crv: 'P-256', x: jwk.x, y: jwk.y } : { kty: 'RSA', n: jwk.n, e: jwk.e };
+  const publicJwk = { ...material, kid, alg, use: 'sig' };
+  const publicPem = `${(await jose.exportSPKI(publicKey)).trimEnd()}\n`;
+  return { kid, alg, privateKey, publicKey, publicJwk, publicPem, published };
 }
 
 function parseCookies(header) {
@@ -216,6 +244,15 @@ export function closeOnSignals(server) {
  * @param {string[]} [options.allowedOrigins] page origins that may read answers (CORS, with
  *   credentials) and use the cookie routes; defaults to the server's own origins
  *   (http://127.0.0.1:PORT, http://localhost:PORT, its URL and its issuer's origin).
+ * @param {'ES256'|'RS256'|'PS256'} [options.alg='ES256'] what access and ID tokens are signed with
+ *   (a fresh P-256 or RSA 2048 key per start; `rotateKey()` makes more).
+ * @param {'jwt'|'opaque'} [options.accessTokenFormat='jwt'] 'opaque': access tokens are random
+ *   strings the server remembers (`/api/me` accepts them); identity then comes from the ID token.
+ * @param {true|false|'auto'} [options.idTokens='auto'] when token responses carry an `id_token`:
+ *   always, never, or ('auto') for sessions whose login asked for scope `openid`, and always
+ *   with opaque access tokens.
+ * @param {number|null} [options.jwksMaxAge=null] JWKS `Cache-Control`: null sends `no-store`,
+ *   a number N sends `public, max-age=N`.
  */
 export async function startAuthServer(options = {}) {
   const {
@@ -227,19 +264,31 @@ export async function startAuthServer(options = {}) {
     reuseGraceMs = 2000,
     keepAlive = false,
     staticDir,
+    alg = 'ES256',
+    accessTokenFormat = 'jwt',
+    idTokens = 'auto',
+    jwksMaxAge = null,
   } = options;
   checkCount(accessTtl, 'accessTtl');
+  checkAlg(alg, 'startAuthServer');
+  if (!ACCESS_TOKEN_FORMATS.includes(accessTokenFormat)) {
+    throw new TypeError(`accessTokenFormat must be one of ${ACCESS_TOKEN_FORMATS.join(', ')}`);
+  }
+  if (!ID_TOKEN_MODES.includes(idTokens)) throw new TypeError("idTokens must be true, false or 'auto'");
+  if (jwksMaxAge !== null) checkCount(jwksMaxAge, 'jwksMaxAge');
+  const opaque = accessTokenFormat === 'opaque';
   checkCount(reuseGraceMs, 'reuseGraceMs');
   // Checked before listening; the default needs the port, so it is filled in after.
   let allowedOrigins = options.allowedOrigins === undefined ? undefined : new Set(checkOrigins(options.allowedOrigins));
 
-  const kid = `srv-${randomToken(6)}`;
-  const { privateKey, publicKey } = await jose.generateKeyPair('ES256', { extractable: true });
-  const { x, y } = await jose.exportJWK(publicKey);
-  const publicJwk = { kty: 'EC', crv: 'P-256', x, y, kid, alg: 'ES256', use: 'sig' };
-  const jwks = { keys: [publicJwk] };
-  const publicPem = `${(await jose.exportSPKI(publicKey)).trimEnd()}\n`;
-  let wrongKey; // generated on first use by badTokenNext('wrong_key')
+  /** Every key the server still holds, oldest first; `current` signs. Unpublished keys are not in the JWKS. */
+  let signingKeys = [await newSigningKey(alg)];
+  let current = signingKeys[0];
+  const publishedJwks = () => ({ keys: signingKeys.filter((k) => k.published).map((k) => ({ ...k.publicJwk })) });
+  /** alg -> another key of that alg, for badTokenNext('wrong_key'); made on first use. */
+  const wrongKeys = new Map();
+  /** Opaque access token -> { sub, iat, exp } (server seconds). */
+  const opaqueAccessTokens = new Map();
   const staticRoot = staticDir ? path.resolve(staticDir) : undefined;
 
   const stats = newStats();
@@ -250,6 +299,7 @@ export async function startAuthServer(options = {}) {
     badTokenNext: [],
     api401Always: false,
     down: false,
+    failJwks: { count: 0, status: 503 },
     accessTtl,
     clockSkew: 0,
     reuseGraceMs,
@@ -258,7 +308,7 @@ export async function startAuthServer(options = {}) {
 
   /** refresh token -> { familyId, sub, rotatedAt, successor: Promise<grant> | null } */
   const refreshTokens = new Map();
-  /** familyId -> { sub, revoked } */
+  /** familyId -> { sub, revoked, idToken: boolean, authTime } */
   const families = new Map();
   const issuedRefreshTokens = [];
   const sockets = new Set();
@@ -270,25 +320,47 @@ export async function startAuthServer(options = {}) {
 
   // --- tokens ---------------------------------------------------------------------------------
 
+  /** An access token: a JWT signed with the current key, or (opaque format) a remembered random string. */
   async function signAccessToken(sub, kind = 'good') {
     const now = Math.floor(serverNowMs() / 1000);
     let iat = now;
     let exp = now + faults.accessTtl;
-    let key = privateKey;
     if (kind === 'expired') {
       exp = now - EXPIRED_TOKEN_AGE_S;
       iat = exp - faults.accessTtl;
-    } else if (kind === 'wrong_key') {
-      wrongKey ??= (await jose.generateKeyPair('ES256')).privateKey;
-      key = wrongKey;
+    }
+    if (opaque) {
+      const token = randomToken();
+      // A 'wrong_key' opaque token is one the server never issued.
+      if (kind !== 'wrong_key') opaqueAccessTokens.set(token, { sub, iat, exp });
+      return token;
+    }
+    const signer = current;
+    let key = signer.privateKey;
+    if (kind === 'wrong_key') {
+      if (!wrongKeys.has(signer.alg)) wrongKeys.set(signer.alg, (await jose.generateKeyPair(signer.alg)).privateKey);
+      key = wrongKeys.get(signer.alg);
     }
     return new jose.SignJWT({ sub, jti: randomToken(12) })
-      .setProtectedHeader({ alg: 'ES256', kid, typ: 'JWT' })
+      .setProtectedHeader({ alg: signer.alg, kid: signer.kid, typ: 'JWT' })
       .setIssuer(issuer)
       .setAudience(audience)
       .setIssuedAt(iat)
       .setExpirationTime(exp)
       .sign(key);
+  }
+
+  /** An OIDC ID token for the client: iss, sub, aud = clientId, iat, exp, auth_time, nonce if given. */
+  async function signIdToken(sub, { nonce, authTime } = {}) {
+    const now = Math.floor(serverNowMs() / 1000);
+    const signer = current;
+    return new jose.SignJWT({ sub, ...(authTime !== undefined ? { auth_time: authTime } : {}), ...(nonce !== undefined ? { nonce } : {}) })
+      .setProtectedHeader({ alg: signer.alg, kid: signer.kid, typ: 'JWT' })
+      .setIssuer(issuer)
+      .setAudience(clientId)
+      .setIssuedAt(now)
+      .setExpirationTime(now + faults.accessTtl)
+      .sign(signer.privateKey);
   }
 
   function newRefreshToken(familyId, sub) {
@@ -298,8 +370,16 @@ export async function startAuthServer(options = {}) {
     return token;
   }
 
-  async function grantFor(sub, refreshToken) {
-    return { accessToken: await signAccessToken(sub), refreshToken, expiresIn: faults.accessTtl };
+  /** Whether a session started with this login scope gets ID tokens (the `idTokens` option). */
+  function wantsIdToken(scope) {
+    if (idTokens !== 'auto') return idTokens;
+    return opaque || (typeof scope === 'string' && scope.split(' ').includes('openid'));
+  }
+
+  async function grantFor(sub, refreshToken, family, { nonce } = {}) {
+    const grant = { accessToken: await signAccessToken(sub), refreshToken, expiresIn: faults.accessTtl };
+    if (family?.idToken) grant.idToken = await signIdToken(sub, { nonce, authTime: family.authTime });
+    return grant;
   }
 
   /**
@@ -322,7 +402,7 @@ export async function startAuthServer(options = {}) {
       return { outcome: 'reuse_detected', description: 'refresh token reused; session revoked' };
     }
     record.rotatedAt = Date.now();
-    record.successor = grantFor(record.sub, newRefreshToken(record.familyId, record.sub));
+    record.successor = grantFor(record.sub, newRefreshToken(record.familyId, record.sub), family);
     return { outcome: 'rotated', grant: record.successor };
   }
 
@@ -416,10 +496,16 @@ export async function startAuthServer(options = {}) {
     if (typeof user !== 'string' || user.length === 0 || user.length > 200) {
       throw new HttpError(400, 'invalid_request', 'user must be a non-empty string');
     }
+    for (const name of ['scope', 'nonce']) {
+      if (body[name] !== undefined && (typeof body[name] !== 'string' || body[name].length > 1000)) {
+        throw new HttpError(400, 'invalid_request', `${name} must be a string`);
+      }
+    }
     const familyId = randomToken(9);
-    families.set(familyId, { sub: user, revoked: false });
+    const family = { sub: user, revoked: false, idToken: wantsIdToken(body.scope), authTime: Math.floor(serverNowMs() / 1000) };
+    families.set(familyId, family);
     const refreshToken = newRefreshToken(familyId, user);
-    const accessToken = await signAccessToken(user);
+    const grant = await grantFor(user, refreshToken, family, { nonce: body.nonce });
     stats.logins += 1;
     // With style "cookie" the refresh token is only ever in the HttpOnly cookie.
     const cookieOnly = body.style === 'cookie' || new URL(req.url, 'http://x').searchParams.get('style') === 'cookie';
@@ -427,10 +513,12 @@ export async function startAuthServer(options = {}) {
       res,
       200,
       {
-        access_token: accessToken,
+        access_token: grant.accessToken,
         ...(cookieOnly ? {} : { refresh_token: refreshToken }),
         token_type: 'Bearer',
-        expires_in: faults.accessTtl,
+        expires_in: grant.expiresIn,
+        ...(grant.idToken ? { id_token: grant.idToken } : {}),
+        ...(body.scope !== undefined ? { scope: body.scope } : {}),
       },
       { 'Cache-Control': 'no-store', 'Set-Cookie': refreshCookie(refreshToken) },
     );
@@ -498,12 +586,14 @@ export async function startAuthServer(options = {}) {
         token_type: 'Bearer',
         expires_in: grant.expiresIn,
         ...(grant.refreshToken ? { refresh_token: grant.refreshToken } : {}),
+        ...(grant.idToken ? { id_token: grant.idToken } : {}),
       };
     }
+    const idToken = grant.idToken ? { idToken: grant.idToken } : {};
     if (style === 'json') {
-      return { accessToken: grant.accessToken, ...(grant.refreshToken ? { refreshToken: grant.refreshToken } : {}) };
+      return { accessToken: grant.accessToken, ...(grant.refreshToken ? { refreshToken: grant.refreshToken } : {}), ...idToken };
     }
-    return { accessToken: grant.accessToken, expiresIn: grant.expiresIn };
+    return { accessToken: grant.accessToken, expiresIn: grant.expiresIn, ...idToken };
   }
 
   function refreshError(style, status, error, description) {
@@ -602,6 +692,63 @@ export async function startAuthServer(options = {}) {
     sendJson(res, 200, refreshBody(style, grant), headers);
   }
 
+  /** OIDC Discovery 1.0 / RFC 8414 metadata (the same document on both routes). */
+  function metadata() {
+    return {
+      issuer,
+      authorization_endpoint: `${url}/authorize`,
+      token_endpoint: `${url}/oauth/token`,
+      jwks_uri: `${url}/.well-known/jwks.json`,
+      revocation_endpoint: `${url}/oauth/revoke`,
+      response_types_supported: ['code'],
+      subject_types_supported: ['public'],
+      id_token_signing_alg_values_supported: [current.alg, ...SIGNING_ALGS.filter((a) => a !== current.alg)],
+      code_challenge_methods_supported: ['S256'],
+      grant_types_supported: ['refresh_token'],
+      token_endpoint_auth_methods_supported: ['none'],
+      revocation_endpoint_auth_methods_supported: ['none'],
+      scopes_supported: ['openid', 'offline_access'],
+      claims_supported: ['iss', 'sub', 'aud', 'iat', 'exp', 'auth_time', 'nonce'],
+    };
+  }
+
+  function serveJwks(req, res) {
+    stats.jwksReads += 1;
+    const fail = faults.failJwks;
+    if (fail.count > 0) {
+      fail.count -= 1;
+      if (fail.status === 0) {
+        req.socket.destroy();
+        return;
+      }
+      sendJson(res, fail.status, { error: 'temporarily_unavailable', error_description: 'injected JWKS failure' }, { 'Cache-Control': 'no-store' });
+      return;
+    }
+    const cache = jwksMaxAge === null ? 'no-store' : `public, max-age=${jwksMaxAge}`;
+    sendJson(res, 200, publishedJwks(), { 'Cache-Control': cache });
+  }
+
+  /**
+   * RFC 7009 revocation: form POST `token=…` (`token_type_hint` optional, `client_id` optional
+   * for this public client). A refresh token revokes its whole family, an opaque access token
+   * is forgotten; an unknown token is no error (§2.2). Answers 200 with an empty body.
+   */
+  async function revoke(req, res) {
+    requirePost(req);
+    const text = await readBody(req);
+    const type = (req.headers['content-type'] ?? '').toLowerCase();
+    if (!type.startsWith('application/x-www-form-urlencoded')) {
+      throw new HttpError(400, 'invalid_request', 'expected application/x-www-form-urlencoded');
+    }
+    const form = parseForm(text);
+    if (form.client_id !== undefined && form.client_id !== clientId) throw new HttpError(401, 'invalid_client', 'unknown client_id');
+    if (!form.token) throw new HttpError(400, 'invalid_request', 'token missing');
+    stats.revocations += 1;
+    if (!revokeFamilyOf(form.token)) opaqueAccessTokens.delete(form.token);
+    res.writeHead(200, { 'Cache-Control': 'no-store', 'Content-Length': 0 });
+    res.end();
+  }
+
   function presentedTokenQuiet(req, style, text) {
     try {
       return presentedToken(req, style, text);
@@ -623,9 +770,22 @@ export async function startAuthServer(options = {}) {
     const auth = req.headers.authorization ?? '';
     const match = /^Bearer ([A-Za-z0-9._~+/=-]+)$/i.exec(auth);
     if (!match) return auth ? deny('malformed Authorization header') : deny(undefined);
+    if (opaque) {
+      const record = opaqueAccessTokens.get(match[1]);
+      if (!record) return deny('the access token is invalid');
+      if (record.exp <= Math.floor(serverNowMs() / 1000)) return deny('the access token expired');
+      sendJson(res, 200, { sub: record.sub, exp: record.exp, iat: record.iat }, { 'Cache-Control': 'no-store' });
+      return undefined;
+    }
     try {
-      const { payload } = await jose.jwtVerify(match[1], publicKey, {
-        algorithms: ['ES256'],
+      // Any key the server still holds (published or not) verifies; a dropped key no longer does.
+      const keyFor = (header) => {
+        const key = signingKeys.find((k) => k.kid === header.kid && k.alg === header.alg);
+        if (!key) throw new Error('no such key');
+        return key.publicKey;
+      };
+      const { payload } = await jose.jwtVerify(match[1], keyFor, {
+        algorithms: SIGNING_ALGS,
         issuer,
         audience,
         currentDate: new Date(serverNowMs()),
@@ -641,6 +801,7 @@ export async function startAuthServer(options = {}) {
     requirePost(req);
     const body = JSON.parse((await readBody(req)) || 'null');
     const list = Array.isArray(body) ? body : [body];
+    const results = [];
     for (const item of list) {
       const action = item?.action;
       if (typeof action !== 'string' || !Object.hasOwn(controls, action) || action === 'issuedRefreshTokens') {
@@ -648,12 +809,12 @@ export async function startAuthServer(options = {}) {
       }
       const args = Array.isArray(item.args) ? item.args : item.args === undefined ? [] : [item.args];
       try {
-        controls[action](...args);
+        results.push((await controls[action](...args)) ?? null);
       } catch (e) {
         throw new HttpError(400, 'invalid_request', e.message);
       }
     }
-    sendJson(res, 200, { ok: true, stats }, { 'Cache-Control': 'no-store' });
+    sendJson(res, 200, { ok: true, results, stats }, { 'Cache-Control': 'no-store' });
   }
 
   async function serveStatic(req, res, pathname) {
@@ -700,25 +861,23 @@ export async function startAuthServer(options = {}) {
       case '/__stats':
         return sendJson(res, 200, stats, { 'Cache-Control': 'no-store' });
       case '/.well-known/jwks.json':
-        if (get) return sendJson(res, 200, jwks, { 'Cache-Control': 'no-store' });
+        if (get) return serveJwks(req, res);
         break;
       case '/key.pem':
         if (get) {
           res.writeHead(200, { 'Content-Type': 'application/x-pem-file', 'Cache-Control': 'no-store' });
-          return res.end(publicPem);
+          return res.end(current.publicPem);
         }
         break;
       case '/.well-known/oauth-authorization-server':
-        if (get) {
-          return sendJson(res, 200, {
-            issuer,
-            token_endpoint: `${url}/oauth/token`,
-            jwks_uri: `${url}/.well-known/jwks.json`,
-            grant_types_supported: ['refresh_token'],
-            token_endpoint_auth_methods_supported: ['none'],
-          });
-        }
+      case '/.well-known/openid-configuration':
+        if (get) return sendJson(res, 200, metadata());
         break;
+      case '/authorize':
+        if (get) throw new HttpError(501, 'temporarily_unavailable', 'sign-in (authorization code flow) is not implemented by this server yet');
+        break;
+      case '/oauth/revoke':
+        return revoke(req, res);
       default:
         if (await serveStatic(req, res, pathname)) return undefined;
     }
@@ -798,7 +957,38 @@ export async function startAuthServer(options = {}) {
     down(on = true) {
       faults.down = Boolean(on);
     },
-    /** All faults and settings back to the start options (stats and tokens are kept). */
+    /**
+     * Makes a new key (of `alg`, default the server's `alg`) and signs every token with it from
+     * now on. With `publish` (default) it joins the JWKS beside the older keys; with
+     * `publish: false` it stays out of the JWKS (tokens then have a kid the JWKS lacks).
+     * Resolves with `{ kid, alg, published }`.
+     */
+    async rotateKey({ publish = true, alg: keyAlg = alg } = {}) {
+      checkAlg(keyAlg, 'rotateKey');
+      const key = await newSigningKey(keyAlg, { published: Boolean(publish) });
+      signingKeys.push(key);
+      current = key;
+      return { kid: key.kid, alg: key.alg, published: key.published };
+    },
+    /** Removes every key but the current one (from the JWKS and from what /api/me accepts). */
+    dropOldKeys() {
+      signingKeys = [current];
+      return { kids: [current.kid] };
+    },
+    /** Publishes the current key (after `rotateKey({ publish: false })`). */
+    publishCurrentKey() {
+      current.published = true;
+      return { kid: current.kid };
+    },
+    /** The next `n` JWKS requests answer `status` (200..599), or lose the connection with status 0. */
+    failJwks(n, status = 503) {
+      checkCount(n, 'failJwks');
+      if (!Number.isInteger(status) || (status !== 0 && (status < 200 || status > 599))) {
+        throw new TypeError('failJwks: status must be 0 or 200..599');
+      }
+      faults.failJwks = { count: n, status };
+    },
+    /** All faults and settings back to the start options (stats, tokens and keys are kept). */
     reset() {
       faults = defaults();
     },
@@ -848,9 +1038,27 @@ export async function startAuthServer(options = {}) {
     audience,
     clientId,
     allowedOrigins: [...allowedOrigins],
-    publicJwk,
-    jwks,
-    publicPem,
+    accessTokenFormat,
+    /** The alg of the current signing key. */
+    get alg() {
+      return current.alg;
+    },
+    /** The kid of the current signing key. */
+    get kid() {
+      return current.kid;
+    },
+    /** The current signing key's public JWK (a copy; published or not). */
+    get publicJwk() {
+      return { ...current.publicJwk };
+    },
+    /** What GET /.well-known/jwks.json serves now (a fresh copy on each read). */
+    get jwks() {
+      return publishedJwks();
+    },
+    /** The current signing key as SPKI PEM (GET /key.pem). */
+    get publicPem() {
+      return current.publicPem;
+    },
     stats,
     controls,
     /** Stops listening and destroys every connection, hung ones included. */

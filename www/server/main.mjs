@@ -1,15 +1,27 @@
 #!/usr/bin/env node
-// Starts the local ES256 auth server: node www/server/main.mjs --port 8787 [--static DIR]
+// Starts the local auth server: node www/server/main.mjs --port 8787 [--static DIR]
 // Other flags: --host, --access-ttl SECONDS, --audience, --issuer, --client-id, --reuse-grace-ms,
-// --allowed-origin ORIGIN (repeatable).
+// --allowed-origin ORIGIN (repeatable), --alg ES256|RS256|PS256, --access-token-format jwt|opaque,
+// --id-tokens auto|always|never, --jwks-max-age SECONDS.
 
 import { parseArgs } from 'node:util';
-import { closeOnSignals, normalizeOrigin, startAuthServer } from './auth-server.mjs';
+import { closeOnSignals, normalizeOrigin, SIGNING_ALGS, startAuthServer } from './auth-server.mjs';
 
 const USAGE =
   'usage: node www/server/main.mjs [--port 8787] [--static DIR] [--host 127.0.0.1] [--access-ttl 300]\n' +
   '       [--audience jwt-keeper-demo] [--issuer URL] [--client-id demo-client] [--reuse-grace-ms 2000]\n' +
-  '       [--allowed-origin ORIGIN ...]   (default: the server\'s own origins)';
+  '       [--allowed-origin ORIGIN ...]   (default: the server\'s own origins)\n' +
+  '       [--alg ES256|RS256|PS256] [--access-token-format jwt|opaque] [--id-tokens auto|always|never]\n' +
+  '       [--jwks-max-age SECONDS]   (default: JWKS sent with Cache-Control: no-store)';
+
+/** `value` if it is one of `allowed`, else a usage error. */
+function oneOf(value, allowed, flag) {
+  if (value === undefined || allowed.includes(value)) return value;
+  console.error(`${flag} must be one of ${allowed.join(', ')}\n${USAGE}`);
+  process.exit(2);
+}
+
+const ID_TOKEN_FLAGS = { auto: 'auto', always: true, never: false };
 
 function integer(value, flag) {
   if (value === undefined) return undefined;
@@ -45,6 +57,10 @@ try {
       'client-id': { type: 'string' },
       'reuse-grace-ms': { type: 'string' },
       'allowed-origin': { type: 'string', multiple: true },
+      alg: { type: 'string' },
+      'access-token-format': { type: 'string' },
+      'id-tokens': { type: 'string' },
+      'jwks-max-age': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   }));
@@ -67,6 +83,10 @@ const server = await startAuthServer({
   clientId: values['client-id'],
   reuseGraceMs: integer(values['reuse-grace-ms'], '--reuse-grace-ms'),
   allowedOrigins: origins(values['allowed-origin']),
+  alg: oneOf(values.alg, SIGNING_ALGS, '--alg'),
+  accessTokenFormat: oneOf(values['access-token-format'], ['jwt', 'opaque'], '--access-token-format'),
+  idTokens: ID_TOKEN_FLAGS[oneOf(values['id-tokens'], Object.keys(ID_TOKEN_FLAGS), '--id-tokens')],
+  jwksMaxAge: integer(values['jwks-max-age'], '--jwks-max-age'),
 });
 console.log(`auth server listening on ${server.url}`);
 
