@@ -3175,6 +3175,7 @@ fn a_refresh_made_moot_while_a_refused_lock_was_pending_is_not_sent() {
         access_token: at2.clone(),
         refresh_token: Some("rt2".into()),
         expires_by_s: None,
+        id_token: None,
     });
     let data = json::parse(message.to_json().as_bytes(), "").unwrap();
     core.handle_checked(at(wall), Input::Peer(data));

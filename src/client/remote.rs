@@ -168,6 +168,9 @@ pub struct Remote {
     /// When a fetch was last started, per kind (monotonic ms).
     tried_discovery: Option<u64>,
     tried_jwks: Option<u64>,
+    /// When an unknown `kid` last caused a re-read (monotonic ms): the cooldown counts from
+    /// there, so a rotation right after the first read is still seen at once.
+    reread: Option<u64>,
     /// Why the last fetch failed, if it did.
     failure: Option<Error>,
     /// The fetch in flight: (request id, kind).
@@ -194,6 +197,7 @@ impl Remote {
             set: None,
             tried_discovery: None,
             tried_jwks: None,
+            reread: None,
             failure: None,
             fetching: None,
             wanted: None,
@@ -339,7 +343,11 @@ impl Remote {
         if self.fixed.is_some() {
             return Ok(());
         }
-        if self.may_fetch(Fetch::Jwks, now_ms) {
+        let cooled = self
+            .reread
+            .is_none_or(|t| now_ms.saturating_sub(t) >= JWKS_COOLDOWN_MS);
+        if self.fetching.is_none() && cooled {
+            self.reread = Some(now_ms);
             self.wanted = Some(Fetch::Jwks);
             return Err(crate::client::signatures::PENDING);
         }
@@ -506,21 +514,19 @@ mod tests {
             },
             0,
         );
-        // Right after a read: no re-read for an unknown kid.
-        assert_eq!(r.unknown_kid(1_000), Ok(()));
-        assert_eq!(r.unknown_kid(JWKS_COOLDOWN_MS), Err(PENDING));
-        fetch(&mut r, JWKS_COOLDOWN_MS);
-        r.answered(
-            7,
-            Fetched::Answer {
-                status: 200,
-                body: JWKS.into(),
-            },
-            JWKS_COOLDOWN_MS,
-        );
+        // Right after the first read, a rotation is seen at once: one re-read...
+        assert_eq!(r.unknown_kid(1_000), Err(PENDING));
+        fetch(&mut r, 1_000);
+        let jwks = || Fetched::Answer {
+            status: 200,
+            body: JWKS.into(),
+        };
+        r.answered(7, jwks(), 1_000);
+        // ...then none for the cooldown, however many unknown kids come.
         for t in 1..5 {
-            assert_eq!(r.unknown_kid(JWKS_COOLDOWN_MS + t * 1000), Ok(()));
+            assert_eq!(r.unknown_kid(1_000 + t * 1000), Ok(()));
         }
+        assert_eq!(r.unknown_kid(JWKS_COOLDOWN_MS + 999), Ok(()));
         // After a failed re-read, an unknown kid is `network`, not the token's fault.
         assert_eq!(r.unknown_kid(2 * JWKS_COOLDOWN_MS), Err(PENDING));
         fetch(&mut r, 2 * JWKS_COOLDOWN_MS);
