@@ -58,6 +58,18 @@ for (const key of Object.values(fixtures.keys)) {
   for (const kid of kids) seed('key', Buffer.concat([Buffer.from(kid), Buffer.from([0]), Buffer.from(doc)]));
 }
 
+// remote: a status byte, a discovery document, 0x00, a JWKS (the fixture key sets).
+const docs = [
+  '{"issuer":"https://idp.test","jwks_uri":"https://idp.test/jwks","token_endpoint":"https://idp.test/token"}',
+  '{"issuer":"https://idp.test/","jwks_uri":"https://idp.test/jwks"}',
+  '{"issuer":"https://idp.test","jwks_uri":"/relative"}',
+];
+for (const key of Object.values(fixtures.keys)) {
+  if (typeof key === 'string') continue;
+  const jwks = JSON.stringify(key.keys ? key : { keys: [key] });
+  for (const doc of docs) seed('remote', Buffer.concat([Buffer.from([1]), Buffer.from(doc), Buffer.from([0]), Buffer.from(jwks)]));
+}
+
 // verify: the first byte picks the fixture case; then no edit, or one edit: 0x01 (one more
 // edit follows), then the variant as a little-endian u32 scaled to the 16 variants
 // (0x90000000 = 9 = the high-S twin).
