@@ -132,6 +132,19 @@ describe('oidc-provider (RS256, JWT access tokens)', () => {
     assert.equal((await op.refresh(body.refresh_token)).status, 200);
   });
 
+  test('PKCE is required: an authorization request without code_challenge is refused', async () => {
+    const auth = new URL(op.discovery.authorization_endpoint);
+    for (const [k, v] of Object.entries({ client_id: op.clientId, response_type: 'code', redirect_uri: op.redirectUri, scope: 'openid', state: 's' })) {
+      auth.searchParams.set(k, v);
+    }
+    const res = await fetch(auth, { redirect: 'manual' });
+    assert.equal(res.status, 303);
+    const back = new URL(res.headers.get('location'));
+    assert.equal(`${back.origin}${back.pathname}`, op.redirectUri);
+    assert.equal(back.searchParams.get('error'), 'invalid_request');
+    assert.match(back.searchParams.get('error_description'), /PKCE/);
+  });
+
   test('RFC 7009 revocation of a refresh token', async () => {
     const t = await op.obtainTokens();
     const res = await fetch(op.discovery.revocation_endpoint, form({ token: t.refresh_token, client_id: op.clientId }));
