@@ -63,12 +63,10 @@ function duration(ms) {
 
 // ---- the auth server -----------------------------------------------------------------------
 
-async function serverInfo() {
-  const [meta, jwks] = await Promise.all([
-    fetch('/.well-known/oauth-authorization-server').then((r) => r.json()),
-    fetch('/.well-known/jwks.json').then((r) => r.json()),
-  ]);
-  return { issuer: meta.issuer, tokenEndpoint: meta.token_endpoint, jwks };
+/** The issuer this server names itself (the client finds the rest by discovery). */
+async function serverIssuer() {
+  const meta = await fetch('/.well-known/oauth-authorization-server').then((r) => r.json());
+  return meta.issuer;
 }
 
 async function control(action, ...args) {
@@ -108,14 +106,14 @@ function clearRetry() {
   state.stalled = false;
 }
 
-const { issuer, tokenEndpoint, jwks } = await serverInfo();
+const issuer = await serverIssuer();
 // decodeJwt (the header panel) is synchronous: it needs the verifier loaded first.
 await init();
+// Keys and the token endpoint come from the server's OpenID Connect discovery document.
 const client = await createAuthClient({
-  publicKey: jwks,
   issuer,
+  clientId: CLIENT_ID,
   audience: AUDIENCE,
-  refresh: { url: tokenEndpoint, style: 'oauth2', clientId: CLIENT_ID },
   refreshMargin: REFRESH_MARGIN_S,
   persist: 'local',
 });
@@ -317,9 +315,8 @@ const controls = {
   },
   async 'rotate-key'() {
     const { kid } = await control('rotateKey');
-    // This page handed the client the JWKS read at load; the old key stays published, so the
-    // stored session survives a reload, which reads the new set with both keys.
-    log('control', `server signs with new key ${kid} from now on (old key still published); this page holds the keys read at load: reload it before the next refresh`);
+    // The client reads the JWKS again when a token names a kid it does not know.
+    log('control', `server signs with new key ${kid} from now on (old key still published): the next token is adopted after one JWKS read`);
   },
   async 'skew-minus'() {
     await control('setClockSkew', -SKEW_S);
