@@ -455,19 +455,19 @@ export async function startup(name, s) {
 
 /**
  * Each case through `checkSignature` (pkg/signature.js: WebCrypto, what the client core's verify
- * effect uses) and through `p256Verify` (pkg/verify/verifier.js: p256 in wasm). Every case gets
+ * effect uses) and through `signatureVerdict` (pkg/verify/verifier.js: p256 in wasm). Every case gets
  * an answer from both; a throw is recorded as `threw: …`.
  */
 export async function wycheproof(cases) {
   const page = { secureContext: globalThis.isSecureContext, subtle: typeof globalThis.crypto?.subtle?.verify === 'function' };
   const { checkSignature } = await import(`${OUT}pkg/signature.js`);
-  const { p256Verify } = await import(`${OUT}pkg/verify/verifier.js`);
+  const { signatureVerdict } = await import(`${OUT}pkg/verify/verifier.js`);
   const threw = (e) => `threw: ${String(e?.code ?? e?.name ?? 'error')}: ${String(e?.message ?? e).slice(0, 120)}`;
   const errors = [];
   const results = [];
   for (const c of cases) {
-    const webcrypto = String(await checkSignature(c.jwk, c.data, c.sig).catch(threw));
-    const wasm = String(await p256Verify(c.jwk, c.data, c.sig).catch(threw));
+    const webcrypto = String(await checkSignature('ES256', c.jwk, c.data, c.sig).catch(threw));
+    const wasm = String(await signatureVerdict('ES256', c.jwk, c.data, c.sig).catch(threw));
     if (webcrypto.startsWith('threw') || wasm.startsWith('threw')) errors.push(`tcId ${c.tcId}: ${webcrypto} / ${wasm}`);
     results.push({ tcId: c.tcId, webcrypto, wasm });
   }

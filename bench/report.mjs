@@ -355,7 +355,7 @@ export function renderMarkdown(r) {
       '## Wycheproof P-256: WebCrypto (Chromium) vs the wasm verifier',
       '',
       `The ${w.cases} cases of \`${w.file}\` (Wycheproof ${w.wycheproofVersion ?? '?'}, ${w.groups} key groups; read from ${w.source} at run time), in one page (secure context: ${w.page?.secureContext}, crypto.subtle: ${w.page?.subtle}). ` +
-        'Each case: key = the group\'s uncompressed point as a P-256 JWK, data = the message, sig = the P1363 signature (base64url), through `checkSignature` (pkg/signature.js, the client\'s WebCrypto path) and through `p256Verify` (pkg/verify/verifier.js, p256 in wasm). ' +
+        'Each case: key = the group\'s uncompressed point as a P-256 JWK, data = the message, sig = the P1363 signature (base64url), through `checkSignature` (pkg/signature.js, the client\'s WebCrypto path) and through `signatureVerdict` (pkg/verify/verifier.js, p256 in wasm). ' +
         "Agreeing with Wycheproof: `valid` → valid; `invalid` → invalid or bad_key; `acceptable` → either.",
     );
     p(
@@ -546,7 +546,7 @@ export function renderSvg(r) {
     const w = r.wycheproof;
     panels.push([
       `Wycheproof P-256, ${w.cases} cases (all should agree)`,
-      'WebCrypto (Chromium) through checkSignature vs p256 in wasm through p256Verify',
+      'WebCrypto (Chromium) through checkSignature vs p256 in wasm through signatureVerdict',
       [
         ['WebCrypto = wasm', w.pathsAgree],
         ['WebCrypto = Wycheproof', w.webcryptoAgrees],

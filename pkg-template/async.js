@@ -33,9 +33,9 @@ export async function verifyJwtAsync(token, key, options) {
   await core.init();
   const r = JSON.parse(core.call(glue.checkJwt, text, isString, keyData, kind, opts, Date.now() / 1000));
   if (r.verify !== null) {
-    const verdict = await checkSignature(r.verify.jwk, r.verify.data, r.verify.sig);
+    const verdict = await checkSignature(r.verify.alg, r.verify.jwk, r.verify.data, r.verify.sig);
     if (verdict === 'invalid') throw new AuthError('bad_signature', 'signature does not verify');
-    if (verdict === 'bad_key') throw new AuthError('bad_key', 'public key point is not on the P-256 curve');
+    if (verdict === 'bad_key') throw new AuthError('bad_key', 'public key does not import (a P-256 point off the curve)');
     if (verdict !== 'valid') throw new AuthError('internal', 'the signature could not be checked: no WebCrypto, and the verifier module failed');
   }
   if (r.error !== null) throw new AuthError(r.error.code, r.error.message);

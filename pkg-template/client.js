@@ -57,11 +57,11 @@ export async function createAuthClient(options) {
   const client = new AuthClient(text, publicKey, (k) => {
     keys = k;
   });
-  // The core checked the key's form; whether its point is on the curve, the arithmetic says.
+  // The core checked the key's form; whether a P-256 point is on the curve, the arithmetic says.
   const good = await Promise.all(keys.map(checkKey));
   if (!good.every(Boolean)) {
     client.dispose();
-    throw new AuthError('bad_key', 'public key point is not on the P-256 curve');
+    throw new AuthError('bad_key', 'public key does not import (a P-256 point off the curve)');
   }
   return client;
 }
@@ -262,7 +262,7 @@ class AuthClient {
         this.#fresh = e.forMs > 0 ? { token: e.token, wall: Date.now() + e.forMs, monotonic: monotonic() + e.forMs } : null;
         return undefined;
       case 'verify':
-        checkSignature(e.jwk, e.data, e.sig).then((result) => this.#input(ep, { t: 'signature', id: e.id, result }));
+        checkSignature(e.alg, e.jwk, e.data, e.sig).then((result) => this.#input(ep, { t: 'signature', id: e.id, result }));
         return undefined;
       case 'wake':
         clearTimeout(ep.timer);

@@ -1,6 +1,6 @@
 /**
- * jwt-keeper — strict ES256 JWT verification and a session keeper for single-page apps,
- * in WebAssembly.
+ * jwt-keeper — strict ES256 / RS256 / PS256 JWT verification and a session keeper for
+ * single-page apps, in WebAssembly.
  */
 
 /** What `init()` can load the wasm from. */
@@ -14,14 +14,14 @@ export type InitInput =
   | WebAssembly.Module;
 
 /**
- * Loads the verifier wasm (`verify/jwt_keeper_bg.wasm`, p256) behind the synchronous
+ * Loads the verifier wasm (`verify/jwt_keeper_bg.wasm`, p256 and rsa) behind the synchronous
  * `decodeJwt`/`verifyJwt`. Needed before them in browsers; in Node the first call reads the
  * file. Idempotent. `createAuthClient` and `verifyJwtAsync` do not need it: they load what
  * they use themselves. By default loads the `.wasm` file of the package.
  */
 export default function init(input?: InitInput): Promise<void>;
 
-/** A JOSE header. Only `alg: "ES256"` tokens ever verify. */
+/** A JOSE header. Only `alg` `"ES256"`, `"RS256"` and `"PS256"` tokens ever verify. */
 export interface JwtHeader {
   alg?: string;
   kid?: string;
@@ -41,28 +41,69 @@ export interface JwtPayload {
   [claim: string]: unknown;
 }
 
-/** A P-256 public key as a JWK (RFC 7517/7518). Private members (`d`) are refused. */
-export interface PublicJwk {
+/** A P-256 public key as a JWK (RFC 7517/7518), for ES256. Private members (`d`) are refused. */
+export interface PublicEcJwk {
   kty: 'EC';
   crv: 'P-256';
   x: string;
   y: string;
   kid?: string;
+  /** When present, the only algorithm this key verifies. */
   alg?: 'ES256';
   use?: 'sig';
+  /** When present, must include `"verify"`. */
   key_ops?: string[];
 }
 
-/** A JWK Set; the token's `kid` picks exactly one usable ES256 key (others are skipped). */
+/**
+ * An RSA public key as a JWK, for RS256 and PS256: `n` of 2048 to 8192 bits (no leading zero
+ * byte), `e` odd, from 3 to 2³³ − 1. Private members (`d`, `p`, `q`, `dp`, `dq`, `qi`) are refused.
+ */
+export interface PublicRsaJwk {
+  kty: 'RSA';
+  n: string;
+  e: string;
+  kid?: string;
+  /** When present, the only algorithm this key verifies. */
+  alg?: 'RS256' | 'PS256';
+  use?: 'sig';
+  /** When present, must include `"verify"`. */
+  key_ops?: string[];
+}
+
+/** A public JWK of a supported type. */
+export type PublicJwk = PublicEcJwk | PublicRsaJwk;
+
+/**
+ * A JWK Set; the token's `kid` and `alg` pick exactly one usable key (P-256 for ES256, RSA for
+ * RS256/PS256; entries of other types or for other uses are skipped).
+ */
 export interface PublicJwks {
   keys: Array<PublicJwk | Record<string, unknown>>;
 }
 
-/** A key: a P-256 JWK, a JWKS, or an SPKI PEM string (`-----BEGIN PUBLIC KEY-----`). */
+/**
+ * A key: a P-256 or RSA JWK, a JWKS, or a PEM string: SPKI (`-----BEGIN PUBLIC KEY-----`,
+ * P-256 or RSA) or PKCS#1 (`-----BEGIN RSA PUBLIC KEY-----`).
+ */
 export type KeyInput = PublicJwk | PublicJwks | string;
+
+/** A supported JWS algorithm. */
+export type JwsAlgorithm = 'ES256' | 'RS256' | 'PS256';
 
 /** Checks besides the signature. Unknown option names are refused (`malformed`). */
 export interface VerifyOptions {
+  /**
+   * The allowed header `alg` values (exact, case-sensitive); another is `unsupported_alg`.
+   * Non-empty. Default `['ES256', 'RS256', 'PS256']`.
+   */
+  algorithms?: JwsAlgorithm[];
+  /**
+   * The required header `typ`, e.g. `'at+jwt'`: compared case-insensitively, with the
+   * `application/` prefix optional (`'at+jwt'` equals `'application/at+jwt'`); a mismatch or
+   * a missing `typ` is `claim_mismatch`. Default: not checked.
+   */
+  typ?: string;
   /** Required exact `iss`. Default: not checked. */
   issuer?: string;
   /** `aud` must contain one of these exactly. Default: not checked. */
@@ -110,8 +151,10 @@ export function isAuthError(value: unknown): value is AuthError;
 export function decodeJwt<P extends object = JwtPayload>(token: string): { header: JwtHeader; payload: P };
 
 /**
- * Verifies an ES256 token against `key`, then `exp` (required), `nbf`, `iss` and `aud` as
- * asked. Returns the verified payload.
+ * Verifies an ES256, RS256 or PS256 token against `key`: `alg` must be allowed by
+ * `options.algorithms` (else `unsupported_alg`) and fit the key (P-256 for ES256, RSA for
+ * RS256/PS256, a JWK's own `alg`; else `no_matching_key`); then `typ` (if asked), `exp`
+ * (required), `nbf`, `iss` and `aud` as asked. Returns the verified payload.
  * @throws {AuthError} `malformed`, `unsupported_alg`, `bad_key`, `no_matching_key`,
  *   `bad_signature`, `expired`, `not_yet_valid`, `claim_mismatch`
  */
@@ -183,6 +226,10 @@ export interface AuthClientOptions {
   audience?: string | string[];
   /** Clock tolerance in seconds (0–300). Default 30. */
   leeway?: number;
+  /** Allowed header `alg` values, as in {@link VerifyOptions}. Default all three. */
+  algorithms?: JwsAlgorithm[];
+  /** Required header `typ`, as in {@link VerifyOptions}. Default: not checked. */
+  typ?: string;
   /** Refresh this many seconds before `exp` (at most half the token's lifetime). Default 60. */
   refreshMargin?: number;
   /** Where the session survives a reload. Default `'memory'` (it does not). */

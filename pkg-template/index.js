@@ -41,7 +41,7 @@ export function decodeJwt(token) {
   return loaded().decodeJwt(token);
 }
 
-/** Verifies an ES256 token against `key` and checks its claims; returns the payload. */
+/** Verifies an ES256, RS256 or PS256 token against `key` and checks its claims; returns the payload. */
 export function verifyJwt(token, key, options) {
   return loaded().verifyJwt(token, key, options);
 }

@@ -137,20 +137,20 @@ pub fn verify_jwt(token: JsValue, key: JsValue, options: JsValue) -> JsResult<St
     run().map_err(to_js)
 }
 
-/// `p256Verify(jwk, data, sig)`: the answer to a client core's `verify` effect where
-/// WebCrypto is missing (`"valid"`, `"invalid"`, `"bad_key"`).
+/// `signatureVerdict(alg, jwk, data, sig)`: the answer to a client core's `verify` effect
+/// where WebCrypto is missing (`"valid"`, `"invalid"`, `"bad_key"`).
 #[cfg(feature = "verifier")]
-#[wasm_bindgen(js_name = p256Verify, skip_typescript)]
-pub fn p256_verify(jwk: JsValue, data: JsValue, sig: JsValue) -> String {
+#[wasm_bindgen(js_name = signatureVerdict, skip_typescript)]
+pub fn signature_verdict(alg: JsValue, jwk: JsValue, data: JsValue, sig: JsValue) -> String {
     let text = |v: &JsValue| v.as_string().unwrap_or_default();
-    crate::verify::signature_verdict(&text(&jwk), &text(&data), &text(&sig)).into()
+    crate::verify::signature_verdict(&text(&alg), &text(&jwk), &text(&data), &text(&sig)).into()
 }
 
 /// `checkJwt(token, tokenIsString, key, keyKind, options, now)`: `verifyJwt`'s checks with the
 /// signature's arithmetic left to the caller (`verifyJwtAsync`), strings in and out like the
 /// client core: `key` as [`WasmCore::new`] takes it, `options` the JSON text of the options
 /// object (empty: none; anything else not an object is refused), `now` in seconds. Answers
-/// `{"verify":{jwk,data,sig}|null,"payload":text|null,"error":{code,message}|null}`; with
+/// `{"verify":{alg,jwk,data,sig}|null,"payload":text|null,"error":{code,message}|null}`; with
 /// `verify`, the signature decides first: an `error` counts only once it verified.
 #[cfg(feature = "client")]
 #[wasm_bindgen(js_name = checkJwt, skip_typescript)]
@@ -185,9 +185,10 @@ pub fn check_jwt(
             &keys,
             &opts.checks,
             opts.max_token_bytes,
-            &mut |k, data, _, sig| {
+            &mut |k, alg, data, _, sig| {
                 job = Some(
                     crate::json::Obj::new()
+                        .str("alg", alg.name())
                         .str("jwk", &k.jwk_json())
                         .str("data", data)
                         .str("sig", sig)

@@ -15,6 +15,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod alg;
 pub mod base64url;
 pub mod client;
 pub mod error;
@@ -23,6 +24,8 @@ pub mod key;
 pub mod refresh;
 pub mod session;
 pub mod sha256;
+#[cfg(test)]
+mod test_rsa;
 pub mod token;
 pub mod verify;
 

@@ -1,5 +1,5 @@
-//! ES256 verification and claim checks: the only way an [`UntrustedToken`] becomes a
-//! [`VerifiedToken`].
+//! Algorithm policy, signature checks (ES256, RS256, PS256) and claim checks: the only way an
+//! [`UntrustedToken`] becomes a [`VerifiedToken`].
 
 #[allow(unused_imports)]
 use crate::prelude::*;
@@ -10,7 +10,7 @@ use p256::ecdsa::Signature;
 
 use crate::error::{Error, ErrorCode, Result};
 use crate::json::{self, Object, Value};
-use crate::key::{KeySet, PublicKey};
+use crate::key::{Alg, KeySet, PublicKey};
 use crate::token::{UntrustedToken, DEFAULT_MAX_TOKEN_BYTES, MAX_TOKEN_BYTES_LIMIT};
 
 /// Default clock tolerance for `exp` and `nbf`, in seconds: covers ordinary client clock drift.
@@ -22,10 +22,15 @@ pub const MAX_LEEWAY_S: u64 = 300;
 /// A `kid` longer than this is refused before any lookup; real ones are under 100 bytes.
 pub const MAX_KID_BYTES: usize = 1024;
 
-/// The claim checks of a verifier: `issuer`, `audience`, `leeway`. The one type (and parser)
-/// behind `verifyJwt` options and `createAuthClient` options.
+/// The header and claim checks of a verifier: `algorithms`, `typ`, `issuer`, `audience`,
+/// `leeway`. The one type (and parser) behind `verifyJwt` options and `createAuthClient`
+/// options.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Checks {
+    /// The allow-list of header `alg` values (default all of [`Alg::ALL`]; never empty).
+    pub algorithms: Vec<Alg>,
+    /// Required header `typ`, if set (compared as a media type: see [`typ_matches`]).
+    pub typ: Option<String>,
     /// Required exact `iss`, if set.
     pub issuer: Option<String>,
     /// If not empty, the token's `aud` must contain one of these exactly.
@@ -37,6 +42,8 @@ pub struct Checks {
 impl Default for Checks {
     fn default() -> Self {
         Self {
+            algorithms: Alg::ALL.to_vec(),
+            typ: None,
             issuer: None,
             audience: Vec::new(),
             leeway_s: DEFAULT_LEEWAY_S,
@@ -45,10 +52,35 @@ impl Default for Checks {
 }
 
 impl Checks {
-    /// Reads the option `name` if it is one of the checks (`issuer`, `audience`, `leeway`):
-    /// `Ok(true)` when it was, `Ok(false)` for another name, `malformed` for a wrong value.
+    /// Reads the option `name` if it is one of the checks (`algorithms`, `typ`, `issuer`,
+    /// `audience`, `leeway`): `Ok(true)` when it was, `Ok(false)` for another name,
+    /// `malformed` for a wrong value (`algorithms` must be a non-empty array of `"ES256"`,
+    /// `"RS256"`, `"PS256"`; `typ` a non-empty string).
     pub fn read(&mut self, name: &str, value: &Value) -> Result<bool> {
         match name {
+            "algorithms" => {
+                const BAD: Error = Error::malformed(
+                    "options.algorithms must be a non-empty array of \"ES256\", \"RS256\", \"PS256\"",
+                );
+                let Value::Array(names) = value else {
+                    return Err(BAD);
+                };
+                let mut algorithms = Vec::new();
+                for name in names {
+                    algorithms.push(name.as_str().and_then(Alg::from_name).ok_or(BAD)?);
+                }
+                if algorithms.is_empty() {
+                    return Err(BAD);
+                }
+                self.algorithms = algorithms;
+            }
+            "typ" => {
+                let typ = value
+                    .as_str()
+                    .filter(|t| !t.is_empty())
+                    .ok_or(Error::malformed("options.typ must be a non-empty string"))?;
+                self.typ = Some(typ.into());
+            }
             "issuer" => {
                 let iss = value
                     .as_str()
@@ -91,8 +123,8 @@ impl VerifyOptions {
         }
     }
 
-    /// Reads the options object of `verifyJwt` (as JSON text): `issuer`, `audience`, `leeway`,
-    /// `now`, `maxTokenBytes`; `null` means absent; `now_s` is used when `now` is absent.
+    /// Reads the options object of `verifyJwt` (as JSON text): `algorithms`, `typ`, `issuer`,
+    /// `audience`, `leeway`, `now`, `maxTokenBytes`; `null` means absent; `now_s` is used when `now` is absent.
     /// Unknown names are refused (`malformed`) so that a misspelt check is not silently skipped.
     pub fn from_json(text: &[u8], now_s: u64) -> Result<Self> {
         let obj = json::parse_object(text, "options must be an object")?;
@@ -118,7 +150,7 @@ impl VerifyOptions {
                 }
                 _ => {
                     return Err(Error::malformed(
-                        "unknown option (expected issuer, audience, leeway, now, maxTokenBytes)",
+                        "unknown option (expected algorithms, typ, issuer, audience, leeway, now, maxTokenBytes)",
                     ))
                 }
             }
@@ -143,7 +175,7 @@ fn read_audience(value: &Value) -> Result<Vec<String>> {
     }
 }
 
-/// A token whose ES256 signature verified against the configured key and whose claims
+/// A token whose signature verified against the configured key and whose claims
 /// passed the checks that were asked for.
 #[derive(Debug, Clone)]
 pub struct VerifiedToken {
@@ -207,10 +239,12 @@ impl VerifiedToken {
 
 /// Verifies `token` against `keys` and checks its claims at `opts.now_s`.
 ///
-/// Checks, in order: size and shape (`malformed`), `alg` exactly `ES256` (`unsupported_alg`),
-/// no `crit`/`b64` and a sane `kid` (`malformed`), key selection (`no_matching_key`/`bad_key`),
-/// a 64-byte r‖s signature that verifies (`bad_signature`; high-S is accepted), claim types
-/// (`malformed`), `exp` present and `iss`/`aud` as asked (`claim_mismatch`), then time
+/// Checks, in order: size and shape (`malformed`), `alg` exactly one of
+/// `opts.checks.algorithms` (`unsupported_alg`), no `crit`/`b64` and a sane `kid`
+/// (`malformed`), key selection by `kid` and `alg` (`no_matching_key`/`bad_key`; a key of the
+/// wrong type for `alg` is `no_matching_key`), the signature's shape and arithmetic
+/// (`bad_signature`; ES256 high-S is accepted), claim types (`malformed`), `typ`, `exp`
+/// present and `iss`/`aud` as asked (`claim_mismatch`), then time
 /// (`expired`/`not_yet_valid`). Header `jwk`/`jku`/`x5u`/`x5c` are ignored and never fetched.
 #[cfg(feature = "verifier")]
 pub fn verify(token: &str, keys: &KeySet, opts: &VerifyOptions) -> Result<VerifiedToken> {
@@ -219,15 +253,19 @@ pub fn verify(token: &str, keys: &KeySet, opts: &VerifyOptions) -> Result<Verifi
     Ok(verified)
 }
 
-/// The header rules of RFC 8725: `alg` exactly `ES256`; no `crit` (RFC 7515 §4.1.11: we
-/// understand no extension) and no `b64` (RFC 7797 changes what is signed); a sane `kid`.
-fn check_header(header: &Object) -> Result<()> {
-    if header.get("alg").and_then(Value::as_str) != Some("ES256") {
-        return Err(Error::new(
+/// The header rules of RFC 8725: `alg` exactly one of `allowed` (case-sensitive; so never
+/// `none` or HS*); no `crit` (RFC 7515 §4.1.11: we understand no extension) and no `b64`
+/// (RFC 7797 changes what is signed); a sane `kid`. Gives the algorithm.
+fn check_header(header: &Object, allowed: &[Alg]) -> Result<Alg> {
+    let alg = header
+        .get("alg")
+        .and_then(Value::as_str)
+        .and_then(Alg::from_name)
+        .filter(|a| allowed.contains(a))
+        .ok_or(Error::new(
             ErrorCode::UnsupportedAlg,
-            "alg must be exactly \"ES256\"",
-        ));
-    }
+            "alg must be exactly one of the allowed algorithms (ES256, RS256, PS256)",
+        ))?;
     if header.get("crit").is_some() || header.get("b64").is_some() {
         return Err(Error::malformed(
             "crit and b64 header parameters are not supported",
@@ -237,7 +275,30 @@ fn check_header(header: &Object) -> Result<()> {
     if kid.is_some_and(|k| k.len() > MAX_KID_BYTES) {
         return Err(Error::malformed("kid is too long"));
     }
-    Ok(())
+    Ok(alg)
+}
+
+/// The `application/` prefix RFC 7515 §4.1.9 lets a `typ` omit.
+const MEDIA_TYPE_PREFIX: &str = "application/";
+
+/// Whether header `typ` names the media type `want`: case-insensitively (media types are,
+/// RFC 2045 §5.1) and with `application/` optional when no other `/` follows (RFC 7515
+/// §4.1.9), so `at+jwt` equals `application/at+jwt` (RFC 9068 §2.1, RFC 8725 §3.11).
+pub fn typ_matches(typ: &str, want: &str) -> bool {
+    fn short(t: &str) -> &str {
+        match (
+            t.get(..MEDIA_TYPE_PREFIX.len()),
+            t.get(MEDIA_TYPE_PREFIX.len()..),
+        ) {
+            (Some(p), Some(rest))
+                if p.eq_ignore_ascii_case(MEDIA_TYPE_PREFIX) && !rest.contains('/') =>
+            {
+                rest
+            }
+            _ => t,
+        }
+    }
+    short(typ).eq_ignore_ascii_case(short(want))
 }
 
 /// The P-256 group order n, big-endian.
@@ -246,42 +307,93 @@ const GROUP_ORDER: [u8; 32] = [
     0xbc, 0xe6, 0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63, 0x25, 0x51,
 ];
 
-const BAD_SHAPE: Error = Error::new(
+const BAD_ES256_SHAPE: Error = Error::new(
     ErrorCode::BadSignature,
     "signature must be 64 bytes r||s with r, s in [1, n)",
 );
 
-/// The shape of an ES256 signature, decided before any arithmetic: exactly 64 bytes `r‖s`
-/// (RFC 7518 §3.4, not DER) with `r` and `s` in `[1, n)`. High-S is valid ECDSA and accepted.
-pub fn check_signature_shape(signature: &[u8]) -> Result<()> {
-    let in_range = |v: &[u8]| v.iter().any(|b| *b != 0) && v < GROUP_ORDER.as_slice();
-    match signature.split_at_checked(32) {
-        Some((r, s)) if s.len() == 32 && in_range(r) && in_range(s) => Ok(()),
-        _ => Err(BAD_SHAPE),
+const BAD_RSA_SHAPE: Error = Error::new(
+    ErrorCode::BadSignature,
+    "RSA signature must be exactly the modulus length and below the modulus",
+);
+
+#[cfg(feature = "verifier")]
+const DOES_NOT_VERIFY: Error = Error::new(ErrorCode::BadSignature, "signature does not verify");
+
+/// The shape of a signature, decided before any arithmetic. ES256: exactly 64 bytes `r‖s`
+/// (RFC 7518 §3.4, not DER) with `r` and `s` in `[1, n)`; high-S is valid ECDSA and accepted.
+/// RS256/PS256: exactly the modulus length in bytes (RFC 8017 §8.2.2 step 1) and, as an
+/// integer, below the modulus (step 2a). A key of the wrong type for `alg` is `bad_signature`
+/// too (selection refuses it first).
+pub fn check_signature_shape(key: &PublicKey, alg: Alg, signature: &[u8]) -> Result<()> {
+    match key {
+        PublicKey::Ec(_) if alg == Alg::Es256 => {
+            let in_range = |v: &[u8]| v.iter().any(|b| *b != 0) && v < GROUP_ORDER.as_slice();
+            match signature.split_at_checked(32) {
+                Some((r, s)) if s.len() == 32 && in_range(r) && in_range(s) => Ok(()),
+                _ => Err(BAD_ES256_SHAPE),
+            }
+        }
+        // Equal lengths: the byte order is the integer order.
+        PublicKey::Rsa(k) if alg.is_rsa() && signature.len() == k.size() && signature < k.n() => {
+            Ok(())
+        }
+        PublicKey::Rsa(_) => Err(BAD_RSA_SHAPE),
+        PublicKey::Ec(_) => Err(BAD_ES256_SHAPE),
     }
 }
 
-/// Checks an ES256 signature with p256: [`check_signature_shape`], then ECDSA over SHA-256
-/// of `message`.
+/// Checks a signature of `alg` over `message`: [`check_signature_shape`], then ECDSA P-256
+/// over SHA-256 (p256), RSASSA-PKCS1-v1_5 with SHA-256, or RSASSA-PSS with SHA-256, MGF1-SHA-256
+/// and exactly a 32-byte salt (RFC 7518 §3.5) (the `rsa` crate).
 #[cfg(feature = "verifier")]
-pub fn verify_signature(key: &PublicKey, message: &[u8], signature: &[u8]) -> Result<()> {
-    check_signature_shape(signature)?;
-    let signature = Signature::from_slice(signature).map_err(|_| BAD_SHAPE)?;
-    key.verifying_key()
-        .verify_prehash(&crate::sha256::sha256(message), &signature)
-        .map_err(|_| Error::new(ErrorCode::BadSignature, "signature does not verify"))
+pub fn verify_signature(key: &PublicKey, alg: Alg, message: &[u8], signature: &[u8]) -> Result<()> {
+    check_signature_shape(key, alg, signature)?;
+    let ok = match (key, alg) {
+        (PublicKey::Ec(k), Alg::Es256) => {
+            let signature = Signature::from_slice(signature).map_err(|_| BAD_ES256_SHAPE)?;
+            k.verifying_key()
+                .verify_prehash(&digest(message), &signature)
+                .is_ok()
+        }
+        (PublicKey::Rsa(k), Alg::Rs256) => k
+            .verifying_key()
+            .pkcs1v15_verify_prehash::<::rsa::sha2::Sha256>(&digest(message), signature)
+            .is_ok(),
+        // `pss_verify_prehash` requires a salt of the digest's length: 32 bytes.
+        (PublicKey::Rsa(k), Alg::Ps256) => k
+            .verifying_key()
+            .pss_verify_prehash::<::rsa::sha2::Sha256>(&digest(message), signature)
+            .is_ok(),
+        _ => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(DOES_NOT_VERIFY)
+    }
 }
 
-/// The answer to a client core's signature request (`Effect::Verify`) by p256: `"valid"`,
-/// `"invalid"` or `"bad_key"` (the JWK does not import). The shell's fallback where WebCrypto
-/// is missing, and the native drivers' checker.
+/// SHA-256 of the signing input.
 #[cfg(feature = "verifier")]
-pub fn signature_verdict(jwk: &str, data: &str, sig: &str) -> &'static str {
-    let Ok(key) = KeySet::from_json(jwk.as_bytes()).and_then(|k| k.select(None)) else {
+fn digest(message: &[u8]) -> [u8; 32] {
+    crate::sha256::sha256(message)
+}
+
+/// The answer to a client core's signature request (`Effect::Verify`) by p256 and `rsa`:
+/// `"valid"`, `"invalid"` or `"bad_key"` (the JWK does not import, or does not serve `alg`).
+/// An `alg` that is not ES256, RS256 or PS256 is `"invalid"`. The shell's fallback where
+/// WebCrypto is missing, and the native drivers' checker.
+#[cfg(feature = "verifier")]
+pub fn signature_verdict(alg: &str, jwk: &str, data: &str, sig: &str) -> &'static str {
+    let Some(alg) = Alg::from_name(alg) else {
+        return "invalid";
+    };
+    let Ok(key) = KeySet::from_json(jwk.as_bytes()).and_then(|k| k.select(None, alg)) else {
         return "bad_key";
     };
     let ok = crate::base64url::decode(sig.as_bytes(), "")
-        .and_then(|s| verify_signature(&key, data.as_bytes(), &s));
+        .and_then(|s| verify_signature(&key, alg, data.as_bytes(), &s));
     if ok.is_ok() {
         "valid"
     } else {
@@ -289,10 +401,11 @@ pub fn signature_verdict(jwk: &str, data: &str, sig: &str) -> &'static str {
     }
 }
 
-/// Who checks the ECDSA arithmetic of a signature whose shape passed: p256
+/// Who checks the arithmetic of a signature whose shape passed: p256 and `rsa`
 /// ([`verify_signature`]), or the client core's WebCrypto requests. Gets the key, the
-/// signing input (`header.payload`), the 64 signature bytes and their base64url text.
-pub type SignatureCheck<'a> = dyn FnMut(&PublicKey, &str, &[u8], &str) -> Result<()> + 'a;
+/// algorithm, the signing input (`header.payload`), the signature bytes and their base64url
+/// text.
+pub type SignatureCheck<'a> = dyn FnMut(&PublicKey, Alg, &str, &[u8], &str) -> Result<()> + 'a;
 
 /// [`verify`] without the `exp`/`nbf` time check, with p256 checking the signature.
 #[cfg(feature = "verifier")]
@@ -307,7 +420,7 @@ pub fn verify_untimed(
         keys,
         opts,
         max_token_bytes,
-        &mut |key, input, sig, _| verify_signature(key, input.as_bytes(), sig),
+        &mut |key, alg, input, sig, _| verify_signature(key, alg, input.as_bytes(), sig),
     )
 }
 
@@ -320,12 +433,17 @@ pub fn verify_untimed_with(
     max_token_bytes: usize,
     check: &mut SignatureCheck<'_>,
 ) -> Result<VerifiedToken> {
-    let untrusted = UntrustedToken::parse_checking_header(token, max_token_bytes, check_header)?;
+    let mut alg = Alg::Es256;
+    let untrusted = UntrustedToken::parse_checking_header(token, max_token_bytes, |header| {
+        alg = check_header(header, &opts.algorithms)?;
+        Ok(())
+    })?;
     let kid = untrusted.header().get("kid").and_then(Value::as_str);
-    let key = keys.select(kid)?;
-    check_signature_shape(untrusted.signature())?;
+    let key = keys.select(kid, alg)?;
+    check_signature_shape(&key, alg, untrusted.signature())?;
     check(
         &key,
+        alg,
         untrusted.signing_input_str(),
         untrusted.signature(),
         untrusted.signature_text(),
@@ -352,6 +470,15 @@ pub fn verify_untimed_with(
             Error::malformed("aud must be a string or a non-empty array of strings")
         })?,
     };
+    if let Some(want) = &opts.typ {
+        let typ = untrusted.header().get("typ").and_then(Value::as_str);
+        if !typ.is_some_and(|t| typ_matches(t, want)) {
+            return Err(Error::new(
+                ErrorCode::ClaimMismatch,
+                "typ header does not match the expected typ",
+            ));
+        }
+    }
     let exp_s = exp_s.ok_or(Error::new(
         ErrorCode::ClaimMismatch,
         "exp claim is required",
@@ -468,5 +595,224 @@ mod tests {
                 ErrorCode::Malformed
             );
         }
+    }
+
+    use crate::base64url;
+    use crate::test_rsa::*;
+
+    const RSA_NOW: u64 = 1_900_000_000;
+
+    fn rsa_keys() -> KeySet {
+        KeySet::from_json(RSA2048_JWK.as_bytes()).unwrap()
+    }
+
+    fn code_of(token: &str, keys: &KeySet, opts: &VerifyOptions) -> ErrorCode {
+        verify(token, keys, opts).unwrap_err().code()
+    }
+
+    /// `token` with its header replaced by `header` (JSON text): the signature no longer fits.
+    fn with_header(token: &str, header: &str) -> String {
+        let rest = token.split_once('.').unwrap().1;
+        format!("{}.{rest}", base64url::encode(header.as_bytes()))
+    }
+
+    fn with_signature(token: &str, sig: &[u8]) -> String {
+        let (input, _) = token.rsplit_once('.').unwrap();
+        format!("{input}.{}", base64url::encode(sig))
+    }
+
+    fn sig_of(token: &str) -> Vec<u8> {
+        base64url::decode(token.rsplit_once('.').unwrap().1.as_bytes(), "").unwrap()
+    }
+
+    #[test]
+    fn rs256_and_ps256_verify_with_jwk_and_pem() {
+        let opts = VerifyOptions::at(RSA_NOW);
+        for keys in [rsa_keys(), KeySet::from_pem(RSA2048_PEM).unwrap()] {
+            for token in [RS256_TOKEN, PS256_TOKEN] {
+                let t = verify(token, &keys, &opts).unwrap();
+                assert_eq!(t.claims().get("iss").and_then(Value::as_str), Some("joe"));
+            }
+        }
+        // Against the EC key, or an RSA JWK bound to the other RSA algorithm: no key fits.
+        let ec = KeySet::from_json(A3_JWK.as_bytes()).unwrap();
+        assert_eq!(code_of(RS256_TOKEN, &ec, &opts), ErrorCode::NoMatchingKey);
+        assert_eq!(code_of(PS256_TOKEN, &ec, &opts), ErrorCode::NoMatchingKey);
+        assert_eq!(
+            code_of(A3, &rsa_keys(), &VerifyOptions::at(1_300_819_000)),
+            ErrorCode::NoMatchingKey
+        );
+        let bound = |alg: &str| {
+            KeySet::from_json(
+                RSA2048_JWK
+                    .replacen('{', &format!(r#"{{"alg":"{alg}","#), 1)
+                    .as_bytes(),
+            )
+            .unwrap()
+        };
+        assert_eq!(
+            code_of(PS256_TOKEN, &bound("RS256"), &opts),
+            ErrorCode::NoMatchingKey
+        );
+        assert_eq!(
+            code_of(RS256_TOKEN, &bound("PS256"), &opts),
+            ErrorCode::NoMatchingKey
+        );
+        assert!(verify(PS256_TOKEN, &bound("PS256"), &opts).is_ok());
+    }
+
+    #[test]
+    fn rsa_signatures_of_the_wrong_shape_or_scheme_fail() {
+        let keys = rsa_keys();
+        let opts = VerifyOptions::at(RSA_NOW);
+        let sig = sig_of(RS256_TOKEN);
+        assert_eq!(sig.len(), 256);
+        let n = match keys.select(None, Alg::Rs256).unwrap() {
+            PublicKey::Rsa(k) => k.n().to_vec(),
+            PublicKey::Ec(_) => unreachable!(),
+        };
+        let mut flipped = sig.clone();
+        flipped[100] ^= 1;
+        for bad in [
+            sig[..255].to_vec(),
+            [&sig[..], &[0]].concat(),
+            [&[0][..], &sig[..]].concat(),
+            Vec::new(),
+            sig[..64].to_vec(),
+            n.clone(),
+            vec![0xff; 256],
+            flipped,
+        ] {
+            assert_eq!(
+                code_of(&with_signature(RS256_TOKEN, &bad), &keys, &opts),
+                ErrorCode::BadSignature,
+                "{} bytes",
+                bad.len()
+            );
+        }
+        // Each scheme's signature checked as the other scheme's.
+        let key = keys.select(None, Alg::Rs256).unwrap();
+        for (token, as_alg) in [(PS256_TOKEN, Alg::Rs256), (RS256_TOKEN, Alg::Ps256)] {
+            let (input, _) = token.rsplit_once('.').unwrap();
+            assert_eq!(
+                verify_signature(&key, as_alg, input.as_bytes(), &sig_of(token))
+                    .unwrap_err()
+                    .code(),
+                ErrorCode::BadSignature
+            );
+        }
+        // A signature over a header that says RS256 while the token says PS256.
+        let swapped = with_header(PS256_TOKEN, r#"{"alg":"RS256","kid":"r1"}"#);
+        assert_eq!(code_of(&swapped, &keys, &opts), ErrorCode::BadSignature);
+    }
+
+    #[test]
+    fn algorithm_policy() {
+        let opts = VerifyOptions::at(RSA_NOW);
+        for alg in [
+            r#""none""#,
+            r#""None""#,
+            r#""NONE""#,
+            r#""HS256""#,
+            r#""ES384""#,
+            r#""RS384""#,
+            r#""PS512""#,
+            r#""RS256 ""#,
+            r#""rs256""#,
+            "null",
+            r#"["RS256"]"#,
+        ] {
+            let token = with_header(RS256_TOKEN, &format!(r#"{{"alg":{alg},"kid":"r1"}}"#));
+            assert_eq!(
+                code_of(&token, &rsa_keys(), &opts),
+                ErrorCode::UnsupportedAlg,
+                "{alg}"
+            );
+        }
+        let only = |names: &str| {
+            VerifyOptions::from_json(
+                format!(r#"{{"algorithms":{names},"now":{RSA_NOW}}}"#).as_bytes(),
+                0,
+            )
+            .unwrap()
+        };
+        assert_eq!(
+            code_of(RS256_TOKEN, &rsa_keys(), &only(r#"["ES256"]"#)),
+            ErrorCode::UnsupportedAlg
+        );
+        assert_eq!(
+            code_of(RS256_TOKEN, &rsa_keys(), &only(r#"["PS256"]"#)),
+            ErrorCode::UnsupportedAlg
+        );
+        assert!(verify(PS256_TOKEN, &rsa_keys(), &only(r#"["PS256"]"#)).is_ok());
+        assert!(verify(RS256_TOKEN, &rsa_keys(), &only(r#"["ES256","RS256"]"#)).is_ok());
+        let ec = KeySet::from_json(A3_JWK.as_bytes()).unwrap();
+        let mut a3_opts = VerifyOptions::at(1_300_819_000);
+        a3_opts.checks.algorithms = vec![Alg::Rs256, Alg::Ps256];
+        assert_eq!(code_of(A3, &ec, &a3_opts), ErrorCode::UnsupportedAlg);
+        for bad in [
+            r#"{"algorithms":[]}"#,
+            r#"{"algorithms":"RS256"}"#,
+            r#"{"algorithms":["RS256","HS256"]}"#,
+            r#"{"algorithms":["rs256"]}"#,
+            r#"{"algorithms":["none"]}"#,
+            r#"{"algorithms":[1]}"#,
+            r#"{"typ":""}"#,
+            r#"{"typ":5}"#,
+        ] {
+            assert_eq!(
+                VerifyOptions::from_json(bad.as_bytes(), 0)
+                    .unwrap_err()
+                    .code(),
+                ErrorCode::Malformed,
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn typ_is_checked_only_when_asked() {
+        let keys = rsa_keys();
+        let with_typ = |typ: &str| {
+            let mut o = VerifyOptions::at(RSA_NOW);
+            o.checks.typ = Some(typ.into());
+            o
+        };
+        // RS256_AT_TOKEN says "application/at+JWT"; RS256_TOKEN has no typ.
+        assert!(verify(RS256_AT_TOKEN, &keys, &VerifyOptions::at(RSA_NOW)).is_ok());
+        for want in [
+            "at+jwt",
+            "application/at+jwt",
+            "AT+JWT",
+            "Application/At+Jwt",
+        ] {
+            assert!(
+                verify(RS256_AT_TOKEN, &keys, &with_typ(want)).is_ok(),
+                "{want}"
+            );
+        }
+        for want in [
+            "jwt",
+            "application/jwt",
+            "at+jwt ",
+            "text/at+jwt",
+            "application/application/at+jwt",
+        ] {
+            assert_eq!(
+                code_of(RS256_AT_TOKEN, &keys, &with_typ(want)),
+                ErrorCode::ClaimMismatch,
+                "{want}"
+            );
+        }
+        assert_eq!(
+            code_of(RS256_TOKEN, &keys, &with_typ("JWT")),
+            ErrorCode::ClaimMismatch
+        );
+        assert!(typ_matches("JWT", "application/jwt"));
+        assert!(!typ_matches("application/a/b", "a/b"));
+        assert!(typ_matches("application/a/b", "APPLICATION/A/B"));
+        // Not ASCII, and a cut inside a character: compared, never a panic.
+        assert!(typ_matches("é", "application/é"));
+        assert!(typ_matches("xéééééé", "XÉÉÉÉÉÉ") == "xéééééé".eq_ignore_ascii_case("XÉÉÉÉÉÉ"));
     }
 }

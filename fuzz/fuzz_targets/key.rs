@@ -17,6 +17,7 @@
 #![no_main]
 
 use jwt_keeper::json::{self, Object, Value};
+use jwt_keeper::key::Alg;
 use jwt_keeper::{ErrorCode, KeySet};
 use jwt_keeper_fuzz::{ref_b64url, ref_b64url_decode, ref_encode, STD_ALPHABET};
 use libfuzzer_sys::fuzz_target;
@@ -59,9 +60,9 @@ fn canonical_jwk(key: &VerifyingKey) -> String {
 /// The same key must come back through both canonical encodings.
 fn formats_agree(key: &VerifyingKey) {
     let via_jwk = KeySet::from_json(canonical_jwk(key).as_bytes()).expect("canonical JWK must import");
-    assert_eq!(&via_jwk.select(None).expect("single key"), key);
+    assert_eq!(&via_jwk.select(None, Alg::Es256).expect("single key"), key);
     let via_pem = KeySet::from_pem(&canonical_pem(key)).expect("canonical PEM must import");
-    assert_eq!(&via_pem.select(None).expect("single key"), key);
+    assert_eq!(&via_pem.select(None, Alg::Es256).expect("single key"), key);
 }
 
 fn coordinates_of(jwk: &Object) -> Vec<u8> {
@@ -79,8 +80,8 @@ fn str_member<'o>(o: &'o Object, name: &str) -> Option<&'o str> {
 }
 
 fn check_selection(set: &KeySet, kid: Option<&str>) {
-    let first = set.select(kid);
-    let again = set.select(kid);
+    let first = set.select(kid, Alg::Es256);
+    let again = set.select(kid, Alg::Es256);
     match (&first, &again) {
         (Ok(a), Ok(b)) => assert_eq!(a, b),
         (Err(a), Err(b)) => assert_eq!(a, b),
@@ -106,7 +107,7 @@ fn check_json(doc: &[u8], kid: Option<&str>) {
     check_selection(&set, kid);
     check_selection(&set, None);
     match &set {
-        KeySet::Single { kid: own, key } => {
+        KeySet::Single { kid: own, key, .. } => {
             assert_eq!(str_member(&obj, "kty"), Some("EC"));
             assert_eq!(str_member(&obj, "crv"), Some("P-256"));
             assert!(obj.get("d").is_none(), "a JWK with a private part was accepted");
@@ -119,11 +120,11 @@ fn check_json(doc: &[u8], kid: Option<&str>) {
             }
             assert_eq!(own.as_deref(), str_member(&obj, "kid"));
             assert_eq!(point(key), coordinates_of(&obj), "imported key is not the JWK's point");
-            assert_eq!(&set.select(None).expect("single key, no kid"), key);
+            assert_eq!(&set.select(None, Alg::Es256).expect("single key, no kid"), key);
             if let Some(own) = own {
-                assert_eq!(&set.select(Some(own)).expect("single key, own kid"), key);
+                assert_eq!(&set.select(Some(own), Alg::Es256).expect("single key, own kid"), key);
             }
-            let selected = set.select(kid);
+            let selected = set.select(kid, Alg::Es256);
             match (own, kid) {
                 (Some(own), Some(kid)) if own != kid => {
                     assert_eq!(selected.expect_err("another kid must not match").code(), ErrorCode::NoMatchingKey);
@@ -143,7 +144,7 @@ fn check_json(doc: &[u8], kid: Option<&str>) {
             for kid in [kid, None] {
                 let matching: Vec<&Object> =
                     candidates.iter().filter(|c| kid.is_none() || str_member(c, "kid") == kid).collect();
-                match (set.select(kid), matching.as_slice()) {
+                match (set.select(kid, Alg::Es256), matching.as_slice()) {
                     (Ok(key), [only]) => assert_eq!(point(&key), coordinates_of(only)),
                     (Ok(_), _) => panic!("select chose one of {} matching keys", matching.len()),
                     (Err(e), [_]) => assert_eq!(e.code(), ErrorCode::BadKey, "{e}"),
@@ -162,7 +163,7 @@ fn check_pem(pem: &str, kid: Option<&str>) {
             return;
         }
     };
-    let KeySet::Single { kid: None, key } = &set else {
+    let KeySet::Single { kid: None, key, .. } = &set else {
         panic!("a PEM gave a key set or a kid");
     };
     let body: String = pem
@@ -174,7 +175,7 @@ fn check_pem(pem: &str, kid: Option<&str>) {
         .filter(|c| !c.is_ascii_whitespace())
         .collect();
     assert_eq!(body, ref_encode(&canonical_der(key), STD_ALPHABET, true), "non-canonical PEM body accepted");
-    assert_eq!(&set.select(kid).expect("a PEM key matches any kid"), key);
+    assert_eq!(&set.select(kid, Alg::Es256).expect("a PEM key matches any kid"), key);
     check_selection(&set, kid);
 }
 

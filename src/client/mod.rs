@@ -261,7 +261,7 @@ impl Core {
         }
     }
 
-    /// [`Core::handle`] with every [`Effect::Verify`] answered at once by p256: for native
+    /// [`Core::handle`] with every [`Effect::Verify`] answered at once by the verifier: for native
     /// drivers (tests, the simulation). The effects returned hold no `Verify`.
     #[cfg(feature = "verifier")]
     pub fn handle_checked(&mut self, now: Now, input: Input) -> Vec<Effect> {
@@ -271,12 +271,19 @@ impl Core {
             let mut next = Vec::new();
             for e in pending {
                 match e {
-                    Effect::Verify { id, jwk, data, sig } => {
-                        let verdict = match crate::verify::signature_verdict(&jwk, &data, &sig) {
-                            "valid" => Verdict::Valid,
-                            "invalid" => Verdict::Invalid,
-                            _ => Verdict::BadKey,
-                        };
+                    Effect::Verify {
+                        id,
+                        alg,
+                        jwk,
+                        data,
+                        sig,
+                    } => {
+                        let verdict =
+                            match crate::verify::signature_verdict(alg.name(), &jwk, &data, &sig) {
+                                "valid" => Verdict::Valid,
+                                "invalid" => Verdict::Invalid,
+                                _ => Verdict::BadKey,
+                            };
                         next.extend(self.handle(now, Input::Signature { id, verdict }));
                     }
                     e => out.push(e),
@@ -784,7 +791,7 @@ impl Core {
             &keys,
             checks,
             DEFAULT_MAX_TOKEN_BYTES,
-            &mut |key, data, _, sig| sigs.check(key, data, sig),
+            &mut |key, alg, data, _, sig| sigs.check(key, alg, data, sig),
         );
         match v {
             // A kid the set read does not know: the provider may have rotated its keys.

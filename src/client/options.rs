@@ -55,7 +55,7 @@ pub struct RefreshOptions {
 pub struct ClientOptions {
     /// The refresh endpoint, if any.
     pub refresh: Option<RefreshOptions>,
-    /// `issuer`, `audience`, `leeway`: the same checks as `verifyJwt`.
+    /// `algorithms`, `typ`, `issuer`, `audience`, `leeway`: the same checks as `verifyJwt`.
     pub checks: Checks,
     /// `refreshMargin` in seconds (default 60).
     pub refresh_margin_s: u64,

@@ -31,12 +31,15 @@
 //!   promise. [`Effect::State`]: what the client's getters answer from now on.
 //!   [`Effect::Fresh`]: `getAccessToken()` may answer `token` without asking until both
 //!   clocks pass `forMs` from now.
-//! - [`Effect::Verify`]: check an ES256 signature whose shape the core already checked:
-//!   `crypto.subtle.importKey('jwk', jwk, {name:'ECDSA',namedCurve:'P-256'})` (import each
-//!   key once and keep it), `crypto.subtle.verify({name:'ECDSA',hash:'SHA-256'}, key, sig,
-//!   data)`; where `crypto.subtle` is missing, the verifier module's `p256Verify`. Feed
-//!   [`Input::Signature`]: `valid`, `invalid`, `bad_key` (the key did not import: not on the
-//!   curve) or `unavailable` (no way to check). Exactly one per effect. Until the answers
+//! - [`Effect::Verify`]: check a signature of `alg` whose shape the core already checked:
+//!   `crypto.subtle.importKey('jwk', jwk, params)` (import each (alg, jwk) once and keep it),
+//!   `crypto.subtle.verify(params, key, sig, data)`, with `params` per `alg`: `ES256`
+//!   `{name:'ECDSA',namedCurve:'P-256',hash:'SHA-256'}`; `RS256`
+//!   `{name:'RSASSA-PKCS1-v1_5',hash:'SHA-256'}`; `PS256`
+//!   `{name:'RSA-PSS',hash:'SHA-256',saltLength:32}`. Where `crypto.subtle` is missing, the
+//!   verifier module's `signatureVerdict(alg, jwk, data, sig)`. Feed
+//!   [`Input::Signature`]: `valid`, `invalid`, `bad_key` (the key did not import: e.g. not on
+//!   the curve) or `unavailable` (no way to check). Exactly one per effect. Until the answers
 //!   come, the core holds back every input (an input that needs a signature is run again
 //!   once the answers are in, at the time of the last one).
 //! - [`Effect::Wake`]: (re)arm the one timer to feed [`Input::Wake`] at local time `at`
@@ -51,6 +54,7 @@ use crate::prelude::*;
 
 use crate::error::{Error, ErrorCode, Result};
 use crate::json::{self, Obj, Object, Value};
+use crate::key::Alg;
 use crate::session::{CallId, Event};
 
 /// Largest JSON number an input may carry exactly (2^53 − 1).
@@ -252,15 +256,19 @@ pub enum Effect {
     },
     /// Arm the timer for local time `at` ms, or none.
     Wake(Option<u64>),
-    /// Check an ES256 signature (see the module docs); report [`Input::Signature`].
+    /// Check an ES256, RS256 or PS256 signature (see the module docs); report
+    /// [`Input::Signature`].
     Verify {
         /// Report with this id.
         id: u64,
-        /// The public key as a JWK (JSON text, sent as a string: the shell's cache key).
+        /// The algorithm (the JSON member `alg`: `"ES256"`, `"RS256"` or `"PS256"`).
+        alg: Alg,
+        /// The public key as a JWK without `alg` (JSON text, sent as a string: with `alg`,
+        /// the shell's cache key).
         jwk: String,
         /// The signed bytes (`header.payload`, ASCII).
         data: String,
-        /// The 64-byte `r‖s`, base64url.
+        /// The signature, base64url: 64 bytes `r‖s` (ES256) or the modulus length (RSA).
         sig: String,
     },
 }
@@ -458,10 +466,16 @@ impl Effect {
                 .str("t", "fresh")
                 .str("token", token)
                 .num("forMs", *for_ms),
-            Self::Verify { id, jwk, data, sig } => Obj::new()
+            Self::Verify {
+                id,
+                alg,
+                jwk,
+                data,
+                sig,
+            } => Obj::new()
                 .str("t", "verify")
                 .num("id", *id)
-                .str("alg", "ES256")
+                .str("alg", alg.name())
                 .str("jwk", jwk)
                 .str("data", data)
                 .str("sig", sig),

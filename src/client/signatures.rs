@@ -1,7 +1,7 @@
-//! Signature checks the core asks the shell for. The core has no curve arithmetic: it checks
-//! everything else itself (structure, algorithm, key selection, the shape of `r‖s`), then
-//! asks for the ECDSA arithmetic with [`crate::client::Effect::Verify`]. Answers are kept per
-//! (key, signed bytes, signature), so a token is checked once however often it comes back
+//! Signature checks the core asks the shell for. The core has no curve or RSA arithmetic: it
+//! checks everything else itself (structure, algorithm, key selection, the signature's shape),
+//! then asks for the arithmetic with [`crate::client::Effect::Verify`]. Answers are kept per
+//! (algorithm, key, signed bytes, signature), so a token is checked once however often it comes back
 //! (storage, another tab, a replayed input). Only inputs that carry token text can reach a
 //! check: the core runs the others without its undo copy.
 
@@ -10,7 +10,7 @@ use crate::prelude::*;
 
 use crate::client::protocol::{Effect, Verdict};
 use crate::error::{Error, ErrorCode, Result};
-use crate::key::PublicKey;
+use crate::key::{Alg, PublicKey};
 
 /// How many answers are remembered: the current token, its successor, a few from other tabs.
 const KNOWN: usize = 8;
@@ -20,20 +20,29 @@ const KNOWN: usize = 8;
 pub const PENDING: Error = Error::new(ErrorCode::Internal, "signature check pending");
 
 const INVALID: Error = Error::new(ErrorCode::BadSignature, "signature does not verify");
-const BAD_KEY: Error = Error::bad_key("public key point is not on the P-256 curve");
+const BAD_KEY: Error = Error::bad_key("public key does not import (WebCrypto refused it)");
 const UNAVAILABLE: Error = Error::new(
     ErrorCode::Network,
     "the signature could not be checked: no WebCrypto and the verifier module did not load",
 );
 
-/// What a verdict is about: the key's `x‖y`, then `data.sig`, compared whole (no hash: a
-/// token is a few KB at most, and a comparison costs less than hashing it).
+/// What a verdict is about: the algorithm's name, the key (`x‖y`, or the length of `n`, `n`
+/// and `e`), then `data.sig`, compared whole (no hash: a token is a few KB at most, and a
+/// comparison costs less than hashing it).
 type Digest = Vec<u8>;
 
-fn digest(key: &PublicKey, data: &str, sig: &str) -> Digest {
-    let mut all = Vec::with_capacity(64 + data.len() + 1 + sig.len());
-    all.extend_from_slice(key.x());
-    all.extend_from_slice(key.y());
+fn digest(key: &PublicKey, alg: Alg, data: &str, sig: &str) -> Digest {
+    let mut all = Vec::with_capacity(8 + 1030 + data.len() + 1 + sig.len());
+    all.extend_from_slice(alg.name().as_bytes());
+    match key {
+        PublicKey::Ec(k) => all.extend_from_slice(k.xy()),
+        PublicKey::Rsa(k) => {
+            // The length first, so that no (n, e) pair reads as another one.
+            all.extend_from_slice(&(k.n().len() as u32).to_be_bytes());
+            all.extend_from_slice(k.n());
+            all.extend_from_slice(k.e());
+        }
+    }
     all.extend_from_slice(data.as_bytes());
     all.push(b'.');
     all.extend_from_slice(sig.as_bytes());
@@ -53,8 +62,8 @@ pub struct Signatures {
 
 impl Signatures {
     /// The verdict for this signature if known; otherwise asks for it and says [`PENDING`].
-    pub fn check(&mut self, key: &PublicKey, data: &str, sig: &str) -> Result<()> {
-        let d = digest(key, data, sig);
+    pub fn check(&mut self, key: &PublicKey, alg: Alg, data: &str, sig: &str) -> Result<()> {
+        let d = digest(key, alg, data, sig);
         if let Some((_, v)) = self.known.iter().find(|(k, _)| *k == d) {
             return match v {
                 Verdict::Valid => Ok(()),
@@ -68,6 +77,7 @@ impl Signatures {
             self.asked.push((self.next_id, d));
             self.wanted.push(Effect::Verify {
                 id: self.next_id,
+                alg,
                 jwk: key.jwk_json(),
                 data: data.into(),
                 sig: sig.into(),

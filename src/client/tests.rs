@@ -737,7 +737,14 @@ impl Rig {
 fn verifies(fx: &[Effect]) -> Vec<(u64, String, String, String)> {
     fx.iter()
         .filter_map(|e| match e {
-            Effect::Verify { id, jwk, data, sig } => {
+            Effect::Verify {
+                id,
+                alg,
+                jwk,
+                data,
+                sig,
+            } => {
+                assert_eq!(*alg, crate::key::Alg::Es256);
                 Some((*id, jwk.clone(), data.clone(), sig.clone()))
             }
             _ => None,
@@ -757,7 +764,7 @@ fn a_token_is_adopted_only_after_its_signature_was_checked_and_inputs_meanwhile_
     let (id, jwk_text, data, sig) = asked[0].clone();
     assert!(KeySet::from_json(jwk_text.as_bytes())
         .unwrap()
-        .select(None)
+        .select(None, crate::key::Alg::Es256)
         .is_ok());
     assert_eq!(format!("{data}.{sig}"), t);
     // A getAccessToken() meanwhile waits behind it.

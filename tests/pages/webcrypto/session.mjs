@@ -6,16 +6,21 @@ import { environment, ready, settle } from './common.mjs';
 
 /**
  * `tokens`: { good, tampered, expired } signed by the key `jwk` (`pem` as SPKI PEM), with
- * `issuer` and `audience`.
+ * `issuer` and `audience`; `badJwk`: a key createAuthClient must refuse (default: `jwk` moved
+ * off the curve).
  * Returns every outcome as data; the test judges them.
  */
-async function flow({ jwk, pem, issuer, audience, tokens }) {
+async function flow({ jwk, pem, badJwk, issuer, audience, tokens }) {
   const out = { env: environment() };
-  // The same key with y's last byte changed: below p, so well-formed, but off the curve.
-  const y = atob(jwk.y.replace(/-/g, '+').replace(/_/g, '/'));
-  const offY = btoa(y.slice(0, -1) + String.fromCharCode(y.charCodeAt(y.length - 1) ^ 1))
-    .replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
-  const off = await settle(() => createAuthClient({ publicKey: { ...jwk, y: offY } }));
+  let bad = badJwk;
+  if (bad === undefined) {
+    // The same key with y's last byte changed: below p, so well-formed, but off the curve.
+    const y = atob(jwk.y.replace(/-/g, '+').replace(/_/g, '/'));
+    const offY = btoa(y.slice(0, -1) + String.fromCharCode(y.charCodeAt(y.length - 1) ^ 1))
+      .replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+    bad = { ...jwk, y: offY };
+  }
+  const off = await settle(() => createAuthClient({ publicKey: bad }));
   out.offCurve = off.ok ? { ok: true } : off;
   if (off.ok) off.value.dispose();
   const created = await settle(() => createAuthClient({ publicKey: jwk, issuer, audience }));

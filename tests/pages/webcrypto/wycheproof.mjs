@@ -1,8 +1,9 @@
-// Wycheproof ECDSA P-256 / SHA-256 (P1363) cases through both answers to the client core's
-// `verify` effect: checkSignature (WebCrypto on a secure page) and p256Verify (the verifier
-// wasm). The test reads the vectors and builds the inputs; this page only runs them.
+// Wycheproof cases (ECDSA P-256 P1363, RSASSA-PKCS1-v1_5 and RSA-PSS with SHA-256) through
+// both answers to the client core's `verify` effect: checkSignature (WebCrypto on a secure
+// page) and signatureVerdict (the verifier wasm). The test reads the vectors and builds the
+// inputs; this page only runs them.
 import { checkSignature } from '/pkg/signature.js';
-import { p256Verify } from '/pkg/verify/verifier.js';
+import { signatureVerdict } from '/pkg/verify/verifier.js';
 import { describeError, environment, ready } from './common.mjs';
 
 /** One path's verdict as a string; a throw or rejection becomes `threw: …`. */
@@ -15,13 +16,13 @@ async function verdict(fn) {
   }
 }
 
-/** `cases`: [{ tcId, jwk (JSON text), data (string), sig (base64url) }]. */
+/** `cases`: [{ tcId, alg, jwk (JSON text), data (string), sig (base64url) }]. */
 async function run(cases) {
   const started = performance.now();
   const results = [];
   for (const c of cases) {
-    const webcrypto = await verdict(() => checkSignature(c.jwk, c.data, c.sig));
-    const wasm = await verdict(() => p256Verify(c.jwk, c.data, c.sig));
+    const webcrypto = await verdict(() => checkSignature(c.alg, c.jwk, c.data, c.sig));
+    const wasm = await verdict(() => signatureVerdict(c.alg, c.jwk, c.data, c.sig));
     results.push({ tcId: c.tcId, webcrypto, wasm });
   }
   return { env: environment(), ms: Math.round(performance.now() - started), results };
