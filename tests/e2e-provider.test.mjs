@@ -91,13 +91,14 @@ function assertCode(result, code, what) {
   assert.equal(result.error.code, code, `${what}: ${result.error.code} (${result.error.message})`);
 }
 
-test('discovery finds the keys and the token endpoint; a key rotation mid-session costs one JWKS read, no error, no logout', { timeout: 60_000 }, async () => {
-  const server = await start({ alg: 'ES256' });
+test('RS256 by discovery: keys and token endpoint found from the issuer; a key rotation mid-session costs one JWKS read, no error, no logout', { timeout: 60_000 }, async () => {
+  const server = await start({ alg: 'RS256' });
   try {
     await withPage(server, async (kit) => {
       // Only the issuer and the client: keys and refresh URL come from discovery.
       assert.deepEqual(await kit.create({ issuer: server.issuer, clientId: CLIENT_ID, audience: server.audience, crossTab: false }), { ok: true });
       const first = await login(server);
+      assert.equal(jose.decodeProtectedHeader(first.accessToken).alg, 'RS256');
       assert.deepEqual(await kit.set(first), { ok: true });
       const state = await kit.state();
       assert.equal(state.user?.sub, 'alice', 'user from the verified ID token');
@@ -149,6 +150,23 @@ test('tokens from an unpublished key are no_matching_key and five cost at most o
       assertCode(await kit.set({ accessToken: hs }), 'unsupported_alg', 'HS256');
       // The session from before is intact.
       assert.equal((await kit.get()).value, good.accessToken);
+    });
+  } finally {
+    await server.close();
+  }
+});
+
+test("algorithms: ['ES256'] refuses an RS256 token from the provider's own key; PS256 is taken by default", { timeout: 60_000 }, async () => {
+  const server = await start({ alg: 'RS256' });
+  try {
+    await withPage(server, async (kit) => {
+      await kit.create({ issuer: server.issuer, clientId: CLIENT_ID, algorithms: ['ES256'], crossTab: false });
+      assertCode(await kit.set(await login(server)), 'unsupported_alg', 'RS256 outside the allow-list');
+      await kit.create({ issuer: server.issuer, clientId: CLIENT_ID, crossTab: false });
+      await server.controls.rotateKey({ alg: 'PS256' });
+      const ps = await login(server);
+      assert.equal(jose.decodeProtectedHeader(ps.accessToken).alg, 'PS256');
+      assert.deepEqual(await kit.set(ps), { ok: true });
     });
   } finally {
     await server.close();
@@ -218,11 +236,11 @@ test('opaque access tokens: adopted, refreshed, user from the ID token; an ID to
   }
 });
 
-test('an independent certified OpenID provider (oidc-provider): discovery, session, refresh with rotation, user', { timeout: 90_000 }, async () => {
+test('an independent certified OpenID provider (oidc-provider, RS256): discovery, session, a key rotation mid-session, refresh with token rotation, user', { timeout: 90_000 }, async () => {
   const pages = await start();
   let op;
   try {
-    op = await startOidcProvider({ alg: 'ES256', allowedOrigins: [pages.url], accessTokenTtl: 120 });
+    op = await startOidcProvider({ alg: 'RS256', allowedOrigins: [pages.url], accessTokenTtl: 120 });
     const tokens = await op.obtainTokens();
     await withPage(pages, async (kit) => {
       const created = await kit.create({ issuer: op.issuer, clientId: op.clientId, audience: op.resource, crossTab: false });
@@ -230,9 +248,12 @@ test('an independent certified OpenID provider (oidc-provider): discovery, sessi
       const set = await kit.set({ accessToken: tokens.access_token, refreshToken: tokens.refresh_token, expiresIn: tokens.expires_in, idToken: tokens.id_token });
       assert.deepEqual(set, { ok: true });
       assert.equal((await kit.state()).user?.sub, 'alice');
+      // The provider rotates its signing key mid-session.
+      const { kid } = await op.rotateKeys();
       const refreshed = await kit.refresh();
       assert.equal(refreshed.ok, true, JSON.stringify(refreshed));
       assert.notEqual(refreshed.value, tokens.access_token);
+      assert.equal(kidOf(refreshed.value), kid, 'the token of the new key is adopted');
       // The provider's own verdict on the token the client adopted.
       const jwks = jose.createRemoteJWKSet(new URL(op.jwksUri));
       const { payload } = await jose.jwtVerify(refreshed.value, jwks, { issuer: op.issuer, audience: op.resource });
