@@ -164,9 +164,11 @@ export function verifyJwt<P extends object = JwtPayload>(token: string, key: Key
  * The same checks as `verifyJwt`, in the same order, made by the client core (no `init()`
  * needed), with the signature checked by WebCrypto where it exists (as in the session client;
  * the key is imported once and kept) and by the verifier wasm only where it is missing.
- * @throws {AuthError} as `verifyJwt`
+ * `key` may also be the URL of a JWKS (string or `URL`): read on first need and kept, read
+ * again for an unknown `kid` (at most once per 30 s) and after 10 minutes.
+ * @throws {AuthError} as `verifyJwt`; `network` when the JWKS cannot be read
  */
-export function verifyJwtAsync<P extends object = JwtPayload>(token: string, key: KeyInput, options?: VerifyOptions): Promise<P>;
+export function verifyJwtAsync<P extends object = JwtPayload>(token: string, key: KeyInput | URL, options?: VerifyOptions): Promise<P>;
 
 /** How the refresh endpoint is spoken to. */
 export interface RefreshOptions {

@@ -28,9 +28,17 @@ use crate::verify::VerifyOptions;
 type JsResult<T> = Result<T, JsValue>;
 
 #[cfg(feature = "client")]
-use crate::client::{remote::KeySource, Core};
+use crate::client::remote::{is_http_url, Fetched, KeySource, Metadata, Remote};
+#[cfg(feature = "client")]
+use crate::client::signatures::PENDING;
+#[cfg(feature = "client")]
+use crate::client::Core;
+#[cfg(feature = "client")]
+use crate::error::ErrorCode;
 #[cfg(feature = "client")]
 use crate::session::Now;
+#[cfg(feature = "client")]
+use alloc::rc::Rc;
 
 #[cfg(feature = "verifier")]
 /// A JS `Error` with the stable `code`, which the JS layer turns into an `AuthError`.
@@ -162,6 +170,22 @@ pub fn check_jwt(
     options: String,
     now_s: f64,
 ) -> String {
+    let (job, result) = check_with(&token, token_is_string, &options, now_s, |_| {
+        keys_of(&key, key_kind).map(Rc::new)
+    });
+    check_json(job.as_deref(), result)
+}
+
+/// `checkJwt`'s checks with the key set `keys` gives (it sees the options first); the
+/// signature question for the caller, if the checks reached it, and the outcome.
+#[cfg(feature = "client")]
+fn check_with(
+    token: &str,
+    token_is_string: bool,
+    options: &str,
+    now_s: f64,
+    keys: impl FnOnce(&VerifyOptions) -> Result<Rc<KeySet>, Error>,
+) -> (Option<String>, Result<String, Error>) {
     let mut job = None;
     let result = (|| -> Result<String, Error> {
         // A float clock saturates into the integer range.
@@ -173,7 +197,7 @@ pub fn check_jwt(
         } else {
             VerifyOptions::from_json(options.as_bytes(), now_s)?
         };
-        let keys = keys_of(&key, key_kind)?;
+        let keys = keys(&opts)?;
         if !token_is_string {
             return Err(Error::malformed("token must be a string"));
         }
@@ -181,7 +205,7 @@ pub fn check_jwt(
             return Err(Error::malformed("token is longer than maxTokenBytes"));
         }
         let v = crate::verify::verify_untimed_with(
-            &token,
+            token,
             &keys,
             &opts.checks,
             opts.max_token_bytes,
@@ -200,8 +224,14 @@ pub fn check_jwt(
         v.check_time(opts.now_s, opts.checks.leeway_s)?;
         Ok(v.payload_json().into())
     })();
+    (job, result)
+}
+
+/// `{"verify":…|null,"payload":…|null,"error":…|null}` as `checkJwt` answers.
+#[cfg(feature = "client")]
+fn check_json(job: Option<&str>, result: Result<String, Error>) -> String {
     let o = crate::json::Obj::new();
-    let o = match &job {
+    let o = match job {
         Some(j) => o.raw("verify", j),
         None => o.null("verify"),
     };
@@ -210,6 +240,93 @@ pub fn check_jwt(
         Err(e) => o.null("payload").raw("error", &error_json(&e)),
     }
     .finish()
+}
+
+/// The keys of one JWKS URL for `verifyJwtAsync`: read when first needed, re-read for an
+/// unknown `kid` and when stale, by the client core's rules ([`crate::client::remote`]). The
+/// shell performs the reads it asks for.
+#[cfg(feature = "client")]
+#[wasm_bindgen(js_name = WasmKeys, skip_typescript)]
+pub struct WasmKeys {
+    remote: Result<Remote, Error>,
+    next_id: u64,
+}
+
+#[cfg(feature = "client")]
+#[wasm_bindgen(js_class = WasmKeys)]
+impl WasmKeys {
+    /// The keys at `url` (an `https://` or `http://` URL, else every check is `bad_key`).
+    #[wasm_bindgen(constructor)]
+    pub fn new(url: String) -> WasmKeys {
+        let remote = if is_http_url(&url) {
+            Remote::new(KeySource::Url(url), Metadata::default(), None)
+        } else {
+            Err(Error::bad_key(
+                "the key URL must be an https:// or http:// URL",
+            ))
+        };
+        WasmKeys { remote, next_id: 0 }
+    }
+
+    /// `checkJwt` with this URL's keys at `mono_ms` (the shell's monotonic clock); or
+    /// `{"fetch":url,"id":n}`: read the JWKS and report it with [`WasmKeys::answered`], then
+    /// check again; or `{"wait":true}`: a read is out, check again once it ended.
+    pub fn check(
+        &mut self,
+        token: String,
+        token_is_string: bool,
+        options: String,
+        now_s: f64,
+        mono_ms: f64,
+    ) -> String {
+        let mono = mono_ms as u64;
+        let remote = match &mut self.remote {
+            Ok(r) => r,
+            Err(e) => return check_json(None, Err(*e)),
+        };
+        let mut pending = false;
+        let (job, result) = check_with(&token, token_is_string, &options, now_s, |_| {
+            remote.keys(mono).inspect_err(|e| pending = *e == PENDING)
+        });
+        let result = match result {
+            Err(e) if e.code() == ErrorCode::NoMatchingKey && !pending => {
+                match remote.unknown_kid(mono) {
+                    Err(p) if p == PENDING => {
+                        pending = true;
+                        Err(e)
+                    }
+                    Err(net) => Err(net),
+                    Ok(()) => Err(e),
+                }
+            }
+            r => r,
+        };
+        if !pending {
+            return check_json(job.as_deref(), result);
+        }
+        match remote.take_wanted() {
+            Some((kind, url)) => {
+                self.next_id += 1;
+                remote.sent(self.next_id, kind, mono);
+                crate::json::Obj::new()
+                    .str("fetch", &url)
+                    .num("id", self.next_id)
+                    .finish()
+            }
+            None => String::from(r#"{"wait":true}"#),
+        }
+    }
+
+    /// How read `id` ended: `status` 0 for no answer (`timeout` when the shell's timer
+    /// aborted it).
+    pub fn answered(&mut self, id: f64, status: u32, body: String, timeout: bool, mono_ms: f64) {
+        let Ok(remote) = &mut self.remote else { return };
+        let fetched = match u16::try_from(status) {
+            Ok(status) if status > 0 => Fetched::Answer { status, body },
+            _ => Fetched::Failed { timeout },
+        };
+        remote.answered(id as u64, fetched, mono_ms as u64);
+    }
 }
 
 #[cfg(feature = "client")]

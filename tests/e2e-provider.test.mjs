@@ -266,3 +266,47 @@ test('an independent certified OpenID provider (oidc-provider, RS256): discovery
     await pages.close();
   }
 });
+
+test('verifyJwtAsync with a JWKS URL: read once, a rotated key after one re-read, unknown kids cost one read, the JWKS down is network', { timeout: 60_000 }, async () => {
+  const server = await start({ alg: 'RS256' });
+  try {
+    await withPage(server, async (kit) => {
+      const jwksUrl = `${server.url}/.well-known/jwks.json`;
+      const verify = (token) =>
+        kit.page.evaluate(
+          async ({ t, url, iss }) => {
+            const pkg = await import('/pkg/index.js');
+            try {
+              return { ok: true, value: await pkg.verifyJwtAsync(t, new URL(url), { issuer: iss }) };
+            } catch (e) {
+              return { ok: false, error: { code: e.code, message: e.message, isAuthError: pkg.isAuthError(e) } };
+            }
+          },
+          { t: token, url: jwksUrl, iss: server.issuer },
+        );
+      const a = await login(server);
+      const b = await login(server);
+      assert.equal((await verify(a.accessToken)).value?.sub, 'alice');
+      assert.equal((await verify(b.accessToken)).ok, true);
+      assert.equal(server.stats.jwksReads, 1, 'one read for two tokens');
+      await server.controls.rotateKey();
+      const c = await login(server);
+      assert.equal((await verify(c.accessToken)).ok, true, 'the new key after one re-read');
+      assert.equal(server.stats.jwksReads, 2);
+      await server.controls.rotateKey({ publish: false });
+      for (let i = 0; i < 5; i += 1) assertCode(await verify((await login(server)).accessToken), 'no_matching_key', `unpublished ${i}`);
+      assert.equal(server.stats.jwksReads, 2, 'within the cooldown no more reads');
+      // A fresh page (a fresh key cache) whose first read fails.
+    });
+    await withPage(server, async (kit) => {
+      server.controls.failJwks(1, 503);
+      const r = await kit.page.evaluate(async ({ t, url }) => {
+        const pkg = await import('/pkg/index.js');
+        return pkg.verifyJwtAsync(t, url).then(() => 'ok', (e) => e.code);
+      }, { t: (await login(server)).accessToken, url: `${server.url}/.well-known/jwks.json` });
+      assert.equal(r, 'network');
+    });
+  } finally {
+    await server.close();
+  }
+});
