@@ -291,7 +291,8 @@ pub fn typ_matches(typ: &str, want: &str) -> bool {
             t.get(MEDIA_TYPE_PREFIX.len()..),
         ) {
             (Some(p), Some(rest))
-                if p.eq_ignore_ascii_case(MEDIA_TYPE_PREFIX) && !rest.contains('/') =>
+                if p.eq_ignore_ascii_case(MEDIA_TYPE_PREFIX)
+                    && !rest.bytes().any(|b| b == b'/') =>
             {
                 rest
             }
