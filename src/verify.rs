@@ -291,7 +291,8 @@ pub fn typ_matches(typ: &str, want: &str) -> bool {
             t.get(MEDIA_TYPE_PREFIX.len()..),
         ) {
             (Some(p), Some(rest))
-                if p.eq_ignore_ascii_case(MEDIA_TYPE_PREFIX) && !rest.contains('/') =>
+                if p.eq_ignore_ascii_case(MEDIA_TYPE_PREFIX)
+                    && !rest.bytes().any(|b| b == b'/') =>
             {
                 rest
             }
@@ -374,10 +375,11 @@ pub fn verify_signature(key: &PublicKey, alg: Alg, message: &[u8], signature: &[
     }
 }
 
-/// SHA-256 of the signing input.
+/// SHA-256 of the signing input, by `sha2`: the `rsa` crate links it anyway (PSS's MGF1).
 #[cfg(feature = "verifier")]
 fn digest(message: &[u8]) -> [u8; 32] {
-    crate::sha256::sha256(message)
+    use ::rsa::sha2::{Digest, Sha256};
+    Sha256::digest(message).into()
 }
 
 /// The answer to a client core's signature request (`Effect::Verify`) by p256 and `rsa`:

@@ -259,6 +259,28 @@ mod tests {
     use crate::error::ErrorCode;
 
     #[test]
+    fn algorithms_and_typ_are_read_as_verify_jwt_reads_them() {
+        let o = ClientOptions::from_json(br#"{"algorithms":["PS256"],"typ":"at+jwt"}"#).unwrap();
+        assert_eq!(o.checks.algorithms, [crate::key::Alg::Ps256]);
+        assert_eq!(o.checks.typ.as_deref(), Some("at+jwt"));
+        assert_eq!(
+            ClientOptions::from_json(b"{}").unwrap().checks.algorithms,
+            crate::key::Alg::ALL
+        );
+        for bad in [
+            &br#"{"algorithms":[]}"#[..],
+            br#"{"algorithms":["HS256"]}"#,
+            br#"{"algorithms":"RS256"}"#,
+            br#"{"typ":""}"#,
+        ] {
+            assert_eq!(
+                ClientOptions::from_json(bad).unwrap_err().code(),
+                ErrorCode::Malformed
+            );
+        }
+    }
+
+    #[test]
     fn defaults_and_full_options() {
         let o = ClientOptions::from_json(b"{}").unwrap();
         assert_eq!(

@@ -1416,3 +1416,57 @@ fn opaque_access_tokens_live_by_expires_in_and_identity_comes_from_the_id_token(
     let (get, fx) = r.get();
     assert_eq!(settled(&fx, get), Some(Ok(Some("opaque-4".into()))));
 }
+
+#[test]
+fn an_rsa_key_gets_verify_effects_that_name_the_alg_and_the_options_algorithms_and_typ_apply() {
+    use crate::key::Alg;
+    use crate::test_rsa::{PS256_TOKEN, RS256_AT_TOKEN, RS256_TOKEN, RSA2048_JWK};
+    let mut r = Rig::new(OAUTH, RSA2048_JWK);
+    r.start(None, false);
+    let (set, fx) = r.raw_set(RS256_TOKEN, Some("rt1"));
+    let asked: Vec<_> = fx
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Verify { id, alg, jwk, .. } => Some((*id, *alg, jwk.clone(), e.to_json())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(asked.len(), 1, "{fx:?}");
+    let (id, alg, asked_jwk, json) = asked[0].clone();
+    assert_eq!(alg, Alg::Rs256);
+    assert!(json.contains(r#""alg":"RS256""#), "{json}");
+    // The key as WebCrypto imports it: the RSA JWK, without alg (the shell names it).
+    assert!(!asked_jwk.contains("alg"));
+    assert_eq!(
+        KeySet::from_json(asked_jwk.as_bytes())
+            .unwrap()
+            .select(None, Alg::Rs256)
+            .unwrap(),
+        KeySet::from_json(RSA2048_JWK.as_bytes())
+            .unwrap()
+            .select(None, Alg::Ps256)
+            .unwrap()
+    );
+    let fx = r.verdict(id, "valid");
+    assert_eq!(settled(&fx, set), Some(Ok(None)));
+    // The native checker (the verifier) answers a PS256 token's effect: adopted.
+    let (ps, fx) = r.set(PS256_TOKEN, Some("rt2"), None);
+    assert_eq!(settled(&fx, ps), Some(Ok(None)));
+
+    let mut r = Rig::new(
+        r#"{"algorithms":["RS256"],"typ":"application/at+jwt","crossTab":false}"#,
+        RSA2048_JWK,
+    );
+    r.start(None, false);
+    let (ps, fx) = r.set(PS256_TOKEN, None, None);
+    assert_eq!(settled(&fx, ps), Some(Err(ErrorCode::UnsupportedAlg)));
+    let (no_typ, fx) = r.set(RS256_TOKEN, None, None);
+    assert_eq!(settled(&fx, no_typ), Some(Err(ErrorCode::ClaimMismatch)));
+    let (at, fx) = r.set(RS256_AT_TOKEN, None, None);
+    assert_eq!(settled(&fx, at), Some(Ok(None)));
+    // An EC key never serves an RSA token.
+    let mut r = Rig::new(OAUTH, &jwk());
+    r.start(None, false);
+    let (rs, fx) = r.set(RS256_TOKEN, None, None);
+    assert_eq!(settled(&fx, rs), Some(Err(ErrorCode::NoMatchingKey)));
+}

@@ -15,7 +15,9 @@ const RSA_ENCRYPTION_ALGORITHM: [u8; 15] = [
     0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01, 0x05, 0x00,
 ];
 
-const BAD_DER: Error = Error::bad_key("RSA key is not strict DER (SPKI rsaEncryption or PKCS#1)");
+const BAD_DER: Error = Error::bad_key(
+    "PEM must be strict DER: SPKI of P-256 or rsaEncryption (NULL parameters), or PKCS#1",
+);
 
 /// The bytes not read yet.
 struct Reader<'a>(&'a [u8]);
@@ -95,9 +97,7 @@ pub fn rsa_spki(der: &[u8]) -> Result<(&[u8], &[u8])> {
     let mut r = Reader(only(der, SEQUENCE)?);
     let algorithm = r.element(SEQUENCE)?;
     if algorithm != RSA_ENCRYPTION_ALGORITHM.get(2..).unwrap_or_default() {
-        return Err(Error::bad_key(
-            "SPKI algorithm must be rsaEncryption with NULL parameters (or P-256)",
-        ));
+        return Err(BAD_DER);
     }
     let key = match r.element(BIT_STRING)? {
         [0, key @ ..] => key,

@@ -39,26 +39,28 @@ impl RsaKey {
     /// leading zero byte, a modulus outside the size limits or even, an exponent out of range
     /// or even.
     pub fn from_components(n: &[u8], e: &[u8]) -> Result<Self> {
+        // One message for every limit: each is named in it.
+        const BAD: Error = Error::bad_key(
+            "RSA key must have a minimal odd n of 2048-8192 bits and a minimal odd e from 3 to 2^33-1",
+        );
         let bits = match n {
             [first, ..] if *first != 0 => n.len() * 8 - first.leading_zeros() as usize,
-            _ => return Err(Error::bad_key("RSA n must not start with a zero byte")),
+            _ => return Err(BAD),
         };
         if !(MIN_RSA_BITS..=MAX_RSA_BITS).contains(&bits) {
-            return Err(Error::bad_key("RSA modulus must be 2048 to 8192 bits"));
+            return Err(BAD);
         }
         if n.last().is_none_or(|b| b & 1 == 0) {
-            return Err(Error::bad_key("RSA modulus must be odd"));
+            return Err(BAD);
         }
         let exponent = match e {
             [first, ..] if *first != 0 && e.len() <= 8 => {
                 e.iter().fold(0u64, |acc, b| acc << 8 | u64::from(*b))
             }
-            _ => return Err(Error::bad_key("RSA e must be a minimal positive integer")),
+            _ => return Err(BAD),
         };
         if !(MIN_RSA_EXPONENT..=MAX_RSA_EXPONENT).contains(&exponent) || exponent & 1 == 0 {
-            return Err(Error::bad_key(
-                "RSA e must be odd, at least 3 and below 2^33",
-            ));
+            return Err(BAD);
         }
         Ok(Self {
             #[cfg(feature = "verifier")]
