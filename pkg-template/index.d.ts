@@ -14,12 +14,20 @@ export type InitInput =
   | WebAssembly.Module;
 
 /**
- * Loads the verifier wasm (`verify/jwt_keeper_bg.wasm`, p256 and rsa) behind the synchronous
+ * Loads the verifier wasm (`verify/jwt_keeper_bg.wasm`, p256) behind the synchronous
  * `decodeJwt`/`verifyJwt`. Needed before them in browsers; in Node the first call reads the
  * file. Idempotent. `createAuthClient` and `verifyJwtAsync` do not need it: they load what
  * they use themselves. By default loads the `.wasm` file of the package.
  */
 export default function init(input?: InitInput): Promise<void>;
+
+/**
+ * Loads the RSA module (`verify/jwt_keeper_rsa_bg.wasm`, the rsa crate, 35 KB gzip) that the
+ * synchronous `verifyJwt` needs for RS256/PS256 tokens in browsers (Node reads it by itself),
+ * and the verifier with it. Idempotent. Without it such a `verifyJwt` throws `internal`
+ * saying so; `verifyJwtAsync` and the client check RSA with WebCrypto and never need it.
+ */
+export function initRsa(input?: InitInput): Promise<void>;
 
 /** A JOSE header. Only `alg` `"ES256"`, `"RS256"` and `"PS256"` tokens ever verify. */
 export interface JwtHeader {

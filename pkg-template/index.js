@@ -31,6 +31,15 @@ export default function init(input) {
   return loading;
 }
 
+/**
+ * Loads the RSA module for RS256/PS256 in the synchronous verifyJwt (and the verifier with
+ * it). Idempotent. Not needed for createAuthClient or verifyJwtAsync (WebCrypto).
+ */
+export async function initRsa(input) {
+  await init();
+  await verifier.initRsa(input);
+}
+
 function loaded() {
   if (verifier === null) throw new AuthError('internal', 'jwt-keeper is not loaded yet: call `await init()` first');
   return verifier;

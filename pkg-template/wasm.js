@@ -4,8 +4,11 @@ import { AuthError, CODES } from './errors.js';
 
 const LOAD_FAILED = 'could not load the jwt-keeper wasm module';
 
-/** The loader of one glue module (`jwt_keeper_core.js` or `verify/jwt_keeper.js`). */
-export function wasmModule(glue) {
+/**
+ * The loader of one glue module (`jwt_keeper_core.js`, `verify/jwt_keeper.js`,
+ * `verify/jwt_keeper_rsa.js`); `notLoaded` says what to call when it is used before loading.
+ */
+export function wasmModule(glue, notLoaded = 'jwt-keeper is not loaded yet: call `await init()` first') {
   let ready = false;
   let loading;
   let syncLoader;
@@ -14,7 +17,7 @@ export function wasmModule(glue) {
 
   function ensureReady() {
     if (ready) return;
-    if (!syncLoader) throw new AuthError('internal', 'jwt-keeper is not loaded yet: call `await init()` first');
+    if (!syncLoader) throw new AuthError('internal', notLoaded);
     try {
       glue.initSync({ module: syncLoader() });
     } catch (cause) {

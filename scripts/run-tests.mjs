@@ -11,6 +11,7 @@ const steps = [
   { name: 'clippy', cmd: 'cargo', args: ['clippy', '--all-targets', '--', '-D', 'warnings'] },
   { name: 'clippy (wasm, client core)', cmd: 'cargo', args: ['clippy', '--lib', '--target', 'wasm32-unknown-unknown', '--no-default-features', '--features', 'client,tiny', '--', '-D', 'warnings'] },
   { name: 'clippy (wasm, verifier)', cmd: 'cargo', args: ['clippy', '--lib', '--target', 'wasm32-unknown-unknown', '--no-default-features', '--features', 'verifier,tiny', '--', '-D', 'warnings'] },
+  { name: 'clippy (wasm, RSA verifier)', cmd: 'cargo', args: ['clippy', '--lib', '--target', 'wasm32-unknown-unknown', '--no-default-features', '--features', 'rsa-verifier,tiny', '--', '-D', 'warnings'] },
   { name: 'native tests', cmd: 'cargo', args: ['test'] },
   { name: 'build pkg/', cmd: 'node', args: ['scripts/build.mjs'] },
   { name: 'wasm tests (Chromium)', cmd: 'cargo', args: ['test', '--target', 'wasm32-unknown-unknown', '--test', 'wasm'] },

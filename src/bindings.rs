@@ -12,7 +12,9 @@ use wasm_bindgen::prelude::*;
 #[cfg(feature = "verifier")]
 use wasm_bindgen::JsCast;
 
+#[cfg(any(feature = "verifier", feature = "client"))]
 use crate::error::Error;
+#[cfg(any(feature = "verifier", feature = "client"))]
 use crate::key::KeySet;
 #[cfg(feature = "verifier")]
 use crate::key::MAX_KEY_BYTES;
@@ -20,8 +22,7 @@ use crate::key::MAX_KEY_BYTES;
 use crate::token::UntrustedToken;
 #[cfg(feature = "verifier")]
 use crate::token::DEFAULT_MAX_TOKEN_BYTES;
-#[cfg(feature = "verifier")]
-use crate::verify::verify;
+#[cfg(any(feature = "verifier", feature = "client"))]
 use crate::verify::VerifyOptions;
 
 #[cfg(feature = "verifier")]
@@ -133,21 +134,58 @@ pub fn decode_jwt(token: JsValue) -> JsResult<String> {
 }
 
 #[cfg(feature = "verifier")]
-/// `verifyJwt(token, key, options)`: the verified payload as JSON text.
+/// `verifyJwt(token, key, options)`: `{"verify":…|null,"payload":…|null,"error":…|null}` as
+/// `checkJwt` answers. ES256 is checked here whole; an RS256/PS256 signature whose arithmetic
+/// is in the RSA module (built without `rsa-verifier`) comes back as `verify`
+/// (`{alg,jwk,data,sig}`) for the caller to check there first: an `error` counts only once it
+/// verified.
 #[wasm_bindgen(js_name = verifyJwt, skip_typescript)]
-pub fn verify_jwt(token: JsValue, key: JsValue, options: JsValue) -> JsResult<String> {
-    let run = || -> Result<String, Error> {
+pub fn verify_jwt(token: JsValue, key: JsValue, options: JsValue) -> String {
+    let mut job = None;
+    let mut run = || -> Result<String, Error> {
         let opts = options_from_js(&options)?;
         let keys = key_from_js(&key)?;
         let token = token_from_js(&token, opts.max_token_bytes)?;
-        Ok(verify(&token, &keys, &opts)?.payload_json().into())
+        let v = crate::verify::verify_untimed_with(
+            &token,
+            &keys,
+            &opts.checks,
+            opts.max_token_bytes,
+            &mut |k, alg, data, sig, sig_text| match crate::verify::verify_signature(
+                k,
+                alg,
+                data.as_bytes(),
+                sig,
+            ) {
+                Err(e) if e == crate::verify::NOT_IN_THIS_MODULE => {
+                    job = Some(signature_job(k, alg, data, sig_text));
+                    Ok(())
+                }
+                r => r,
+            },
+        )?;
+        v.check_time(opts.now_s, opts.checks.leeway_s)?;
+        Ok(v.payload_json().into())
     };
-    run().map_err(to_js)
+    let result = run();
+    check_json(job.as_deref(), result)
+}
+
+/// A signature question as JSON: `{alg,jwk,data,sig}`.
+#[cfg(any(feature = "verifier", feature = "client"))]
+fn signature_job(k: &crate::key::PublicKey, alg: crate::key::Alg, data: &str, sig: &str) -> String {
+    crate::json::Obj::new()
+        .str("alg", alg.name())
+        .str("jwk", &k.jwk_json())
+        .str("data", data)
+        .str("sig", sig)
+        .finish()
 }
 
 /// `signatureVerdict(alg, jwk, data, sig)`: the answer to a client core's `verify` effect
-/// where WebCrypto is missing (`"valid"`, `"invalid"`, `"bad_key"`).
-#[cfg(feature = "verifier")]
+/// where WebCrypto is missing (`"valid"`, `"invalid"`, `"bad_key"`; `"unavailable"` for an
+/// algorithm whose arithmetic is in the other module).
+#[cfg(any(feature = "verifier", feature = "rsa-verifier"))]
 #[wasm_bindgen(js_name = signatureVerdict, skip_typescript)]
 pub fn signature_verdict(alg: JsValue, jwk: JsValue, data: JsValue, sig: JsValue) -> String {
     let text = |v: &JsValue| v.as_string().unwrap_or_default();
@@ -210,14 +248,7 @@ fn check_with(
             &opts.checks,
             opts.max_token_bytes,
             &mut |k, alg, data, _, sig| {
-                job = Some(
-                    crate::json::Obj::new()
-                        .str("alg", alg.name())
-                        .str("jwk", &k.jwk_json())
-                        .str("data", data)
-                        .str("sig", sig)
-                        .finish(),
-                );
+                job = Some(signature_job(k, alg, data, sig));
                 Ok(())
             },
         )?;
@@ -228,7 +259,7 @@ fn check_with(
 }
 
 /// `{"verify":…|null,"payload":…|null,"error":…|null}` as `checkJwt` answers.
-#[cfg(feature = "client")]
+#[cfg(any(feature = "verifier", feature = "client"))]
 fn check_json(job: Option<&str>, result: Result<String, Error>) -> String {
     let o = crate::json::Obj::new();
     let o = match job {
@@ -329,7 +360,7 @@ impl WasmKeys {
     }
 }
 
-#[cfg(feature = "client")]
+#[cfg(any(feature = "verifier", feature = "client"))]
 fn error_json(e: &Error) -> String {
     crate::json::Obj::new()
         .str("code", e.code().as_str())

@@ -318,8 +318,13 @@ const BAD_RSA_SHAPE: Error = Error::new(
     "RSA signature must be exactly the modulus length and below the modulus",
 );
 
-#[cfg(feature = "verifier")]
+#[cfg(any(feature = "verifier", feature = "rsa-verifier"))]
 const DOES_NOT_VERIFY: Error = Error::new(ErrorCode::BadSignature, "signature does not verify");
+
+/// The arithmetic of this algorithm is in the other verifier module (ES256: p256's, RS256 and
+/// PS256: rsa's); the caller routes it there.
+pub const NOT_IN_THIS_MODULE: Error =
+    Error::new(ErrorCode::Internal, "in the other verifier module");
 
 /// The shape of a signature, decided before any arithmetic. ES256: exactly 64 bytes `r‖s`
 /// (RFC 7518 §3.4, not DER) with `r` and `s` in `[1, n)`; high-S is valid ECDSA and accepted.
@@ -345,27 +350,36 @@ pub fn check_signature_shape(key: &PublicKey, alg: Alg, signature: &[u8]) -> Res
 }
 
 /// Checks a signature of `alg` over `message`: [`check_signature_shape`], then ECDSA P-256
-/// over SHA-256 (p256), RSASSA-PKCS1-v1_5 with SHA-256, or RSASSA-PSS with SHA-256, MGF1-SHA-256
-/// and exactly a 32-byte salt (RFC 7518 §3.5) (the `rsa` crate).
-#[cfg(feature = "verifier")]
+/// over SHA-256 (p256, feature `verifier`), RSASSA-PKCS1-v1_5 with SHA-256, or RSASSA-PSS
+/// with SHA-256, MGF1-SHA-256 and exactly a 32-byte salt (RFC 7518 §3.5) (the `rsa` crate,
+/// feature `rsa-verifier`). An algorithm whose feature is off is [`NOT_IN_THIS_MODULE`].
+#[cfg(any(feature = "verifier", feature = "rsa-verifier"))]
 pub fn verify_signature(key: &PublicKey, alg: Alg, message: &[u8], signature: &[u8]) -> Result<()> {
     check_signature_shape(key, alg, signature)?;
     let ok = match (key, alg) {
+        #[cfg(feature = "verifier")]
         (PublicKey::Ec(k), Alg::Es256) => {
             let signature = Signature::from_slice(signature).map_err(|_| BAD_ES256_SHAPE)?;
             k.verifying_key()
                 .verify_prehash(&digest(message), &signature)
                 .is_ok()
         }
+        #[cfg(feature = "rsa-verifier")]
         (PublicKey::Rsa(k), Alg::Rs256) => k
             .verifying_key()
             .pkcs1v15_verify_prehash::<::rsa::sha2::Sha256>(&digest(message), signature)
             .is_ok(),
         // `pss_verify_prehash` requires a salt of the digest's length: 32 bytes.
+        #[cfg(feature = "rsa-verifier")]
         (PublicKey::Rsa(k), Alg::Ps256) => k
             .verifying_key()
             .pss_verify_prehash::<::rsa::sha2::Sha256>(&digest(message), signature)
             .is_ok(),
+        #[cfg(not(feature = "verifier"))]
+        (PublicKey::Ec(_), _) => return Err(NOT_IN_THIS_MODULE),
+        #[cfg(not(feature = "rsa-verifier"))]
+        (PublicKey::Rsa(_), _) => return Err(NOT_IN_THIS_MODULE),
+        #[allow(unreachable_patterns)]
         _ => false,
     };
     if ok {
@@ -375,18 +389,25 @@ pub fn verify_signature(key: &PublicKey, alg: Alg, message: &[u8], signature: &[
     }
 }
 
-/// SHA-256 of the signing input, by `sha2`: the `rsa` crate links it anyway (PSS's MGF1).
-#[cfg(feature = "verifier")]
+/// SHA-256 of the signing input, by `sha2` where the `rsa` crate links it anyway (PSS's MGF1),
+/// else by the crate's own.
+#[cfg(feature = "rsa-verifier")]
 fn digest(message: &[u8]) -> [u8; 32] {
     use ::rsa::sha2::{Digest, Sha256};
     Sha256::digest(message).into()
 }
 
+#[cfg(all(feature = "verifier", not(feature = "rsa-verifier")))]
+fn digest(message: &[u8]) -> [u8; 32] {
+    crate::sha256::sha256(message)
+}
+
 /// The answer to a client core's signature request (`Effect::Verify`) by p256 and `rsa`:
-/// `"valid"`, `"invalid"` or `"bad_key"` (the JWK does not import, or does not serve `alg`).
-/// An `alg` that is not ES256, RS256 or PS256 is `"invalid"`. The shell's fallback where
-/// WebCrypto is missing, and the native drivers' checker.
-#[cfg(feature = "verifier")]
+/// `"valid"`, `"invalid"` or `"bad_key"` (the JWK does not import, or does not serve `alg`);
+/// `"unavailable"` for an algorithm whose arithmetic is not in this module. An `alg` that is
+/// not ES256, RS256 or PS256 is `"invalid"`. The shell's fallback where WebCrypto is missing,
+/// and the native drivers' checker.
+#[cfg(any(feature = "verifier", feature = "rsa-verifier"))]
 pub fn signature_verdict(alg: &str, jwk: &str, data: &str, sig: &str) -> &'static str {
     let Some(alg) = Alg::from_name(alg) else {
         return "invalid";
@@ -396,10 +417,10 @@ pub fn signature_verdict(alg: &str, jwk: &str, data: &str, sig: &str) -> &'stati
     };
     let ok = crate::base64url::decode(sig.as_bytes(), "")
         .and_then(|s| verify_signature(&key, alg, data.as_bytes(), &s));
-    if ok.is_ok() {
-        "valid"
-    } else {
-        "invalid"
+    match ok {
+        Ok(()) => "valid",
+        Err(e) if e == NOT_IN_THIS_MODULE => "unavailable",
+        Err(_) => "invalid",
     }
 }
 

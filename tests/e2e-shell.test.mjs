@@ -99,7 +99,9 @@ test('b. a polluted Object.prototype (publicKey, refresh, refreshToken, integrit
         }
       };
       const result = {};
-      result.noKeyClean = await attempt(() => createAuthClient({ ...base, refresh }).then(() => 'created'));
+      // Without an issuer there is no discovery: no key at all.
+      const noIssuer = { audience: 'jwt-keeper-demo', crossTab: false };
+      result.noKeyClean = await attempt(() => createAuthClient({ ...noIssuer, refresh }).then(() => 'created'));
       const polluted = {
         publicKey: jwks,
         refresh: { url: new URL('/refresh', location.href).href, style: 'json' },
@@ -112,7 +114,7 @@ test('b. a polluted Object.prototype (publicKey, refresh, refreshToken, integrit
       }
       try {
         // No own publicKey: refused as without the pollution, not verified with the inherited key.
-        result.noKeyPolluted = await attempt(() => createAuthClient({ ...base, refresh }).then(() => 'created'));
+        result.noKeyPolluted = await attempt(() => createAuthClient({ ...noIssuer, refresh }).then(() => 'created'));
 
         // No own `refresh`: the inherited endpoint is not used, there is nothing to refresh with.
         const plain = await createAuthClient({ ...base, publicKey: jwks });
@@ -138,7 +140,8 @@ test('b. a polluted Object.prototype (publicKey, refresh, refreshToken, integrit
       return result;
     });
 
-    assert.equal(out.noKeyClean.ok, false, 'without publicKey createAuthClient is refused');
+    assert.equal(out.noKeyClean.ok, false, 'without publicKey and issuer createAuthClient is refused');
+    assert.equal(out.noKeyClean.error.code, 'bad_key');
     assert.deepEqual(out.noKeyPolluted, out.noKeyClean, 'Object.prototype.publicKey was used as the key');
     assert.equal(out.plainSet.ok, true, JSON.stringify(out.plainSet.error));
     assert.equal(out.plainRefresh.ok, false, 'a client without `refresh` refreshed');

@@ -417,11 +417,18 @@ describe('Node and SSR', () => {
       const m = await import(${JSON.stringify(fileUrl(`${PKG}/index.js`))});
       await m.default(new WebAssembly.Module(readFileSync(WASM)));
       const fixtures = JSON.parse(readFileSync(${JSON.stringify(FIXTURES)}, 'utf8'));
+      const rs = fixtures.cases.find((c) => c.expect === 'ok' && c.token.startsWith('eyJhbGciOiJSUzI1NiI'));
+      let beforeRsa;
+      try { m.verifyJwt(rs.token, typeof rs.key === 'string' ? fixtures.keys[rs.key] : rs.key, rs.options); beforeRsa = 'returned'; } catch (e) { beforeRsa = { code: e.code, message: e.message }; }
+      await m.initRsa(new WebAssembly.Module(readFileSync(${JSON.stringify(`${PKG}/verify/jwt_keeper_rsa_bg.wasm`)})));
       const mismatches = fixtureMismatches(fixtures, runFixtureCases(m, fixtures));
-      console.log(JSON.stringify({ payload: m.verifyJwt(A3_TOKEN, A3_JWK, { now: A3_NOW }), mismatches, cases: fixtures.cases.length }));
+      console.log(JSON.stringify({ payload: m.verifyJwt(A3_TOKEN, A3_JWK, { now: A3_NOW }), mismatches, cases: fixtures.cases.length, beforeRsa }));
     `);
     assert.equal(status, 0, stderr);
     assert.deepEqual(json.payload, A3_PAYLOAD);
+    // In a browser-style entry, RSA in the sync verifyJwt needs initRsa() first, and says so.
+    assert.equal(json.beforeRsa.code, 'internal', JSON.stringify(json.beforeRsa));
+    assert.match(json.beforeRsa.message, /initRsa/);
     assert.deepEqual(json.mismatches, []);
     assert.ok(json.cases >= 200);
   });

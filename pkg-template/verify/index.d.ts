@@ -15,5 +15,6 @@ export {
   AuthError,
   isAuthError,
   decodeJwt,
+  initRsa,
   verifyJwt,
 } from '../index.js';

@@ -1,3 +1,3 @@
 // jwt-keeper/verify: decodeJwt and verifyJwt only (the verifier wasm, no session client).
-export { init as default, decodeJwt, verifyJwt } from './verifier.js';
+export { init as default, decodeJwt, initRsa, verifyJwt } from './verifier.js';
 export { AuthError, isAuthError } from '../errors.js';

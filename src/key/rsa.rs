@@ -30,7 +30,7 @@ pub const MAX_RSA_EXPONENT: u64 = (1 << 33) - 1;
 pub struct RsaKey {
     n: Vec<u8>,
     e: Vec<u8>,
-    #[cfg(feature = "verifier")]
+    #[cfg(feature = "rsa-verifier")]
     key: ::rsa::PublicKey,
 }
 
@@ -40,9 +40,8 @@ impl RsaKey {
     /// or even.
     pub fn from_components(n: &[u8], e: &[u8]) -> Result<Self> {
         // One message for every limit: each is named in it.
-        const BAD: Error = Error::bad_key(
-            "RSA key must have a minimal odd n of 2048-8192 bits and a minimal odd e from 3 to 2^33-1",
-        );
+        const BAD: Error =
+            Error::bad_key("RSA key must have a minimal odd n of 2048-8192 bits and a minimal odd e from 3 to 2^33-1");
         let bits = match n {
             [first, ..] if *first != 0 => n.len() * 8 - first.leading_zeros() as usize,
             _ => return Err(BAD),
@@ -63,7 +62,7 @@ impl RsaKey {
             return Err(BAD);
         }
         Ok(Self {
-            #[cfg(feature = "verifier")]
+            #[cfg(feature = "rsa-verifier")]
             key: rsa_key(n, e)?,
             n: n.into(),
             e: e.into(),
@@ -96,13 +95,13 @@ impl RsaKey {
     }
 
     /// The `rsa` crate's key.
-    #[cfg(feature = "verifier")]
+    #[cfg(feature = "rsa-verifier")]
     pub fn verifying_key(&self) -> &::rsa::PublicKey {
         &self.key
     }
 }
 
-#[cfg(feature = "verifier")]
+#[cfg(feature = "rsa-verifier")]
 fn rsa_key(n: &[u8], e: &[u8]) -> Result<::rsa::PublicKey> {
     use ::rsa::BoxedUint;
     ::rsa::PublicKey::new_with_size_limits(

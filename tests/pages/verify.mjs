@@ -77,7 +77,8 @@ const page = {
 };
 
 window.jwtKeeperPage = page;
-window.jwtKeeperReady = init().then(() => {
+// The RSA module too: the fixture cases include RS256 and PS256 tokens for the sync verifyJwt.
+window.jwtKeeperReady = init().then(() => api.initRsa()).then(() => {
   document.getElementById('status').textContent = 'ready';
   return true;
 });

@@ -1,5 +1,5 @@
 // A module Web Worker using the package: no window, no document.
-import init, { AuthError, decodeJwt, isAuthError, verifyJwt } from '/pkg/index.js';
+import init, { AuthError, decodeJwt, initRsa, isAuthError, verifyJwt } from '/pkg/index.js';
 import { fixtureMismatches, runFixtureCases } from './run-fixtures.mjs';
 import { A3_JWK, A3_NOW, A3_PEM, A3_TOKEN } from './vectors.mjs';
 
@@ -14,6 +14,7 @@ async function main() {
     out.beforeInit = describeError(e);
   }
   await init();
+  await initRsa();
   out.a3 = verifyJwt(A3_TOKEN, A3_JWK, { now: A3_NOW });
   out.a3Pem = verifyJwt(A3_TOKEN, A3_PEM, { now: A3_NOW });
   try {
