@@ -17,7 +17,7 @@
 #![no_main]
 
 use jwt_keeper::json::{self, Object, Value};
-use jwt_keeper::key::Alg;
+use jwt_keeper::key::{Alg, PublicKey};
 use jwt_keeper::{ErrorCode, KeySet};
 use jwt_keeper_fuzz::{ref_b64url, ref_b64url_decode, ref_encode, STD_ALPHABET};
 use libfuzzer_sys::fuzz_target;
@@ -57,13 +57,28 @@ fn canonical_jwk(key: &VerifyingKey) -> String {
     format!(r#"{{"kty":"EC","crv":"P-256","x":"{}","y":"{}"}}"#, ref_b64url(&p[..32]), ref_b64url(&p[32..]))
 }
 
+/// The P-256 key inside, if it is one (this target models the EC keys in full; RSA keys are
+/// checked for their type and public parts only).
+fn ec_of(key: &PublicKey) -> Option<&VerifyingKey> {
+    match key {
+        PublicKey::Ec(k) => Some(k.verifying_key()),
+        PublicKey::Rsa(_) => None,
+    }
+}
+
+fn ec(key: &PublicKey) -> &VerifyingKey {
+    ec_of(key).expect("an ES256 selection gave an RSA key")
+}
+
 /// The same key must come back through both canonical encodings.
 fn formats_agree(key: &VerifyingKey) {
     let via_jwk = KeySet::from_json(canonical_jwk(key).as_bytes()).expect("canonical JWK must import");
-    assert_eq!(&via_jwk.select(None, Alg::Es256).expect("single key"), key);
+    assert_eq!(ec(&via_jwk.select(None, Alg::Es256).expect("single key")), key);
     let via_pem = KeySet::from_pem(&canonical_pem(key)).expect("canonical PEM must import");
-    assert_eq!(&via_pem.select(None, Alg::Es256).expect("single key"), key);
+    assert_eq!(ec(&via_pem.select(None, Alg::Es256).expect("single key")), key);
 }
+
+const RSA_PRIVATE: [&str; 7] = ["d", "p", "q", "dp", "dq", "qi", "oth"];
 
 fn coordinates_of(jwk: &Object) -> Vec<u8> {
     let coordinate = |name: &str| {
@@ -91,7 +106,7 @@ fn check_selection(set: &KeySet, kid: Option<&str>) {
         assert!(matches!(e.code(), ErrorCode::NoMatchingKey | ErrorCode::BadKey), "select failed with {e}");
     }
     if let Ok(key) = &first {
-        formats_agree(key);
+        formats_agree(ec(key));
     }
 }
 
@@ -107,7 +122,13 @@ fn check_json(doc: &[u8], kid: Option<&str>) {
     check_selection(&set, kid);
     check_selection(&set, None);
     match &set {
+        KeySet::Single { key: PublicKey::Rsa(_), .. } => {
+            assert_eq!(str_member(&obj, "kty"), Some("RSA"));
+            assert!(RSA_PRIVATE.iter().all(|m| obj.get(m).is_none()), "an RSA JWK with a private part was accepted");
+            assert!(obj.get("use").is_none() || str_member(&obj, "use") == Some("sig"));
+        }
         KeySet::Single { kid: own, key, .. } => {
+            let key = ec(key);
             assert_eq!(str_member(&obj, "kty"), Some("EC"));
             assert_eq!(str_member(&obj, "crv"), Some("P-256"));
             assert!(obj.get("d").is_none(), "a JWK with a private part was accepted");
@@ -120,32 +141,39 @@ fn check_json(doc: &[u8], kid: Option<&str>) {
             }
             assert_eq!(own.as_deref(), str_member(&obj, "kid"));
             assert_eq!(point(key), coordinates_of(&obj), "imported key is not the JWK's point");
-            assert_eq!(&set.select(None, Alg::Es256).expect("single key, no kid"), key);
+            assert_eq!(ec(&set.select(None, Alg::Es256).expect("single key, no kid")), key);
             if let Some(own) = own {
-                assert_eq!(&set.select(Some(own), Alg::Es256).expect("single key, own kid"), key);
+                assert_eq!(ec(&set.select(Some(own), Alg::Es256).expect("single key, own kid")), key);
             }
             let selected = set.select(kid, Alg::Es256);
             match (own, kid) {
                 (Some(own), Some(kid)) if own != kid => {
                     assert_eq!(selected.expect_err("another kid must not match").code(), ErrorCode::NoMatchingKey);
                 }
-                _ => assert_eq!(&selected.expect("kid must match"), key),
+                _ => assert_eq!(ec(&selected.expect("kid must match")), key),
             }
         }
         KeySet::Set(candidates) => {
             assert!(obj.get("kty").is_none());
             assert!(matches!(obj.get("keys"), Some(Value::Array(_))));
             for c in candidates {
-                assert_eq!(str_member(c, "kty"), Some("EC"));
-                assert_eq!(str_member(c, "crv"), Some("P-256"));
+                match str_member(c, "kty") {
+                    Some("EC") => {
+                        assert_eq!(str_member(c, "crv"), Some("P-256"));
+                        assert!(c.get("alg").is_none() || str_member(c, "alg") == Some("ES256"));
+                    }
+                    Some("RSA") => assert!(c.get("alg").is_none() || matches!(str_member(c, "alg"), Some("RS256" | "PS256"))),
+                    other => panic!("a JWKS candidate of kty {other:?}"),
+                }
                 assert!(c.get("use").is_none() || str_member(c, "use") == Some("sig"));
-                assert!(c.get("alg").is_none() || str_member(c, "alg") == Some("ES256"));
             }
+            // ES256 selection looks at the EC candidates only.
+            let ec_candidates: Vec<&Object> = candidates.iter().filter(|c| str_member(c, "kty") == Some("EC")).collect();
             for kid in [kid, None] {
                 let matching: Vec<&Object> =
-                    candidates.iter().filter(|c| kid.is_none() || str_member(c, "kid") == kid).collect();
+                    ec_candidates.iter().copied().filter(|c| kid.is_none() || str_member(c, "kid") == kid).collect();
                 match (set.select(kid, Alg::Es256), matching.as_slice()) {
-                    (Ok(key), [only]) => assert_eq!(point(&key), coordinates_of(only)),
+                    (Ok(key), [only]) => assert_eq!(point(ec(&key)), coordinates_of(only)),
                     (Ok(_), _) => panic!("select chose one of {} matching keys", matching.len()),
                     (Err(e), [_]) => assert_eq!(e.code(), ErrorCode::BadKey, "{e}"),
                     (Err(e), _) => assert_eq!(e.code(), ErrorCode::NoMatchingKey, "{e}"),
@@ -166,6 +194,8 @@ fn check_pem(pem: &str, kid: Option<&str>) {
     let KeySet::Single { kid: None, key, .. } = &set else {
         panic!("a PEM gave a key set or a kid");
     };
+    // RSA PEMs (SPKI and PKCS#1) are strict DER too; this target models the P-256 ones.
+    let Some(key) = ec_of(key) else { return };
     let body: String = pem
         .trim()
         .strip_prefix("-----BEGIN PUBLIC KEY-----")
@@ -175,7 +205,7 @@ fn check_pem(pem: &str, kid: Option<&str>) {
         .filter(|c| !c.is_ascii_whitespace())
         .collect();
     assert_eq!(body, ref_encode(&canonical_der(key), STD_ALPHABET, true), "non-canonical PEM body accepted");
-    assert_eq!(&set.select(kid, Alg::Es256).expect("a PEM key matches any kid"), key);
+    assert_eq!(ec(&set.select(kid, Alg::Es256).expect("a PEM key matches any kid")), key);
     check_selection(&set, kid);
 }
 

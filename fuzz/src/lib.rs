@@ -74,7 +74,10 @@ pub static FIXTURES: LazyLock<Fixtures> = LazyLock::new(|| {
                 signed_tokens.insert(format!("{signing_input}.{}", ref_b64url(&twin)));
             }
         }
-        if case["expect"] != "ok" || token.len() > MAX_FIXTURE_TOKEN {
+        // The verify target edits ES256 tokens (64-byte r||s, the high-S twin); RSA cases are
+        // covered by the key target and the native and browser fixture runs.
+        let es256 = token.starts_with("eyJhbGciOiJFUzI1NiI");
+        if case["expect"] != "ok" || token.len() > MAX_FIXTURE_TOKEN || !es256 {
             continue;
         }
         let name = case["name"].as_str().unwrap_or("?").to_string();
