@@ -310,3 +310,30 @@ test('verifyJwtAsync with a JWKS URL: read once, a rotated key after one re-read
     await server.close();
   }
 });
+
+test('oidc-provider with opaque access tokens (PS256 ID tokens): adopted, refreshed, user from the ID token', { timeout: 90_000 }, async () => {
+  const pages = await start();
+  let op;
+  try {
+    op = await startOidcProvider({ alg: 'PS256', accessTokenFormat: 'opaque', allowedOrigins: [pages.url] });
+    const tokens = await op.obtainTokens();
+    assert.equal(tokens.access_token.split('.').length, 1, 'opaque');
+    await withPage(pages, async (kit) => {
+      await kit.create({ issuer: op.issuer, clientId: op.clientId, accessTokenFormat: 'opaque', crossTab: false });
+      const set = await kit.set({ accessToken: tokens.access_token, refreshToken: tokens.refresh_token, expiresIn: tokens.expires_in, idToken: tokens.id_token });
+      assert.deepEqual(set, { ok: true });
+      let state = await kit.state();
+      assert.equal(state.user?.sub, 'alice');
+      assert.equal(state.claims, null);
+      const refreshed = await kit.refresh();
+      assert.equal(refreshed.ok, true, JSON.stringify(refreshed));
+      assert.notEqual(refreshed.value, tokens.access_token);
+      state = await kit.state();
+      assert.equal(state.user?.sub, 'alice');
+      assert.deepEqual((await kit.events()).filter((e) => e.type !== 'refresh'), []);
+    });
+  } finally {
+    await op?.close();
+    await pages.close();
+  }
+});
