@@ -55,10 +55,7 @@ fn rfc7515_a3_in_the_browser() {
     let key = js_json(A3_JWK);
     let ok = vj(A3.into(), key.clone(), js_json(r#"{"now":1300819000}"#)).unwrap();
     assert!(ok.contains("\"iss\":\"joe\""));
-    assert_eq!(
-        outcome(vj(A3.into(), key, JsValue::UNDEFINED)),
-        "expired"
-    );
+    assert_eq!(outcome(vj(A3.into(), key, JsValue::UNDEFINED)), "expired");
 }
 
 #[wasm_bindgen_test]
@@ -74,11 +71,7 @@ fn every_jose_fixture_gives_the_expected_result() {
         let options = case
             .get("options")
             .map_or(JsValue::UNDEFINED, |o| js_json(&o.to_string()));
-        let got = outcome(vj(
-            case["token"].as_str().unwrap().into(),
-            key,
-            options,
-        ));
+        let got = outcome(vj(case["token"].as_str().unwrap().into(), key, options));
         assert_eq!(got, case["expect"].as_str().unwrap(), "{}", case["name"]);
         count += 1;
     }
@@ -111,11 +104,7 @@ fn wrong_js_types_give_typed_errors() {
             outcome(vj(g.clone(), key.clone(), JsValue::UNDEFINED)),
             "malformed"
         );
-        let as_key = outcome(vj(
-            A3.into(),
-            g.clone(),
-            js_json(r#"{"now":1300819000}"#),
-        ));
+        let as_key = outcome(vj(A3.into(), g.clone(), js_json(r#"{"now":1300819000}"#)));
         assert!(
             as_key == "bad_key" || as_key == "no_matching_key",
             "{as_key}"
@@ -128,10 +117,7 @@ fn wrong_js_types_give_typed_errors() {
             == Some("{}")
             && !g.is_function();
         if !(g.is_undefined() || g.is_null() || empty_object) {
-            assert_eq!(
-                outcome(vj(A3.into(), key.clone(), g.clone())),
-                "malformed"
-            );
+            assert_eq!(outcome(vj(A3.into(), key.clone(), g.clone())), "malformed");
         }
     }
     // Still works afterwards.
