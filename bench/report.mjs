@@ -108,7 +108,7 @@ export function evaluateTargets(r) {
         peer: `jose ${rate(jose.median)}`,
         ratio: ratio(async.median, jose.median),
         met: null,
-        note: 'the verifier wasm\'s checks (key parsed per call) + WebCrypto verify',
+        note: 'the client core\'s checks (key parsed per call) + WebCrypto verify',
       });
     }
     if (wasm?.median && jose?.median) {

@@ -288,16 +288,12 @@ impl Remote {
             && tried.is_none_or(|t| now_ms.saturating_sub(t) >= JWKS_COOLDOWN_MS)
     }
 
-    /// The discovery document is needed (to send a refresh): wants it if allowed now.
-    /// `false` when it cannot be had now (failed recently).
-    pub fn want_discovery(&mut self, now_ms: u64) -> bool {
-        if !self.awaits_discovery() {
-            return true;
-        }
-        if self.may_fetch(Fetch::Discovery, now_ms) {
+    /// The discovery document is needed (to send a refresh): wants it if it is still to be
+    /// read and a read is allowed now (none failed within the cooldown).
+    pub fn want_discovery(&mut self, now_ms: u64) {
+        if self.awaits_discovery() && self.may_fetch(Fetch::Discovery, now_ms) {
             self.wanted = Some(Fetch::Discovery);
         }
-        false
     }
 
     /// The key set to verify a token with at `now_ms`, or why there is none yet:
