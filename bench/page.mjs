@@ -366,7 +366,7 @@ export async function verifyRate(name, s, warmupMs) {
     const { verifyJwtAsync } = await ours();
     make = (token) => () => verifyJwtAsync(token, s.jwk);
     isAsync = true;
-    call = 'await verifyJwtAsync(token, jwk) (the verifier wasm\'s checks + WebCrypto, key imported once and cached)';
+    call = 'await verifyJwtAsync(token, jwk) (the client core\'s checks + WebCrypto, key imported once and cached)';
   } else if (name === 'jwt-keeper/verify') {
     const { default: init, verifyJwt } = await oursVerify();
     await init();
