@@ -676,6 +676,27 @@ describe('origin and content-type checks', () => {
   });
 });
 
+/** Runs www/server/main.mjs with `args`; resolves with { child, line } once it printed a line. */
+async function startCli(args) {
+  const main = fileURLToPath(new URL('../www/server/main.mjs', import.meta.url));
+  const child = spawn(process.execPath, [main, '--port', '0', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const line = await new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+      if (out.includes('\n')) resolve(out.trim());
+    });
+    child.on('exit', (code) => reject(new Error(`exited early with ${code}`)));
+  });
+  return { child, line };
+}
+
+async function stopCli(child) {
+  const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  child.kill('SIGTERM');
+  assert.deepEqual(await exited, { code: 0, signal: null });
+}
+
 describe('server lifecycle', () => {
   test('close() ends hung requests and resolves promptly', async () => {
     const server = await startAuthServer();
@@ -734,27 +755,6 @@ describe('server lifecycle', () => {
       await fs.rm(dir, { recursive: true, force: true });
     }
   });
-
-  /** Runs www/server/main.mjs with `args`; resolves with { child, line } once it printed a line. */
-  async function startCli(args) {
-    const main = fileURLToPath(new URL('../www/server/main.mjs', import.meta.url));
-    const child = spawn(process.execPath, [main, '--port', '0', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
-    const line = await new Promise((resolve, reject) => {
-      let out = '';
-      child.stdout.on('data', (d) => {
-        out += d;
-        if (out.includes('\n')) resolve(out.trim());
-      });
-      child.on('exit', (code) => reject(new Error(`exited early with ${code}`)));
-    });
-    return { child, line };
-  }
-
-  async function stopCli(child) {
-    const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
-    child.kill('SIGTERM');
-    assert.deepEqual(await exited, { code: 0, signal: null });
-  }
 
   test('CLI prints the URL and exits cleanly on SIGTERM', async () => {
     const { child, line } = await startCli([]);
@@ -1115,18 +1115,8 @@ describe('CLI flags for keys and token formats', () => {
   const main = fileURLToPath(new URL('../www/server/main.mjs', import.meta.url));
 
   test('--alg RS256 --access-token-format opaque --id-tokens always --jwks-max-age 600', async () => {
-    const args = ['--alg', 'RS256', '--access-token-format', 'opaque', '--id-tokens', 'always', '--jwks-max-age', '600'];
-    const child = spawn(process.execPath, [main, '--port', '0', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
-    const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+    const { child, line } = await startCli(['--alg', 'RS256', '--access-token-format', 'opaque', '--id-tokens', 'always', '--jwks-max-age', '600']);
     try {
-      const line = await new Promise((resolve, reject) => {
-        let out = '';
-        child.stdout.on('data', (d) => {
-          out += d;
-          if (out.includes('\n')) resolve(out.trim());
-        });
-        child.on('exit', (code) => reject(new Error(`exited early with ${code}`)));
-      });
       const url = line.replace('auth server listening on ', '');
       const res = await fetch(`${url}/.well-known/jwks.json`);
       assert.equal(res.headers.get('cache-control'), 'public, max-age=600');
@@ -1136,9 +1126,8 @@ describe('CLI flags for keys and token formats', () => {
       assert.equal(body.access_token.split('.').length, 1, 'opaque');
       assert.equal(jose.decodeProtectedHeader(body.id_token).alg, 'RS256');
     } finally {
-      child.kill('SIGTERM');
+      await stopCli(child);
     }
-    assert.deepEqual(await exited, { code: 0, signal: null });
   });
 
   for (const args of [['--alg', 'HS256'], ['--access-token-format', 'paseto'], ['--id-tokens', 'sometimes']]) {

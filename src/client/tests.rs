@@ -112,20 +112,38 @@ impl Rig {
     }
 
     fn answer(&mut self, id: u64, status: u16, date: Option<&str>, body: &str) -> Vec<Effect> {
-        let o = Obj::new()
-            .str("t", "answer")
-            .num("id", id)
-            .num("status", u64::from(status))
-            .opt_str("date", date)
-            .str("body", body)
-            .finish();
-        self.input(&o)
+        self.input(&answer_input(id, status, date, body))
+    }
+
+    /// Moves the clocks a second at a time (at most 40 s), calling `getAccessToken()` each
+    /// time, until a refresh goes out; its requests.
+    fn advance_until_sent(&mut self) -> Vec<(u64, String)> {
+        for _ in 0..40 {
+            self.advance(1_000);
+            let (_, fx) = self.get();
+            let sent = sends(&fx);
+            if !sent.is_empty() {
+                return sent;
+            }
+        }
+        Vec::new()
     }
 
     fn advance(&mut self, ms: u64) {
         self.wall += ms;
         self.mono += ms;
     }
+}
+
+/// An `answer` input as the shell sends it.
+fn answer_input(id: u64, status: u16, date: Option<&str>, body: &str) -> String {
+    Obj::new()
+        .str("t", "answer")
+        .num("id", id)
+        .num("status", u64::from(status))
+        .opt_str("date", date)
+        .str("body", body)
+        .finish()
 }
 
 /// A `setSession` input as the shell sends it.
@@ -848,14 +866,7 @@ fn a_refreshed_token_that_cannot_be_checked_is_a_transient_failure_never_a_logou
     r.start(None, false);
     let id = signed_in_and_due(&mut r);
     let next = token(Some(NOW_S + 500), NOW_S + 1100, 9);
-    let body = oauth_body(&next, "rt2", 600);
-    let o = Obj::new()
-        .str("t", "answer")
-        .num("id", id)
-        .num("status", 200)
-        .str("body", &body)
-        .finish();
-    let fx = r.raw(&o);
+    let fx = r.raw(&answer_input(id, 200, None, &oauth_body(&next, "rt2", 600)));
     let vid = verifies(&fx)[0].0;
     let fx = r.verdict(vid, "unavailable");
     assert!(
@@ -919,23 +930,9 @@ fn a_rotated_refresh_token_that_came_with_an_uncheckable_token_is_the_one_sent_n
     r.start(None, false);
     let id = signed_in_and_due(&mut r);
     let next = token(Some(NOW_S + 61), NOW_S + 661, 9);
-    let o = Obj::new()
-        .str("t", "answer")
-        .num("id", id)
-        .num("status", 200)
-        .str("body", &oauth_body(&next, "rt2", 600))
-        .finish();
-    let vid = verifies(&r.raw(&o))[0].0;
-    r.verdict(vid, "unavailable");
-    let mut sent = Vec::new();
-    for _ in 0..40 {
-        r.advance(1_000);
-        let (_, fx) = r.get();
-        sent.extend(sends(&fx));
-        if !sent.is_empty() {
-            break;
-        }
-    }
+    let fx = r.raw(&answer_input(id, 200, None, &oauth_body(&next, "rt2", 600)));
+    r.verdict(verifies(&fx)[0].0, "unavailable");
+    let sent = r.advance_until_sent();
     assert_eq!(sent.len(), 1, "the refresh is retried");
     assert!(sent[0].1.contains("refresh_token=rt2"), "{}", sent[0].1);
 }
@@ -1393,15 +1390,7 @@ fn opaque_access_tokens_live_by_expires_in_and_identity_comes_from_the_id_token(
     assert_eq!(settled(&fx, get), Some(Ok(Some("opaque-1".into()))));
     assert!(state_user(&fx).is_none(), "nothing changed: {fx:?}");
     // The retry brings the right subject: adopted, and the user is the new token's.
-    let mut sent = Vec::new();
-    for _ in 0..40 {
-        r.advance(1_000);
-        let (_, fx) = r.get();
-        sent.extend(sends(&fx));
-        if !sent.is_empty() {
-            break;
-        }
-    }
+    let sent = r.advance_until_sent();
     let fresh = id_token("alice", "spa", None, NOW_S + 7200);
     r.answer(sent[0].0, 200, None, &body("opaque-3", &fresh));
     let (get, fx) = r.get();
