@@ -861,14 +861,9 @@ impl Core {
             ErrorCode::ClaimMismatch,
             "the ID token's azp is not this client",
         );
-        let client = self
-            .opts
-            .client_id
-            .clone()
-            .or_else(|| self.opts.refresh.as_ref().and_then(|r| r.client_id.clone()))
-            .ok_or(Error::malformed(
-                "clientId is required to verify an ID token",
-            ))?;
+        let client = self.opts.client_id.clone().ok_or(Error::malformed(
+            "clientId is required to verify an ID token",
+        ))?;
         let mut checks = self.opts.checks.clone();
         checks.audience = vec![client.clone()];
         let v = self.verified(id, &checks)?;

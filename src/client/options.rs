@@ -156,8 +156,8 @@ impl ClientOptions {
 
     /// Settles the refresh endpoint once the key source is known: `refresh.url`, else the
     /// `token_endpoint` of `metadata` or of discovery (`discovering`), else none (`refresh`
-    /// given without a URL and none to find is refused). `clientId` stands in for
-    /// `refresh.clientId`.
+    /// given without a URL and none to find is refused). `clientId` and `refresh.clientId`
+    /// stand in for each other.
     pub fn resolve_refresh(&mut self, discovering: bool) -> Result<()> {
         let endpoint = self.metadata.token_endpoint.is_some() || discovering;
         if self.refresh.is_none() && endpoint {
@@ -169,6 +169,8 @@ impl ClientOptions {
             }
             if r.client_id.is_none() {
                 r.client_id.clone_from(&self.client_id);
+            } else if self.client_id.is_none() {
+                self.client_id.clone_from(&r.client_id);
             }
         }
         Ok(())
