@@ -4,7 +4,7 @@
 export const ERROR_CODES = Object.freeze([
   'malformed', 'unsupported_alg', 'bad_key', 'no_matching_key', 'bad_signature', 'expired',
   'not_yet_valid', 'claim_mismatch', 'not_authenticated', 'refresh_rejected', 'network',
-  'timeout', 'bad_response', 'internal',
+  'timeout', 'bad_response', 'internal', 'login_failed', 'invalid_state', 'unsupported',
 ]);
 export const CODES = new Set(ERROR_CODES);
 

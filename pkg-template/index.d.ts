@@ -139,13 +139,20 @@ export type AuthErrorCode =
   | 'network'
   | 'timeout'
   | 'bad_response'
-  | 'internal';
+  | 'internal'
+  | 'login_failed'
+  | 'invalid_state'
+  | 'unsupported';
 
 /** Every failure of jwt-keeper. */
 export class AuthError extends Error {
   constructor(code: AuthErrorCode, message: string, options?: { cause?: unknown });
   readonly name: 'AuthError';
   readonly code: AuthErrorCode;
+  /** `login_failed` from the provider: its OAuth `error` code (`access_denied`, `login_required`, …). */
+  readonly error?: string;
+  /** `login_failed` from the provider: its `error_description`, if any. */
+  readonly errorDescription?: string;
 }
 
 /** True for an AuthError from any copy of jwt-keeper, in any realm (no `instanceof` needed). */

@@ -36,6 +36,12 @@ pub enum ErrorCode {
     BadResponse,
     /// An internal failure of the library; the session is kept.
     Internal,
+    /// The provider answered the sign-in with an error, or the code exchange failed.
+    LoginFailed,
+    /// A sign-in callback whose `state` is unknown, used or expired.
+    InvalidState,
+    /// A feature this runtime cannot provide (no `crypto.getRandomValues`, no WebCrypto).
+    Unsupported,
 }
 
 impl ErrorCode {
@@ -56,6 +62,9 @@ impl ErrorCode {
             Self::Timeout => "timeout",
             Self::BadResponse => "bad_response",
             Self::Internal => "internal",
+            Self::LoginFailed => "login_failed",
+            Self::InvalidState => "invalid_state",
+            Self::Unsupported => "unsupported",
         }
     }
 }

@@ -80,7 +80,7 @@ pub fn request(style: Style, refresh_token: Option<&str>, client_id: Option<&str
 }
 
 /// `application/x-www-form-urlencoded` encoding of one value.
-fn form_encode(out: &mut String, value: &str) {
+pub fn form_encode(out: &mut String, value: &str) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
     for b in value.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'*') {

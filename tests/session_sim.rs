@@ -1276,6 +1276,12 @@ impl World {
                 Effect::Wake(at) => self.arm(uid, at, did),
                 // `handle_checked` answers these at once.
                 Effect::Verify { .. } => {}
+                Effect::Transaction(_)
+                | Effect::Navigate(_)
+                | Effect::Address(_)
+                | Effect::Refused { .. } => {
+                    panic!("{}: no sign-in happens in the simulation", self.v.name)
+                }
             }
         }
         self.after(uid, cause);
@@ -2195,7 +2201,14 @@ impl World {
                     self.server.api_revoked.insert(at.to_owned());
                 }
             }
-            890..=893 => self.feed(uid, Input::Logout, Cause::Logout),
+            890..=893 => self.feed(
+                uid,
+                Input::Logout {
+                    call: None,
+                    return_to: jwt_keeper::json::Value::Null,
+                },
+                Cause::Logout,
+            ),
             894..=895 => {
                 // Another login while a session runs (another user, or the same again).
                 self.login(uid);
@@ -2632,7 +2645,14 @@ impl World {
         let uids: Vec<u64> = self.tabs.keys().copied().collect();
         for uid in uids {
             if !self.tabs[&uid].disposed {
-                self.feed(uid, Input::Logout, Cause::Logout);
+                self.feed(
+                    uid,
+                    Input::Logout {
+                        call: None,
+                        return_to: jwt_keeper::json::Value::Null,
+                    },
+                    Cause::Logout,
+                );
             }
         }
         let mut budget = 20_000;

@@ -14,6 +14,7 @@ pub mod protocol;
 pub mod record;
 pub mod remote;
 pub mod signatures;
+pub mod signin;
 
 #[allow(unused_imports)]
 use crate::prelude::*;
@@ -28,11 +29,12 @@ use crate::session::{
 use crate::token::DEFAULT_MAX_TOKEN_BYTES;
 use crate::verify::{verify_untimed_with, Checks, VerifiedToken};
 use alloc::rc::Rc;
-use remote::{Fetched, KeySource, Remote};
+use remote::{Fetched, KeySource, Metadata, Remote};
 use signatures::Signatures;
+use signin::{Callback, LoginRequest, Transaction};
 
 pub use options::{ClientOptions, Persist, RefreshOptions};
-pub use protocol::{Effect, Input, SessionValues, Verdict};
+pub use protocol::{Effect, EndSession, Input, SessionValues, Verdict};
 pub use record::{Message, Record};
 
 /// How many verified tokens' claims are remembered for `claims` and `user` (current and
@@ -61,6 +63,30 @@ const DOUBTFUL_SUPERSEDED: Error = Error::new(
     "another setSession replaced this one",
 );
 const BODY_TOO_LONG: Error = Error::new(ErrorCode::BadResponse, "the refresh response is too long");
+const INVALID_STATE: Error = Error::new(
+    ErrorCode::InvalidState,
+    "no sign-in of this tab waits for this callback (unknown, used or forged state)",
+);
+const STALE_STATE: Error = Error::new(
+    ErrorCode::InvalidState,
+    "the sign-in began more than 10 minutes ago",
+);
+const PROVIDER_REFUSED: Error = Error::new(
+    ErrorCode::LoginFailed,
+    "the provider answered the sign-in with an error",
+);
+const EXCHANGE_FAILED: Error = Error::new(
+    ErrorCode::LoginFailed,
+    "the provider refused the code exchange",
+);
+const NO_DISCOVERY: Error = Error::new(
+    ErrorCode::Network,
+    "the provider's endpoints could not be read (discovery failed)",
+);
+
+/// How long a logout waits for the revocation answer before navigating to the provider's
+/// end-session page (the request is `keepalive`, so it is not cut off by the navigation).
+pub const REVOKE_TIMEOUT_MS: u64 = 5_000;
 
 /// What a request in flight is for.
 #[derive(Debug, Clone)]
@@ -75,6 +101,50 @@ enum Purpose {
     Probe,
     /// `refresh.logoutUrl`: its answer does not matter.
     Logout,
+    /// The sign-in's code exchange.
+    Login,
+    /// RFC 7009 revocation at logout; then `navigate`, then settle `call`.
+    Revoke {
+        call: Option<CallId>,
+        navigate: Option<String>,
+    },
+}
+
+/// A sign-in callback being exchanged, or done: every callback with its `state` shares it,
+/// so the code is exchanged once however often the callback is handled.
+#[derive(Debug, Clone)]
+struct Login {
+    tx: Transaction,
+    /// Calls waiting for the outcome.
+    calls: Vec<CallId>,
+    /// The outcome once known: `{"appState":…}` (JSON text) or why not.
+    result: Option<core::result::Result<String, Failure>>,
+}
+
+/// Why a sign-in failed, with the provider's own `error` and `error_description` if it gave
+/// them.
+#[derive(Debug, Clone)]
+struct Failure {
+    error: Error,
+    provider: Option<(String, Option<String>)>,
+}
+
+impl From<Error> for Failure {
+    fn from(error: Error) -> Self {
+        Self {
+            error,
+            provider: None,
+        }
+    }
+}
+
+/// Which grant a token endpoint's answer is for.
+#[derive(Debug, Clone, Copy)]
+enum Grant<'a> {
+    /// A refresh: the ID token, if any, keeps the session's subject.
+    Refresh,
+    /// A code exchange: an ID token with this `nonce` is required when one was asked for.
+    Code { nonce: Option<&'a str> },
 }
 
 /// A `setSession` whose token looked expired by the estimated server clock while it carries
@@ -134,6 +204,10 @@ pub struct Core {
     /// (access token, verified payload JSON), newest last.
     claims: Vec<(String, String)>,
     probe: Option<Probe>,
+    /// The last sign-in callback handled.
+    login: Option<Login>,
+    /// Inputs an input left to run after it (the provider side of a logout).
+    followups: Vec<Input>,
     last_state: Option<Effect>,
     disposed: bool,
 }
@@ -173,6 +247,8 @@ impl Core {
             next_id: 1,
             claims: Vec::new(),
             probe: None,
+            login: None,
+            followups: Vec::new(),
             last_state: None,
             disposed: false,
         })
@@ -187,6 +263,11 @@ impl Core {
             Persist::Local => Obj::new().str("storage", "local"),
         }
         .str("key", &self.key)
+        .str("transaction", &{
+            let mut k = self.key.clone();
+            k.push_str(":signin");
+            k
+        })
         // A single key is checked on the curve at creation (WebCrypto's import); a JWKS
         // entry when a token picks it.
         .raw(
@@ -318,9 +399,22 @@ impl Core {
         fx
     }
 
+    /// Runs `input` (see [`Core::attempt_one`]), then what it left to run after it.
+    fn attempt(&mut self, now: Now, input: Input, rounds: u32) -> Vec<Effect> {
+        let mut fx = self.attempt_one(now, input, rounds);
+        for next in core::mem::take(&mut self.followups) {
+            if !self.held.is_empty() || self.waiting() {
+                self.held.push((next, 0));
+            } else {
+                fx.extend(self.attempt(now, next, 0));
+            }
+        }
+        fx
+    }
+
     /// Runs `input`; if it reached questions not yet answered (a signature, the provider's
     /// keys or endpoints), undoes it, holds it back and asks them.
-    fn attempt(&mut self, now: Now, input: Input, rounds: u32) -> Vec<Effect> {
+    fn attempt_one(&mut self, now: Now, input: Input, rounds: u32) -> Vec<Effect> {
         // Only these carry token text (a session, a refresh answer, storage, another tab); the
         // others never reach a signature, so they run without the undo copy.
         let carries_tokens = matches!(
@@ -379,6 +473,7 @@ impl Core {
                 body: String::new(),
                 include_credentials: false,
                 timeout_ms: remote::FETCH_TIMEOUT_MS,
+                keepalive: false,
             });
         }
         wanted
@@ -428,7 +523,20 @@ impl Core {
                 session::Input::ApiUnauthorized { call, token },
                 &mut fx,
             ),
-            Input::Logout => self.logout(now, &mut fx),
+            Input::Logout { call, return_to } => self.logout(now, call, return_to, &mut fx),
+            Input::Login {
+                call,
+                options,
+                random,
+                origin,
+            } => self.begin_login(now, call, &options, &random, origin.as_deref(), &mut fx),
+            Input::Callback {
+                call,
+                url,
+                address,
+                transaction,
+            } => self.callback(now, call, &url, address.as_deref(), transaction, &mut fx),
+            Input::EndSession(e) => self.end_session(e, &mut fx),
             Input::Dispose => return self.dispose(),
             Input::Wake => self.feed(now, session::Input::Wake, &mut fx),
             Input::Online => self.feed(now, session::Input::Online, &mut fx),
@@ -589,10 +697,13 @@ impl Core {
             id_token: id_token.as_deref(),
             fresh: true,
             sub: None,
+            nonce: None,
         })
     }
 
-    fn logout(&mut self, now: Now, fx: &mut Vec<Effect>) {
+    fn logout(&mut self, now: Now, call: Option<CallId>, return_to: Value, fx: &mut Vec<Effect>) {
+        let refresh_token = self.refresh_token_now();
+        let id_token = self.session.tokens().and_then(|t| t.id_token.clone());
         self.unrestored = None;
         if let Some(p) = self.probe.take() {
             self.abort(p.request, fx);
@@ -610,6 +721,284 @@ impl Core {
             self.send_to(url, None, Purpose::Logout, fx);
         }
         self.feed(now, session::Input::Logout, fx);
+        // The session has ended here and in the other tabs; the provider's side comes after.
+        let return_to = match return_to {
+            Value::Null => None,
+            Value::String(s) if remote::is_http_url(&s) => Some(s),
+            _ => {
+                const BAD: Error = Error::malformed("returnTo must be an absolute http(s) URL");
+                if let Some(call) = call {
+                    fx.push(settle(call, Err(BAD)));
+                }
+                return;
+            }
+        };
+        self.followups.push(Input::EndSession(EndSession {
+            call,
+            refresh_token,
+            id_token,
+            return_to,
+        }));
+    }
+
+    /// The provider's side of a logout: RFC 7009 revocation of the refresh token when the
+    /// provider has a `revocation_endpoint`, then, with `returnTo`, its `end_session_endpoint`
+    /// (or `returnTo` itself when it has none).
+    fn end_session(&mut self, e: EndSession, fx: &mut Vec<Effect>) {
+        let needed = e.refresh_token.is_some() || e.return_to.is_some();
+        let meta = match self.provider(needed) {
+            Ok(Some(meta)) => meta,
+            // Held back for discovery.
+            Ok(None) => return,
+            // Discovery failed: what can be done without it is done.
+            Err(_) => Metadata::default(),
+        };
+        let client_id = self.opts.client_id.as_deref();
+        let navigate = e.return_to.map(|to| match &meta.end_session_endpoint {
+            Some(end) => signin::end_session_url(end, e.id_token.as_deref(), client_id, &to),
+            None => to,
+        });
+        match (meta.revocation_endpoint, e.refresh_token) {
+            (Some(url), Some(token)) => {
+                let request = signin::revocation_request(&token, client_id);
+                let purpose = Purpose::Revoke {
+                    call: e.call,
+                    navigate,
+                };
+                self.post(url, request, purpose, REVOKE_TIMEOUT_MS, fx);
+            }
+            _ => ended(e.call, navigate, fx),
+        }
+    }
+
+    /// The provider's endpoints, reading discovery first when it is still to be read and
+    /// `needed`: `Ok(None)` while it is asked for (the input is held back for it), `network`
+    /// when it could not be read.
+    fn provider(&mut self, needed: bool) -> Result<Option<Metadata>> {
+        if needed && self.remote.awaits_discovery() {
+            self.remote.want_discovery(self.clock_ms);
+            if self.remote.fetch_wanted() {
+                return Ok(None);
+            }
+            return Err(NO_DISCOVERY);
+        }
+        Ok(Some(self.remote.metadata().clone()))
+    }
+
+    /// `loginWithRedirect`: the transaction is stored, then the browser goes to the provider.
+    fn begin_login(
+        &mut self,
+        now: Now,
+        call: CallId,
+        options: &Value,
+        random: &Value,
+        origin: Option<&str>,
+        fx: &mut Vec<Effect>,
+    ) {
+        match self.authorization(now, options, random, origin) {
+            Ok(Some((tx, url))) => {
+                fx.push(Effect::Transaction(Some(tx.to_json())));
+                fx.push(Effect::Navigate(url));
+                fx.push(settle(call, Ok(None)));
+            }
+            Ok(None) => {}
+            Err(e) => fx.push(settle(call, Err(e))),
+        }
+    }
+
+    fn authorization(
+        &mut self,
+        now: Now,
+        options: &Value,
+        random: &Value,
+        origin: Option<&str>,
+    ) -> Result<Option<(Transaction, String)>> {
+        let client = self.client_id()?;
+        let opts = Rc::clone(&self.opts);
+        let req = LoginRequest::from_value(
+            options,
+            opts.redirect_uri.as_deref(),
+            opts.scope.as_deref(),
+            origin,
+        )?;
+        let bytes = random_bytes(random);
+        let Some(meta) = self.provider(true)? else {
+            return Ok(None);
+        };
+        let endpoint = meta.authorization_endpoint.ok_or(Error::malformed(
+            "the provider has no authorization_endpoint (give issuer for discovery, or metadata)",
+        ))?;
+        let tx = Transaction::new(&bytes, &req, now.wall_ms)?;
+        let url = tx.authorize_url(&endpoint, &client, &req);
+        Ok(Some((tx, url)))
+    }
+
+    fn client_id(&self) -> Result<String> {
+        self.opts
+            .client_id
+            .clone()
+            .ok_or(Error::malformed("clientId is required to sign in"))
+    }
+
+    /// `handleRedirectCallback`: checks the callback against this tab's transaction, then
+    /// exchanges the code, once.
+    fn callback(
+        &mut self,
+        now: Now,
+        call: CallId,
+        url: &str,
+        address: Option<&str>,
+        stored: Option<String>,
+        fx: &mut Vec<Effect>,
+    ) {
+        let cb = Callback::read(url);
+        // The same callback again (React StrictMode, a second handler): the same outcome.
+        if let Some(login) = self
+            .login
+            .as_mut()
+            .filter(|l| cb.state.as_deref() == Some(l.tx.state.as_str()))
+        {
+            match &login.result {
+                Some(result) => fx.push(login_settle(call, result.clone())),
+                None => login.calls.push(call),
+            }
+            return;
+        }
+        // A forged or unknown state leaves this tab's own transaction in place.
+        let Some(tx) = stored
+            .as_deref()
+            .and_then(Transaction::from_json)
+            .filter(|t| cb.state.as_deref() == Some(t.state.as_str()) && !cb.repeated)
+        else {
+            return fx.push(settle(call, Err(INVALID_STATE)));
+        };
+        let checked = self.check_callback(now, &cb, &tx);
+        if matches!(checked, Ok(None)) {
+            // Held back for discovery.
+            return;
+        }
+        // From here the transaction is spent: a code is exchanged once.
+        fx.push(Effect::Transaction(None));
+        if address == Some(url) {
+            fx.push(Effect::Address(cb.clean_url.clone()));
+        }
+        let mut login = Login {
+            tx,
+            calls: vec![call],
+            result: None,
+        };
+        match checked {
+            Ok(Some((code, endpoint, client))) => {
+                let request = login.tx.code_request(&code, &client);
+                let timeout = options::DEFAULT_REFRESH_TIMEOUT_MS;
+                self.post(endpoint, request, Purpose::Login, timeout, fx);
+            }
+            Ok(None) => {}
+            Err(f) => {
+                fx.push(login_settle(call, Err(f.clone())));
+                login.result = Some(Err(f));
+            }
+        }
+        self.login = Some(login);
+    }
+
+    /// The callback's verdict before any exchange: its code and where to exchange it
+    /// (`Ok(None)`: held back for discovery). RFC 9207: an `iss` must name the provider,
+    /// and must be there when the provider says it sends one.
+    fn check_callback(
+        &mut self,
+        now: Now,
+        cb: &Callback,
+        tx: &Transaction,
+    ) -> core::result::Result<Option<(String, String, String)>, Failure> {
+        if tx.expired(now.wall_ms) {
+            return Err(STALE_STATE.into());
+        }
+        if let Some(error) = &cb.error {
+            return Err(Failure {
+                error: PROVIDER_REFUSED,
+                provider: Some((error.clone(), cb.error_description.clone())),
+            });
+        }
+        let client = self.client_id()?;
+        let Some(meta) = self.provider(true)? else {
+            return Ok(None);
+        };
+        let issuer = meta
+            .issuer
+            .clone()
+            .or_else(|| self.opts.checks.issuer.clone());
+        let iss_ok = match (&cb.iss, &issuer) {
+            (Some(iss), Some(ours)) => iss == ours,
+            (None, _) => !meta.iss_parameter,
+            (Some(_), None) => true,
+        };
+        if !iss_ok {
+            return Err(Error::new(
+                ErrorCode::LoginFailed,
+                "the callback's iss is not this provider (RFC 9207)",
+            )
+            .into());
+        }
+        let code = cb.code.clone().filter(|c| !c.is_empty()).ok_or(Error::new(
+            ErrorCode::LoginFailed,
+            "the callback has no code",
+        ))?;
+        let endpoint = meta
+            .token_endpoint
+            .or_else(|| {
+                self.opts
+                    .refresh
+                    .as_ref()
+                    .filter(|r| r.style == Style::OAuth2 && !r.url.is_empty())
+                    .map(|r| r.url.clone())
+            })
+            .ok_or(Error::malformed("the provider has no token_endpoint"))?;
+        Ok(Some((code, endpoint, client)))
+    }
+
+    /// The code exchange answered: the session is adopted as `setSession` adopts one, and
+    /// every call waiting for this callback settles.
+    fn login_answered(&mut self, now: Now, answer: Answer, fx: &mut Vec<Effect>) {
+        let Some(mut login) = self.login.take() else {
+            return;
+        };
+        let nonce = login.tx.nonce.clone();
+        let (outcome, _) = self.outcome(
+            now,
+            answer,
+            Grant::Code {
+                nonce: nonce.as_deref(),
+            },
+        );
+        let result = match outcome {
+            RefreshOutcome::Success(tokens) => {
+                self.unrestored = None;
+                self.feed(now, session::Input::SetSession(tokens), fx);
+                let o = Obj::new();
+                Ok(match &login.tx.app_state {
+                    Some(a) => o.raw("appState", a),
+                    None => o,
+                }
+                .finish())
+            }
+            RefreshOutcome::Invalid { error, .. } | RefreshOutcome::Unchecked { error, .. } => {
+                Err(error.into())
+            }
+            RefreshOutcome::Transient { error, .. }
+                if matches!(error.code(), ErrorCode::Network | ErrorCode::Timeout) =>
+            {
+                Err(error.into())
+            }
+            RefreshOutcome::Transient { .. }
+            | RefreshOutcome::Rejected { .. }
+            | RefreshOutcome::Moot => Err(EXCHANGE_FAILED.into()),
+        };
+        for c in core::mem::take(&mut login.calls) {
+            fx.push(login_settle(c, result.clone()));
+        }
+        login.result = Some(result);
+        self.login = Some(login);
     }
 
     fn dispose(&mut self) -> Vec<Effect> {
@@ -709,9 +1098,11 @@ impl Core {
         let (_, purpose) = self.requests.remove(at);
         match purpose {
             Purpose::Logout => {}
+            Purpose::Login => self.login_answered(now, answer, fx),
+            Purpose::Revoke { call, navigate } => ended(call, navigate, fx),
             Purpose::Probe => self.probe_answered(now, id, answer, fx),
             Purpose::Refresh { rid, sent, lock } => {
-                let (outcome, _) = self.outcome(now, answer);
+                let (outcome, _) = self.outcome(now, answer, Grant::Refresh);
                 // Before a rejection ends the session: did another tab rotate it meanwhile?
                 if matches!(outcome, RefreshOutcome::Rejected { .. }) {
                     if let Some(t) = self.peer_rotation(stored.as_deref(), sent.as_deref()) {
@@ -732,7 +1123,7 @@ impl Core {
         };
         // Whatever goes wrong with the probe, the verdict on the app's token stands: expired.
         let verdict = probe.verdict;
-        let (outcome, learned) = self.outcome(now, answer);
+        let (outcome, learned) = self.outcome(now, answer, Grant::Refresh);
         let result = match outcome {
             RefreshOutcome::Success(mut tokens) => {
                 if tokens.refresh_token.is_none() {
@@ -827,7 +1218,7 @@ impl Core {
         // `user`, not the session; a fresh one that fails refuses the answer.
         let id_token = match given.id_token {
             None => None,
-            Some(id) => match self.check_id_token(id, given.fresh, given.sub) {
+            Some(id) => match self.check_id_token(id, given.fresh, given.sub, given.nonce) {
                 Ok(()) => Some(id),
                 Err(e)
                     if !given.fresh
@@ -855,8 +1246,14 @@ impl Core {
 
     /// OpenID Connect Core §3.1.3.7: signature, `iss`, `aud` containing `clientId`, `azp` =
     /// `clientId` when present (required with several audiences), a `sub`; `exp` when fresh;
-    /// on a refresh, the same `sub` (§12.2).
-    fn check_id_token(&mut self, id: &str, fresh: bool, sub: Option<&str>) -> Result<()> {
+    /// on a refresh, the same `sub` (§12.2); after a sign-in, its `nonce`.
+    fn check_id_token(
+        &mut self,
+        id: &str,
+        fresh: bool,
+        sub: Option<&str>,
+        nonce: Option<&str>,
+    ) -> Result<()> {
         const AZP: Error = Error::new(
             ErrorCode::ClaimMismatch,
             "the ID token's azp is not this client",
@@ -883,6 +1280,14 @@ impl Core {
                 "the ID token has no sub",
             ));
         };
+        if let Some(n) = nonce {
+            if claims.get("nonce").and_then(Value::as_str) != Some(n) {
+                return Err(Error::new(
+                    ErrorCode::ClaimMismatch,
+                    "the ID token's nonce is not the one this sign-in sent",
+                ));
+            }
+        }
         if sub.is_some_and(|s| s != own) {
             return Err(Error::new(
                 ErrorCode::ClaimMismatch,
@@ -912,7 +1317,7 @@ impl Core {
 
     /// Turns an answer of the refresh endpoint into the session's outcome, learning the server
     /// clock from it. The bool: the clock estimate moved because of a refused token.
-    fn outcome(&mut self, now: Now, answer: Answer) -> (RefreshOutcome, bool) {
+    fn outcome(&mut self, now: Now, answer: Answer, grant: Grant<'_>) -> (RefreshOutcome, bool) {
         let transient = |code, message| RefreshOutcome::Transient {
             error: Error::new(code, message),
             retry_after_ms: None,
@@ -957,11 +1362,14 @@ impl Core {
                 false,
             );
         }
-        let style = self
-            .opts
-            .refresh
-            .as_ref()
-            .map_or(Style::OAuth2, |r| r.style);
+        let style = match grant {
+            Grant::Code { .. } => Style::OAuth2,
+            Grant::Refresh => self
+                .opts
+                .refresh
+                .as_ref()
+                .map_or(Style::OAuth2, |r| r.style),
+        };
         let classified =
             refresh::classify(style, status, retry_after.as_deref(), now.wall_ms, &body);
         match classified {
@@ -979,9 +1387,30 @@ impl Core {
             Classified::Tokens(tr) => {
                 let rt = tr.refresh_token.clone();
                 // A refresh answer without an ID token keeps the one the session has; with
-                // one, it must name the same subject (OpenID Connect Core §12.2).
-                let current = self.session.tokens().and_then(|t| t.id_token.clone());
-                let sub = self.current_sub();
+                // one, it must name the same subject (OpenID Connect Core §12.2). A sign-in
+                // that asked for one (a nonce) must get one, with that nonce (§3.1.3.7).
+                let (current, sub, nonce) = match grant {
+                    Grant::Refresh => (
+                        self.session.tokens().and_then(|t| t.id_token.clone()),
+                        self.current_sub(),
+                        None,
+                    ),
+                    Grant::Code { nonce } => (None, None, nonce),
+                };
+                if nonce.is_some() && tr.id_token.is_none() {
+                    let error = Error::new(
+                        ErrorCode::ClaimMismatch,
+                        "the sign-in answer has no ID token (scope openid)",
+                    );
+                    let refresh_token = rt;
+                    return (
+                        RefreshOutcome::Invalid {
+                            error,
+                            refresh_token,
+                        },
+                        false,
+                    );
+                }
                 let offered = Offered {
                     access_token: &tr.access_token,
                     refresh_token: tr.refresh_token,
@@ -989,6 +1418,7 @@ impl Core {
                     id_token: tr.id_token.as_deref(),
                     fresh: true,
                     sub: sub.as_deref(),
+                    nonce,
                 };
                 let admitted = self.admit(offered).map(|mut t| {
                     t.id_token = t.id_token.or(current);
@@ -1190,30 +1620,36 @@ impl Core {
         purpose: Purpose,
         fx: &mut Vec<Effect>,
     ) -> u64 {
-        let id = self.new_id();
-        let (style, client_id, extra, timeout_ms) = match &self.opts.refresh {
-            Some(r) => (
-                r.style,
-                r.client_id.as_deref(),
-                &r.headers[..],
-                r.timeout_ms,
-            ),
-            None => (
-                Style::OAuth2,
-                None,
-                &[][..],
-                options::DEFAULT_REFRESH_TIMEOUT_MS,
-            ),
+        let (style, client_id, timeout_ms) = match &self.opts.refresh {
+            Some(r) => (r.style, r.client_id.as_deref(), r.timeout_ms),
+            None => (Style::OAuth2, None, options::DEFAULT_REFRESH_TIMEOUT_MS),
         };
         let request = match purpose {
             Purpose::Logout => refresh::request(Style::Cookie, None, None),
             _ => refresh::request(style, token, client_id),
         };
+        self.post(url, request, purpose, timeout_ms, fx)
+    }
+
+    /// POSTs `request` to `url` with `refresh.headers`; the answer goes to `purpose`.
+    fn post(
+        &mut self,
+        url: String,
+        request: refresh::Request,
+        purpose: Purpose,
+        timeout_ms: u64,
+        fx: &mut Vec<Effect>,
+    ) -> u64 {
+        let id = self.new_id();
         let mut headers = vec![
             ("Content-Type".into(), String::from(request.content_type)),
             ("Accept".into(), "application/json".into()),
         ];
-        headers.extend(extra.iter().cloned());
+        if let Some(r) = &self.opts.refresh {
+            headers.extend(r.headers.iter().cloned());
+        }
+        // A logout's requests must reach the server even when the page navigates away.
+        let keepalive = matches!(purpose, Purpose::Logout | Purpose::Revoke { .. });
         fx.push(Effect::Send {
             id,
             method: "POST",
@@ -1222,6 +1658,7 @@ impl Core {
             body: request.body,
             include_credentials: request.with_credentials,
             timeout_ms,
+            keepalive,
         });
         self.requests.push((id, purpose));
         id
@@ -1293,6 +1730,8 @@ struct Offered<'a> {
     fresh: bool,
     /// The subject a refreshed ID token must keep.
     sub: Option<&'a str>,
+    /// The `nonce` the ID token of a sign-in must carry.
+    nonce: Option<&'a str>,
 }
 
 impl<'a> Offered<'a> {
@@ -1304,6 +1743,7 @@ impl<'a> Offered<'a> {
             id_token: r.id_token.as_deref(),
             fresh: false,
             sub: None,
+            nonce: None,
         }
     }
 }
@@ -1329,6 +1769,45 @@ fn clock_ms(now: Now) -> u64 {
 
 fn settle(call: CallId, result: core::result::Result<Option<String>, Error>) -> Effect {
     Effect::Settle { call, result }
+}
+
+/// Settles a sign-in callback: `{"appState":…}`, or why not.
+fn login_settle(call: CallId, result: core::result::Result<String, Failure>) -> Effect {
+    match result {
+        Ok(value) => settle(call, Ok(Some(value))),
+        Err(Failure {
+            error,
+            provider: Some((provider_error, provider_description)),
+        }) => Effect::Refused {
+            call,
+            error,
+            provider_error,
+            provider_description,
+        },
+        Err(f) => settle(call, Err(f.error)),
+    }
+}
+
+/// The end of a logout's provider side: navigate, then settle.
+fn ended(call: Option<CallId>, navigate: Option<String>, fx: &mut Vec<Effect>) {
+    if let Some(url) = navigate {
+        fx.push(Effect::Navigate(url));
+    }
+    if let Some(call) = call {
+        fx.push(settle(call, Ok(None)));
+    }
+}
+
+/// The shell's random bytes (an array of byte values); empty when they are not that.
+fn random_bytes(v: &Value) -> Vec<u8> {
+    let Value::Array(items) = v else {
+        return Vec::new();
+    };
+    items
+        .iter()
+        .map(|b| b.as_whole(255).and_then(|b| u8::try_from(b).ok()))
+        .collect::<Option<Vec<u8>>>()
+        .unwrap_or_default()
 }
 
 fn in_cookie(opts: &ClientOptions) -> bool {

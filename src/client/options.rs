@@ -70,6 +70,10 @@ pub struct ClientOptions {
     /// `accessTokenFormat: 'opaque'`: access tokens are not read (their life is
     /// `expires_in`); identity comes from the verified ID token.
     pub opaque: bool,
+    /// `redirectUri`: where sign-in returns (default `location.origin`).
+    pub redirect_uri: Option<String>,
+    /// `scope`: what sign-in asks for (default `openid offline_access`).
+    pub scope: Option<String>,
 }
 
 const fn bad(message: &'static str) -> Error {
@@ -94,6 +98,8 @@ impl ClientOptions {
             client_id: None,
             metadata: Metadata::default(),
             opaque: false,
+            redirect_uri: None,
+            scope: None,
         };
         for (name, v) in obj.members() {
             if *v == Value::Null || o.checks.read(name, v)? {
@@ -141,6 +147,22 @@ impl ClientOptions {
                     const BAD: Error =
                         bad("options.metadata must be an object of endpoint URLs (http or https)");
                     o.metadata = Metadata::from_object(v.as_object().ok_or(BAD)?, BAD)?;
+                }
+                "redirectUri" => {
+                    o.redirect_uri = Some(
+                        v.as_str()
+                            .filter(|s| crate::client::remote::is_http_url(s))
+                            .ok_or(bad("options.redirectUri must be an absolute http(s) URL"))?
+                            .into(),
+                    )
+                }
+                "scope" => {
+                    o.scope = Some(
+                        v.as_str()
+                            .filter(|s| !s.is_empty())
+                            .ok_or(bad("options.scope must be a string"))?
+                            .into(),
+                    )
                 }
                 "crossTab" => {
                     o.cross_tab = match v {
@@ -336,6 +358,8 @@ mod tests {
             br#"{"refresh":{"url":"/t","retry":1}}"#,
             br#"{"persist":"cookie"}"#,
             br#"{"crossTab":"yes"}"#,
+            br#"{"redirectUri":"/cb"}"#,
+            br#"{"scope":["openid"]}"#,
             br#"{"leeway":301}"#,
             br#"{"refreshMargin":"60"}"#,
             br#"{"refreshMargin":"Infinity"}"#,

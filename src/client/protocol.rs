@@ -100,8 +100,41 @@ pub enum Input {
         /// The access token the request carried.
         token: String,
     },
-    /// `logout()`: `{"t":"logout"}`.
-    Logout,
+    /// `logout(options)`: `{"t":"logout","call":n|null,"returnTo":…}`; the call settles once
+    /// the provider side is done (revocation answered, navigation begun).
+    Logout {
+        /// The call to settle, if any.
+        call: Option<CallId>,
+        /// `returnTo` as given (`Null` when absent).
+        return_to: Value,
+    },
+    /// `loginWithRedirect(options)`: `{"t":"login","call":n,"options":…,"random":[64 bytes]|null,
+    /// "origin":s|null}` with `crypto.getRandomValues` bytes and `location.origin`.
+    Login {
+        /// The call to settle.
+        call: CallId,
+        /// The app's options as given (`Null` when absent).
+        options: Value,
+        /// The random bytes (`Null` without `crypto.getRandomValues`).
+        random: Value,
+        /// `location.origin`, if there is one.
+        origin: Option<String>,
+    },
+    /// `handleRedirectCallback(url)`: `{"t":"callback","call":n,"url":s,"address":s|null,
+    /// "transaction":s|null}` with `location.href` and the stored transaction.
+    Callback {
+        /// The call to settle (with `{"appState":…}`).
+        call: CallId,
+        /// The callback URL.
+        url: String,
+        /// `location.href`: when it is the callback URL, the address bar is cleaned.
+        address: Option<String>,
+        /// The transaction text in `sessionStorage`, if any.
+        transaction: Option<String>,
+    },
+    /// The provider side of a logout (never from the shell): revocation, then end-session.
+    #[doc(hidden)]
+    EndSession(EndSession),
     /// `dispose()`: `{"t":"dispose"}`. Nothing is sent or emitted afterwards.
     Dispose,
     /// The wake timer, `visibilitychange`, `pageshow`, `focus`: `{"t":"wake"}`.
@@ -153,6 +186,19 @@ pub enum Input {
     },
 }
 
+/// What a logout leaves to do at the provider once the session ended here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndSession {
+    /// The `logout()` call, if any.
+    pub call: Option<CallId>,
+    /// The refresh token to revoke.
+    pub refresh_token: Option<String>,
+    /// The ID token, for `id_token_hint`.
+    pub id_token: Option<String>,
+    /// Where to return to (`returnTo`).
+    pub return_to: Option<String>,
+}
+
 /// `setSession`'s values as the app gave them (`Null` when absent).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SessionValues {
@@ -198,6 +244,8 @@ pub enum Effect {
         include_credentials: bool,
         /// Abort after this long and report `timeout`.
         timeout_ms: u64,
+        /// `keepalive: true`: the request outlives the page (a revocation before navigating).
+        keepalive: bool,
     },
     /// Abort request `id`; report nothing for it.
     Abort {
@@ -224,6 +272,14 @@ pub enum Effect {
     Store(String),
     /// Remove the storage record.
     Clear,
+    /// Write (`Some`) or remove the sign-in transaction in `sessionStorage` under setup's
+    /// `transaction` key.
+    Transaction(Option<String>),
+    /// `location.assign(url)`: to the provider (sign-in, logout) or to `returnTo`.
+    Navigate(String),
+    /// `history.replaceState(history.state, '', url)`: the callback's parameters leave the
+    /// address bar.
+    Address(String),
     /// Post on the BroadcastChannel (JSON text of the message object).
     Post(String),
     /// An event for the listeners.
@@ -235,6 +291,18 @@ pub enum Effect {
         call: CallId,
         /// Its result.
         result: core::result::Result<Option<String>, Error>,
+    },
+    /// Reject a call with `error` and the provider's OAuth `error` code and description
+    /// (`AuthError.error`, `AuthError.errorDescription`).
+    Refused {
+        /// The call.
+        call: CallId,
+        /// The error (`login_failed`).
+        error: Error,
+        /// The provider's `error`.
+        provider_error: String,
+        /// The provider's `error_description`.
+        provider_description: Option<String>,
     },
     /// The getters' answers: `isAuthenticated`, `claims` and `user` (JSON text), `expiresAt`.
     State {
@@ -324,7 +392,25 @@ impl Input {
                     call: call()?,
                     token: opt_text(&obj, "token")?.unwrap_or_default(),
                 },
-                "logout" => Self::Logout,
+                "logout" => Self::Logout {
+                    call: match obj.get("call") {
+                        None | Some(Value::Null) => None,
+                        Some(_) => Some(call()?),
+                    },
+                    return_to: member("returnTo"),
+                },
+                "login" => Self::Login {
+                    call: call()?,
+                    options: member("options"),
+                    random: member("random"),
+                    origin: opt_text(&obj, "origin")?,
+                },
+                "callback" => Self::Callback {
+                    call: call()?,
+                    url: opt_text(&obj, "url")?.unwrap_or_default(),
+                    address: opt_text(&obj, "address")?,
+                    transaction: opt_text(&obj, "transaction")?,
+                },
                 "dispose" => Self::Dispose,
                 "wake" => Self::Wake,
                 "online" => Self::Online,
@@ -386,6 +472,7 @@ impl Effect {
                 body,
                 include_credentials,
                 timeout_ms,
+                keepalive,
             } => Obj::new()
                 .str("t", "send")
                 .num("id", *id)
@@ -411,7 +498,8 @@ impl Effect {
                         "same-origin"
                     },
                 )
-                .num("timeoutMs", *timeout_ms),
+                .num("timeoutMs", *timeout_ms)
+                .bool("keepalive", *keepalive),
             Self::Abort { id } => Obj::new().str("t", "abort").num("id", *id),
             Self::Lock { id, name, wait_ms } => Obj::new()
                 .str("t", "lock")
@@ -424,6 +512,32 @@ impl Effect {
                 .num("afterMs", *after_ms),
             Self::Store(text) => Obj::new().str("t", "store").str("text", text),
             Self::Clear => Obj::new().str("t", "clear"),
+            Self::Transaction(text) => {
+                let o = Obj::new().str("t", "transaction");
+                match text {
+                    Some(t) => o.str("text", t),
+                    None => o.null("text"),
+                }
+            }
+            Self::Navigate(url) => Obj::new().str("t", "navigate").str("url", url),
+            Self::Address(url) => Obj::new().str("t", "address").str("url", url),
+            Self::Refused {
+                call,
+                error,
+                provider_error,
+                provider_description,
+            } => {
+                let e = Obj::new()
+                    .str("code", error.code().as_str())
+                    .str("message", error.message())
+                    .str("error", provider_error)
+                    .opt_str("errorDescription", provider_description.as_deref())
+                    .finish();
+                Obj::new()
+                    .str("t", "settle")
+                    .num("call", call.0)
+                    .raw("error", &e)
+            }
             Self::Post(data) => Obj::new().str("t", "post").raw("data", data),
             Self::Emit(event) => {
                 let (kind, detail) = event_json(event);
@@ -578,6 +692,14 @@ mod tests {
                 body: "x".into(),
                 include_credentials: true,
                 timeout_ms: 5,
+                keepalive: false,
+            },
+            Effect::Transaction(None),
+            Effect::Refused {
+                call: CallId(3),
+                error: Error::new(ErrorCode::LoginFailed, "m"),
+                provider_error: "access_denied".into(),
+                provider_description: Some("d\"".into()),
             },
             Effect::Post(Obj::new().str("t", "o").finish()),
             Effect::Settle {

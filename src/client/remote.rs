@@ -85,6 +85,9 @@ pub struct Metadata {
     pub end_session_endpoint: Option<String>,
     /// `revocation_endpoint` (RFC 7009).
     pub revocation_endpoint: Option<String>,
+    /// `authorization_response_iss_parameter_supported` (RFC 9207): the sign-in callback must
+    /// carry `iss`.
+    pub iss_parameter: bool,
 }
 
 impl Metadata {
@@ -105,6 +108,11 @@ impl Metadata {
             authorization_endpoint: url("authorization_endpoint")?,
             end_session_endpoint: url("end_session_endpoint")?,
             revocation_endpoint: url("revocation_endpoint")?,
+            iss_parameter: match obj.get("authorization_response_iss_parameter_supported") {
+                None | Some(Value::Null) => false,
+                Some(Value::Bool(b)) => *b,
+                Some(_) => return Err(err),
+            },
         })
     }
 
@@ -121,6 +129,7 @@ impl Metadata {
             ),
             end_session_endpoint: pick(self.end_session_endpoint, &other.end_session_endpoint),
             revocation_endpoint: pick(self.revocation_endpoint, &other.revocation_endpoint),
+            iss_parameter: self.iss_parameter || other.iss_parameter,
         }
     }
 }
@@ -233,6 +242,11 @@ impl Remote {
     /// The endpoints known now (given, then discovered).
     pub fn metadata(&self) -> &Metadata {
         &self.metadata
+    }
+
+    /// A fetch was found needed by the input being run (it will be held back for it).
+    pub fn fetch_wanted(&self) -> bool {
+        self.wanted.is_some()
     }
 
     /// Discovery is configured and its document not read yet.

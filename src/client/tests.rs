@@ -1459,3 +1459,405 @@ fn an_rsa_key_gets_verify_effects_that_name_the_alg_and_the_options_algorithms_a
     let (rs, fx) = r.set(RS256_TOKEN, None, None);
     assert_eq!(settled(&fx, rs), Some(Err(ErrorCode::NoMatchingKey)));
 }
+
+// ---- sign-in (authorization code + PKCE) and logout at the provider ----
+
+const SIGNIN: &str = r#"{"issuer":"https://idp.test","clientId":"spa","crossTab":false,
+    "metadata":{"issuer":"https://idp.test","authorization_endpoint":"https://idp.test/authorize",
+    "token_endpoint":"https://idp.test/token","revocation_endpoint":"https://idp.test/revoke",
+    "end_session_endpoint":"https://idp.test/logout","authorization_response_iss_parameter_supported":true}}"#;
+
+fn random_json() -> String {
+    let bytes: Vec<String> = (1..=64u8).map(|b| b.to_string()).collect();
+    format!("[{}]", bytes.join(","))
+}
+
+impl Rig {
+    /// `loginWithRedirect(options)`: its call and effects.
+    fn login(&mut self, options: &str) -> (u64, Vec<Effect>) {
+        let call = self.call();
+        let random = random_json();
+        let text = format!(
+            r#"{{"t":"login","call":{call},"options":{options},"random":{random},"origin":"https://app.test"}}"#
+        );
+        (call, self.input(&text))
+    }
+
+    /// `handleRedirectCallback(url)` with the address bar at `url` and `stored` in storage.
+    fn callback(&mut self, url: &str, stored: Option<&str>) -> (u64, Vec<Effect>) {
+        let call = self.call();
+        let o = Obj::new()
+            .str("t", "callback")
+            .num("call", call)
+            .str("url", url)
+            .str("address", url)
+            .opt_str("transaction", stored)
+            .finish();
+        (call, self.input(&o))
+    }
+}
+
+fn stored_transaction(fx: &[Effect]) -> Option<String> {
+    fx.iter().find_map(|e| match e {
+        Effect::Transaction(Some(t)) => Some(t.clone()),
+        _ => None,
+    })
+}
+
+fn navigated(fx: &[Effect]) -> Option<String> {
+    fx.iter().find_map(|e| match e {
+        Effect::Navigate(u) => Some(u.clone()),
+        _ => None,
+    })
+}
+
+fn signin_id_token(aud: &str, nonce: &str) -> String {
+    jws(
+        1,
+        &format!(
+            r#"{{"iss":"https://idp.test","sub":"alice","aud":"{aud}","nonce":"{nonce}","iat":{NOW_S},"exp":{}}}"#,
+            NOW_S + 600
+        ),
+    )
+}
+
+fn code_answer(id_token: Option<&str>) -> String {
+    let o = Obj::new()
+        .str("access_token", &access(NOW_S + 600))
+        .str("refresh_token", "rt-signed-in")
+        .num("expires_in", 600)
+        .str("token_type", "Bearer");
+    match id_token {
+        Some(t) => o.str("id_token", t),
+        None => o,
+    }
+    .finish()
+}
+
+/// A sign-in begun: the rig and the stored transaction.
+fn begun(options: &str) -> (Rig, String, Transaction) {
+    let mut r = oidc_rig(SIGNIN);
+    let (_, fx) = r.login(options);
+    let text = stored_transaction(&fx).expect("a transaction is stored");
+    let tx = Transaction::from_json(&text).unwrap();
+    (r, text, tx)
+}
+
+fn callback_url(tx: &Transaction, extra: &str) -> String {
+    format!(
+        "https://app.test/cb?code=the-code&state={}&iss=https%3A%2F%2Fidp.test{extra}",
+        tx.state
+    )
+}
+
+#[test]
+fn sign_in_stores_the_transaction_then_goes_to_the_provider_with_pkce_state_and_nonce() {
+    let mut r = oidc_rig(SIGNIN);
+    let (call, fx) = r.login(r#"{"appState":{"returnTo":"/inbox"},"prompt":"login"}"#);
+    let text = stored_transaction(&fx).unwrap();
+    let tx = Transaction::from_json(&text).unwrap();
+    let url = navigated(&fx).unwrap();
+    let store_at = fx.iter().position(|e| matches!(e, Effect::Transaction(_)));
+    let nav_at = fx.iter().position(|e| matches!(e, Effect::Navigate(_)));
+    assert!(store_at < nav_at, "stored before leaving: {fx:?}");
+    assert_eq!(settled(&fx, call), Some(Ok(None)));
+    let challenge = crate::base64url::encode(&crate::sha256::sha256(tx.verifier.as_bytes()));
+    assert!(url.starts_with("https://idp.test/authorize?response_type=code&client_id=spa&redirect_uri=https%3A%2F%2Fapp.test&scope=openid+offline_access&state="), "{url}");
+    assert!(url.contains(&format!("&nonce={}", tx.nonce.as_deref().unwrap())));
+    assert!(url.contains(&format!(
+        "&code_challenge={challenge}&code_challenge_method=S256&prompt=login"
+    )));
+    assert!(
+        !url.contains(&tx.verifier),
+        "the verifier never leaves the tab"
+    );
+    assert_eq!(tx.app_state.as_deref(), Some(r#"{"returnTo":"/inbox"}"#));
+    // Without randomness there is no sign-in.
+    let call = r.call();
+    let fx = r.input(&format!(
+        r#"{{"t":"login","call":{call},"options":null,"random":null,"origin":"https://app.test"}}"#
+    ));
+    assert_eq!(settled(&fx, call), Some(Err(ErrorCode::Unsupported)));
+    assert!(navigated(&fx).is_none());
+    // Without a client id either.
+    let mut r = oidc_rig(
+        r#"{"issuer":"https://idp.test","crossTab":false,"metadata":{"authorization_endpoint":"https://idp.test/a"}}"#,
+    );
+    let (call, fx) = r.login("null");
+    assert_eq!(settled(&fx, call), Some(Err(ErrorCode::Malformed)));
+}
+
+#[test]
+fn a_callback_handled_twice_exchanges_the_code_once_and_both_get_the_app_state() {
+    let (mut r, text, tx) = begun(r#"{"appState":{"n":1}}"#);
+    let url = callback_url(&tx, "&keep=1");
+    let (first, fx) = r.callback(&url, Some(&text));
+    assert!(
+        fx.contains(&Effect::Transaction(None)),
+        "the transaction is spent: {fx:?}"
+    );
+    assert!(fx.contains(&Effect::Address("https://app.test/cb?keep=1".into())));
+    let p = posts_to(&fx);
+    assert_eq!(p.len(), 1);
+    assert_eq!(p[0].1, "https://idp.test/token");
+    assert_eq!(
+        p[0].2,
+        format!("grant_type=authorization_code&code=the-code&redirect_uri=https%3A%2F%2Fapp.test&client_id=spa&code_verifier={}", tx.verifier)
+    );
+    // StrictMode: the same callback again while the exchange runs (storage already empty).
+    let (second, fx) = r.callback(&url, None);
+    assert!(posts_to(&fx).is_empty() && settled(&fx, second).is_none());
+    let id = signin_id_token("spa", tx.nonce.as_deref().unwrap());
+    let fx = r.answer(p[0].0, 200, None, &code_answer(Some(&id)));
+    let expected = Some(Ok(Some(r#"{"appState":{"n":1}}"#.to_string())));
+    assert_eq!(settled(&fx, first), expected);
+    assert_eq!(settled(&fx, second), expected);
+    assert!(state_user(&fx)
+        .flatten()
+        .is_some_and(|u| u.contains("\"sub\":\"alice\"")));
+    assert!(fx
+        .iter()
+        .any(|e| matches!(e, Effect::Store(s) if s.contains("rt-signed-in"))));
+    // After success, the same URL again: the same answer, no second exchange.
+    let (third, fx) = r.callback(&url, None);
+    assert!(posts_to(&fx).is_empty());
+    assert_eq!(settled(&fx, third), expected);
+    let (get, fx) = r.get();
+    assert_eq!(settled(&fx, get), Some(Ok(Some(access(NOW_S + 600)))));
+}
+
+#[test]
+fn a_forged_or_unknown_state_is_invalid_state_and_the_real_transaction_stays() {
+    let (mut r, text, tx) = begun("null");
+    for url in [
+        "https://app.test/cb?code=c&state=forged".to_string(),
+        "https://app.test/cb?code=c".to_string(),
+        format!(
+            "https://app.test/cb?code=c&state={}&state={}",
+            tx.state, tx.state
+        ),
+    ] {
+        let (call, fx) = r.callback(&url, Some(&text));
+        assert_eq!(
+            settled(&fx, call),
+            Some(Err(ErrorCode::InvalidState)),
+            "{url}"
+        );
+        assert!(!fx.contains(&Effect::Transaction(None)), "{url}");
+        assert!(posts_to(&fx).is_empty());
+    }
+    // No transaction stored at all (another tab, a reload after use).
+    let (call, fx) = r.callback(&callback_url(&tx, ""), None);
+    assert_eq!(settled(&fx, call), Some(Err(ErrorCode::InvalidState)));
+    // The real callback still works.
+    let (_, fx) = r.callback(&callback_url(&tx, ""), Some(&text));
+    assert_eq!(posts_to(&fx).len(), 1);
+}
+
+#[test]
+fn a_provider_error_is_login_failed_with_the_provider_s_code() {
+    let (mut r, text, tx) = begun("null");
+    let url = format!(
+        "https://app.test/?error=access_denied&error_description=the+user+said+no&state={}",
+        tx.state
+    );
+    let (call, fx) = r.callback(&url, Some(&text));
+    let refused = fx.iter().find_map(|e| match e {
+        Effect::Refused {
+            call: c,
+            error,
+            provider_error,
+            provider_description,
+        } if c.0 == call => Some((
+            error.code(),
+            provider_error.clone(),
+            provider_description.clone(),
+        )),
+        _ => None,
+    });
+    assert_eq!(
+        refused,
+        Some((
+            ErrorCode::LoginFailed,
+            "access_denied".into(),
+            Some("the user said no".into())
+        ))
+    );
+    assert!(fx.contains(&Effect::Transaction(None)) && posts_to(&fx).is_empty());
+    assert!(fx.contains(&Effect::Address("https://app.test/".into())));
+}
+
+#[test]
+fn an_id_token_with_another_nonce_or_audience_or_none_at_all_is_refused_and_nothing_is_adopted() {
+    for (case, id) in [
+        ("nonce", Some(signin_id_token("spa", "someone-elses-nonce"))),
+        ("audience", None),
+        ("missing", None),
+    ] {
+        let (mut r, text, tx) = begun("null");
+        let id = match case {
+            "audience" => Some(signin_id_token("other-app", tx.nonce.as_deref().unwrap())),
+            _ => id,
+        };
+        let (call, fx) = r.callback(&callback_url(&tx, ""), Some(&text));
+        let fx = r.answer(posts_to(&fx)[0].0, 200, None, &code_answer(id.as_deref()));
+        assert_eq!(
+            settled(&fx, call),
+            Some(Err(ErrorCode::ClaimMismatch)),
+            "{case}"
+        );
+        assert!(!fx.iter().any(|e| matches!(e, Effect::Store(_))), "{case}");
+        let (get, fx) = r.get();
+        assert_eq!(
+            settled(&fx, get),
+            Some(Err(ErrorCode::NotAuthenticated)),
+            "{case}"
+        );
+    }
+}
+
+#[test]
+fn an_iss_of_another_provider_or_a_missing_promised_one_is_login_failed() {
+    for url_of in [
+        |tx: &Transaction| {
+            format!(
+                "https://app.test/cb?code=c&state={}&iss=https%3A%2F%2Fevil.test",
+                tx.state
+            )
+        },
+        |tx: &Transaction| format!("https://app.test/cb?code=c&state={}", tx.state),
+    ] {
+        let (mut r, text, tx) = begun("null");
+        let (call, fx) = r.callback(&url_of(&tx), Some(&text));
+        assert_eq!(settled(&fx, call), Some(Err(ErrorCode::LoginFailed)));
+        assert!(posts_to(&fx).is_empty());
+    }
+}
+
+#[test]
+fn a_callback_after_ten_minutes_is_invalid_state() {
+    let (mut r, text, tx) = begun("null");
+    r.advance(signin::TRANSACTION_MAX_AGE_MS + 1_000);
+    let (call, fx) = r.callback(&callback_url(&tx, ""), Some(&text));
+    assert_eq!(settled(&fx, call), Some(Err(ErrorCode::InvalidState)));
+    assert!(posts_to(&fx).is_empty());
+}
+
+#[test]
+fn a_refused_exchange_is_login_failed_and_the_session_before_it_stays() {
+    let (mut r, text, tx) = begun("null");
+    let (set, fx) = r.set(&access(NOW_S + 300), Some("rt-old"), None);
+    assert_eq!(settled(&fx, set), Some(Ok(None)));
+    let (call, fx) = r.callback(&callback_url(&tx, ""), Some(&text));
+    let fx = r.answer(
+        posts_to(&fx)[0].0,
+        400,
+        None,
+        r#"{"error":"invalid_grant"}"#,
+    );
+    assert_eq!(settled(&fx, call), Some(Err(ErrorCode::LoginFailed)));
+    assert!(!logged_out(&fx));
+    let (get, fx) = r.get();
+    assert_eq!(settled(&fx, get), Some(Ok(Some(access(NOW_S + 300)))));
+}
+
+/// A rig signed in through the callback (refresh token `rt-signed-in`, an ID token).
+fn signed_in() -> (Rig, String) {
+    let (mut r, text, tx) = begun("null");
+    let (_, fx) = r.callback(&callback_url(&tx, ""), Some(&text));
+    let id = signin_id_token("spa", tx.nonce.as_deref().unwrap());
+    r.answer(posts_to(&fx)[0].0, 200, None, &code_answer(Some(&id)));
+    (r, id)
+}
+
+#[test]
+fn logout_ends_the_session_first_then_revokes_then_goes_to_the_end_session_page() {
+    let (mut r, id) = signed_in();
+    let call = r.call();
+    let fx = r.input(&format!(
+        r#"{{"t":"logout","call":{call},"returnTo":"https://app.test/bye"}}"#
+    ));
+    let logout_at = fx
+        .iter()
+        .position(|e| matches!(e, Effect::Emit(session::Event::Logout { .. })));
+    let send_at = fx.iter().position(|e| matches!(e, Effect::Send { .. }));
+    assert!(
+        logout_at.is_some() && logout_at < send_at,
+        "local logout first: {fx:?}"
+    );
+    assert!(fx.contains(&Effect::Clear));
+    let revoke = fx.iter().find_map(|e| match e {
+        Effect::Send {
+            id,
+            url,
+            body,
+            keepalive,
+            ..
+        } => Some((*id, url.clone(), body.clone(), *keepalive)),
+        _ => None,
+    });
+    let (rid, url, body, keepalive) = revoke.unwrap();
+    assert_eq!(
+        (url.as_str(), body.as_str(), keepalive),
+        (
+            "https://idp.test/revoke",
+            "token=rt-signed-in&token_type_hint=refresh_token&client_id=spa",
+            true
+        )
+    );
+    assert!(
+        navigated(&fx).is_none() && settled(&fx, call).is_none(),
+        "waits for the revocation"
+    );
+    // Revocation failing does not keep the user here.
+    let fx = r.failed(rid);
+    assert_eq!(
+        navigated(&fx),
+        Some(format!("https://idp.test/logout?id_token_hint={id}&client_id=spa&post_logout_redirect_uri=https%3A%2F%2Fapp.test%2Fbye"))
+    );
+    assert_eq!(settled(&fx, call), Some(Ok(None)));
+    // A bad returnTo still logs out locally.
+    let (mut r, _) = signed_in();
+    let call = r.call();
+    let fx = r.input(&format!(
+        r#"{{"t":"logout","call":{call},"returnTo":"/relative"}}"#
+    ));
+    assert!(logged_out(&fx));
+    assert_eq!(settled(&fx, call), Some(Err(ErrorCode::Malformed)));
+}
+
+#[test]
+fn sign_in_and_logout_wait_for_discovery_but_the_local_logout_does_not() {
+    let opts = r#"{"issuer":"https://idp.test","clientId":"spa","crossTab":false}"#;
+    let doc = r#"{"issuer":"https://idp.test","jwks_uri":"https://idp.test/keys","token_endpoint":"https://idp.test/token","authorization_endpoint":"https://idp.test/authorize","end_session_endpoint":"https://idp.test/logout"}"#;
+    let mut r = Rig::with_source(opts, KeySource::Absent);
+    r.start(None, false);
+    let (call, fx) = r.login("null");
+    let g = gets(&fx);
+    assert_eq!(g[0].1, "https://idp.test/.well-known/openid-configuration");
+    assert!(navigated(&fx).is_none());
+    let fx = r.answer(g[0].0, 200, None, doc);
+    assert!(navigated(&fx).is_some_and(|u| u.starts_with("https://idp.test/authorize?")));
+    assert_eq!(settled(&fx, call), Some(Ok(None)));
+    // A logout on a fresh page (discovery not read): the session ends at once, the
+    // end-session page follows the discovery answer.
+    let mut r = Rig::with_source(opts, KeySource::Absent);
+    r.start(None, false);
+    let call = r.call();
+    let fx = r.input(&format!(
+        r#"{{"t":"logout","call":{call},"returnTo":"https://app.test/"}}"#
+    ));
+    assert!(
+        fx.contains(&Effect::Clear),
+        "the local session ends at once: {fx:?}"
+    );
+    assert!(navigated(&fx).is_none());
+    let g = gets(&fx);
+    assert_eq!(g.len(), 1, "{fx:?}");
+    let fx = r.answer(g[0].0, 200, None, doc);
+    assert_eq!(
+        navigated(&fx),
+        Some("https://idp.test/logout?client_id=spa&post_logout_redirect_uri=https%3A%2F%2Fapp.test%2F".into())
+    );
+    assert_eq!(settled(&fx, call), Some(Ok(None)));
+}

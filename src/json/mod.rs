@@ -6,4 +6,4 @@ pub mod read;
 pub mod write;
 
 pub use read::{parse, parse_object, Object, Value, MAX_DEPTH, MAX_MEMBERS, MAX_NUMERIC_DATE};
-pub use write::{array, push_string, push_u64, Obj};
+pub use write::{array, push_string, push_u64, push_value, Obj};

@@ -122,6 +122,39 @@ pub fn push_string(out: &mut String, value: &str) {
     out.push('"');
 }
 
+/// Appends a parsed value as JSON text (numbers as their source text).
+pub fn push_value(out: &mut String, value: &super::Value) {
+    use super::Value;
+    match value {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) => out.push_str(n),
+        Value::String(s) => push_string(out, s),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, v) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                push_value(out, v);
+            }
+            out.push(']');
+        }
+        Value::Object(obj) => {
+            out.push('{');
+            for (i, (k, v)) in obj.members().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                push_string(out, k);
+                out.push(':');
+                push_value(out, v);
+            }
+            out.push('}');
+        }
+    }
+}
+
 /// Decimal digits of `v`, without `core::fmt`.
 pub fn push_u64(s: &mut String, v: u64) {
     let mut digits = [0u8; 20];
@@ -169,5 +202,15 @@ mod tests {
         assert_eq!(Obj::new().finish(), "{}");
         assert_eq!(array(["1".into(), "{}".into()]), "[1,{}]");
         assert_eq!(array(Vec::<String>::new()), "[]");
+    }
+
+    #[test]
+    fn a_parsed_value_is_written_back_as_read() {
+        let text = r#"{"a":[1,-2.5e3,true,false,null],"b":{"c":"d\"\u0001"},"e":[]}"#;
+        let v = crate::json::parse(text.as_bytes(), "").unwrap();
+        let mut out = String::new();
+        push_value(&mut out, &v);
+        assert_eq!(out, r#"{"a":[1,-2.5e3,true,false,null],"b":{"c":"d\"\u0001"},"e":[]}"#);
+        assert_eq!(crate::json::parse(out.as_bytes(), "").unwrap(), v);
     }
 }
