@@ -431,6 +431,7 @@ describe('auth server', () => {
     const stats = await c.stats();
     assert.equal(stats.refreshRequests, 2);
     assert.equal(stats.refreshLog.length, 2);
+    assert.ok(stats.refreshLog[0].seq < stats.refreshLog[1].seq, 'seq orders the entries');
     assert.equal((await c.control({ action: 'nope' })).status, 400);
     assert.equal((await c.control({ action: 'failNext', args: [-1, 500] })).status, 400);
     assert.equal((await c.control({ action: 'resetStats' })).status, 200);

@@ -317,6 +317,9 @@ export async function startAuthServer(options = {}) {
   let issuer;
 
   const serverNowMs = () => Date.now() + faults.clockSkew * 1000;
+  /** Every log entry's `{ seq, at }`: `seq` orders entries across all the logs, `at` is Date.now(). */
+  let lastSeq = 0;
+  const logStamp = () => ({ seq: (lastSeq += 1), at: Date.now() });
 
   // --- tokens ---------------------------------------------------------------------------------
 
@@ -411,6 +414,13 @@ export async function startAuthServer(options = {}) {
     if (!record) return false;
     families.get(record.familyId).revoked = true;
     return true;
+  }
+
+  /** For jose: the key a token's header names, among every key the server still holds (published or not). */
+  function heldKey(header) {
+    const key = signingKeys.find((k) => k.kid === header.kid && k.alg === header.alg);
+    if (!key) throw new Error('no such key');
+    return key.publicKey;
   }
 
   // --- HTTP plumbing --------------------------------------------------------------------------
@@ -542,6 +552,21 @@ export async function startAuthServer(options = {}) {
     sendJson(res, 200, { revoked }, { 'Set-Cookie': clearedCookie, 'Cache-Control': 'no-store' });
   }
 
+  /** The client_id of a token request, from the form or HTTP Basic (RFC 6749 §2.3.1); undefined if neither. */
+  function clientIdOf(req, form) {
+    let client = form.client_id;
+    const auth = req.headers.authorization ?? '';
+    if (/^basic /i.test(auth)) {
+      const decoded = Buffer.from(auth.slice(6).trim(), 'base64').toString('utf8');
+      const basicId = decodeURIComponent(decoded.split(':')[0] ?? '');
+      if (client !== undefined && client !== basicId) {
+        throw new HttpError(400, 'invalid_request', 'client_id given twice with different values');
+      }
+      client = basicId;
+    }
+    return client;
+  }
+
   /** Parses a refresh request of the given style; returns the presented token or throws HttpError. */
   function presentedToken(req, style, text) {
     if (style === 'oauth2') {
@@ -550,16 +575,7 @@ export async function startAuthServer(options = {}) {
         throw new HttpError(400, 'invalid_request', 'expected application/x-www-form-urlencoded');
       }
       const form = parseForm(text);
-      let client = form.client_id;
-      const auth = req.headers.authorization ?? '';
-      if (/^basic /i.test(auth)) {
-        const decoded = Buffer.from(auth.slice(6).trim(), 'base64').toString('utf8');
-        const basicId = decodeURIComponent(decoded.split(':')[0] ?? '');
-        if (client !== undefined && client !== basicId) {
-          throw new HttpError(400, 'invalid_request', 'client_id given twice with different values');
-        }
-        client = basicId;
-      }
+      const client = clientIdOf(req, form);
       if (!form.grant_type) throw new HttpError(400, 'invalid_request', 'grant_type missing');
       if (form.grant_type !== 'refresh_token') {
         throw new HttpError(400, 'unsupported_grant_type', `grant_type ${form.grant_type} is not supported`);
@@ -602,11 +618,10 @@ export async function startAuthServer(options = {}) {
     return { status: error === 'invalid_grant' ? 401 : status, body: { error, ...(description ? { error_description: description } : {}) } };
   }
 
-  async function refresh(req, res, style) {
-    requirePost(req);
-    const text = await readBody(req);
+  /** A refresh request of `style` whose body `text` has been read. */
+  async function refresh(req, res, style, text) {
     stats.refreshRequests += 1;
-    const log = (outcome, status) => stats.refreshLog.push({ at: Date.now(), style, outcome, status });
+    const log = (outcome, status) => stats.refreshLog.push({ ...logStamp(), style, outcome, status });
     const noStore = { 'Cache-Control': 'no-store', Pragma: 'no-cache' };
     const refuse = (e) => {
       if (!(e instanceof HttpError)) throw e;
@@ -779,12 +794,7 @@ export async function startAuthServer(options = {}) {
     }
     try {
       // Any key the server still holds (published or not) verifies; a dropped key no longer does.
-      const keyFor = (header) => {
-        const key = signingKeys.find((k) => k.kid === header.kid && k.alg === header.alg);
-        if (!key) throw new Error('no such key');
-        return key.publicKey;
-      };
-      const { payload } = await jose.jwtVerify(match[1], keyFor, {
+      const { payload } = await jose.jwtVerify(match[1], heldKey, {
         algorithms: SIGNING_ALGS,
         issuer,
         audience,
@@ -846,7 +856,10 @@ export async function startAuthServer(options = {}) {
 
   async function route(req, res, pathname) {
     const style = REFRESH_ROUTES.get(pathname);
-    if (style) return refresh(req, res, style);
+    if (style) {
+      requirePost(req);
+      return refresh(req, res, style, await readBody(req));
+    }
     const get = req.method === 'GET' || req.method === 'HEAD';
     switch (pathname) {
       case '/login':
@@ -992,10 +1005,12 @@ export async function startAuthServer(options = {}) {
     reset() {
       faults = defaults();
     },
+    /** Zeroes the counters and empties the logs (the same arrays; `seq` keeps counting). */
     resetStats() {
-      const fresh = newStats();
-      for (const k of Object.keys(fresh)) if (k !== 'refreshLog') stats[k] = fresh[k];
-      stats.refreshLog.length = 0;
+      for (const [k, v] of Object.entries(newStats())) {
+        if (Array.isArray(v)) stats[k].length = 0;
+        else stats[k] = v;
+      }
     },
     /** Every refresh token value handed out so far, e.g. to assert that none leaked into a page. */
     issuedRefreshTokens() {
