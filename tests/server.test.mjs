@@ -954,7 +954,7 @@ describe('discovery, revocation and sign-in routes', () => {
       assert.equal(doc.token_endpoint, `${server.url}/oauth/token`);
       assert.equal(doc.authorization_endpoint, `${server.url}/authorize`);
       assert.equal(doc.revocation_endpoint, `${server.url}/oauth/revoke`);
-      assert.equal(doc.end_session_endpoint, undefined);
+      assert.equal(doc.end_session_endpoint, `${server.url}/end-session`);
       assert.deepEqual(doc.id_token_signing_alg_values_supported, ['PS256', 'ES256', 'RS256']);
       assert.deepEqual(doc.response_types_supported, ['code']);
       assert.deepEqual(doc.subject_types_supported, ['public']);
@@ -980,24 +980,39 @@ describe('discovery, revocation and sign-in routes', () => {
     });
   });
 
-  test('POST /oauth/revoke (RFC 7009): revokes the refresh token family; unknown tokens are 200 too', async () => {
+  test('POST /oauth/revoke (RFC 7009): revokes the refresh token family; unknown tokens are 200 too; each one logged', async () => {
     await withServer({}, async (server, c) => {
-      const body = await (await c.login('alice')).json();
+      const body = await (await c.login('alice', { scope: 'openid' })).json();
       const revoke = (fields, headers = {}) =>
         fetch(`${server.url}/oauth/revoke`, {
           method: 'POST',
           headers: { 'Content-Type': 'application/x-www-form-urlencoded', ...headers },
           body: new URLSearchParams(fields).toString(),
         });
-      const res = await revoke({ token: body.refresh_token, token_type_hint: 'refresh_token', client_id: server.clientId });
+      const res = await revoke({ token: body.refresh_token, token_type_hint: 'refresh_token', client_id: server.clientId }, { Origin: server.url });
       assert.equal(res.status, 200);
+      assert.equal(res.headers.get('access-control-allow-origin'), server.url);
       assert.equal(await res.text(), '');
       assert.equal((await (await c.oauthRefresh(body.refresh_token)).json()).error, 'invalid_grant');
       assert.equal((await revoke({ token: 'never-issued' })).status, 200);
+      assert.equal((await revoke({ token: body.access_token, token_type_hint: 'access_token' })).status, 200);
+      assert.equal((await revoke({ token: body.id_token })).status, 200);
       assert.equal((await revoke({})).status, 400);
       assert.equal((await revoke({ token: 'x', client_id: 'someone-else' })).status, 401);
       assert.equal((await fetch(`${server.url}/oauth/revoke`, { method: 'POST', body: '{}' })).status, 400);
-      assert.equal(server.stats.revocations, 2);
+      assert.equal(server.stats.revocations, 4);
+      assert.deepEqual(
+        server.stats.revocationLog.map((e) => [e.kind, e.sub, e.tokenTypeHint, e.clientId]),
+        [
+          ['refresh_token', 'alice', 'refresh_token', server.clientId],
+          ['unknown', null, null, null],
+          ['access_token', 'alice', 'access_token', null],
+          ['id_token', 'alice', null, null],
+        ],
+      );
+      const seqs = server.stats.revocationLog.map((e) => e.seq);
+      assert.deepEqual(seqs, [...seqs].sort((a, b) => a - b));
+      assert.equal(new Set(seqs).size, 4);
     });
   });
 });
@@ -1089,6 +1104,7 @@ function signInClient(server) {
     /** Exchanges what `code()` resolved as the app would. */
     exchangeFor: ({ code, verifier, params }, headers) =>
       sc.exchange({ code, redirect_uri: params.redirect_uri, client_id: params.client_id, code_verifier: verifier }, headers),
+    endSession: (params, init = {}) => fetch(`${server.url}/end-session?${new URLSearchParams(params)}`, { redirect: 'manual', ...init }),
   };
   return sc;
 }
@@ -1500,6 +1516,174 @@ describe('sign-in: authorization code flow with PKCE', () => {
       assert.ok(locationParams(await sc.post(fields, { Origin: origin })).code, origin);
     }
     assert.equal((await fetch(`${server.url}/authorize`, { method: 'PUT' })).status, 405);
+  });
+});
+
+describe('sign-out: RP-initiated logout at /end-session', () => {
+  let server;
+  let c;
+  let sc;
+
+  before(async () => {
+    server = await startAuthServer({ port: 0 });
+    c = client(server);
+    sc = signInClient(server);
+  });
+  after(() => server.close());
+  beforeEach(() => {
+    server.controls.reset();
+    server.controls.resetStats();
+  });
+
+  /** Signs `user` in through /authorize and the code exchange; resolves the token response. */
+  async function signedIn(user) {
+    const res = await sc.exchangeFor(await sc.code({}, user));
+    assert.equal(res.status, 200);
+    return res.json();
+  }
+
+  const refreshStatus = async (token) => (await c.oauthRefresh(token)).status;
+
+  test('a valid id_token_hint and post_logout_redirect_uri: 302 there with state; every refresh token of the sub revoked', async () => {
+    const erin = await signedIn('erin');
+    const erinElsewhere = await (await c.login('erin')).json();
+    const frank = await signedIn('frank');
+    const target = 'http://localhost:5173/signed-out?app=1';
+    const res = await sc.endSession({ id_token_hint: erin.id_token, client_id: server.clientId, post_logout_redirect_uri: target, state: 'bye 1' });
+    assert.equal(res.status, 302);
+    assert.equal(res.headers.get('location'), `${target}&state=bye+1`);
+    assert.equal(await refreshStatus(erin.refresh_token), 400);
+    assert.equal(await refreshStatus(erinElsewhere.refresh_token), 400);
+    assert.equal(await refreshStatus(frank.refresh_token), 200);
+    assert.equal(server.stats.endSessions, 1);
+    const [entry] = server.stats.endSessionLog;
+    assert.deepEqual(
+      { ...entry, seq: undefined, at: undefined },
+      {
+        seq: undefined,
+        at: undefined,
+        outcome: 'redirected',
+        sub: 'erin',
+        clientId: server.clientId,
+        postLogoutRedirectUri: target,
+        state: 'bye 1',
+        revokedFamilies: 2,
+      },
+    );
+    assert.ok(Math.abs(entry.at - Date.now()) < 5000);
+
+    // Without state nothing is added; the URI is taken as it is.
+    const plain = await sc.endSession({ id_token_hint: frank.id_token, post_logout_redirect_uri: 'http://127.0.0.1:5173/' });
+    assert.equal(plain.headers.get('location'), 'http://127.0.0.1:5173/');
+    assert.equal(await refreshStatus(frank.refresh_token), 400);
+  });
+
+  test("an expired ID token is a valid hint; a form POST from the app's page works as GET does", async () => {
+    server.controls.setClockSkew(-7200);
+    const old = await signedIn('gina');
+    server.controls.setClockSkew(0);
+    await assert.rejects(
+      jose.jwtVerify(old.id_token, remoteJwks(server), { issuer: server.issuer, audience: server.clientId }),
+      { code: 'ERR_JWT_EXPIRED' },
+    );
+    const res = await fetch(`${server.url}/end-session`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded', Origin: ORIGIN },
+      body: new URLSearchParams({ id_token_hint: old.id_token, post_logout_redirect_uri: REDIRECT_URI, state: 's' }).toString(),
+      redirect: 'manual',
+    });
+    assert.equal(res.status, 302);
+    assert.equal(res.headers.get('location'), `${REDIRECT_URI}?state=s`);
+    assert.equal(server.stats.endSessionLog[0].sub, 'gina');
+    assert.equal(await refreshStatus(old.refresh_token), 400);
+  });
+
+  test('without a valid post_logout_redirect_uri: the signed-out page; without a hint nothing is revoked', async () => {
+    const hal = await signedIn('hal');
+    const none = await sc.endSession({});
+    assert.equal(none.status, 200);
+    assert.equal(none.headers.get('location'), null);
+    assert.equal(none.headers.get('content-type'), 'text/html; charset=utf-8');
+    const html = await none.text();
+    assert.match(html, /id="signed-out"/);
+    assert.ok(!html.includes('not-redirected'));
+
+    const foreign = await sc.endSession({ id_token_hint: hal.id_token, post_logout_redirect_uri: 'https://evil.example/bye', state: 'x' });
+    assert.equal(foreign.status, 200);
+    assert.equal(foreign.headers.get('location'), null);
+    const page = await foreign.text();
+    assert.match(page, /id="not-redirected"/);
+    assert.ok(page.includes('https://evil.example/bye'));
+    assert.equal(await refreshStatus(hal.refresh_token), 400, 'the session ended all the same');
+
+    const ivy = await signedIn('ivy');
+    const noHint = await sc.endSession({ client_id: server.clientId, post_logout_redirect_uri: REDIRECT_URI });
+    assert.equal(noHint.status, 302);
+    assert.equal(noHint.headers.get('location'), REDIRECT_URI);
+    assert.equal(await refreshStatus(ivy.refresh_token), 200, 'no hint, no sub: nothing revoked');
+    assert.deepEqual(
+      server.stats.endSessionLog.map((e) => [e.outcome, e.sub, e.revokedFamilies]),
+      [
+        ['signed_out', null, 0],
+        ['signed_out', 'hal', 1],
+        ['redirected', null, 0],
+      ],
+    );
+  });
+
+  test('a forged id_token_hint or another client_id: a 400 page, no redirect, nothing revoked', async () => {
+    const jay = await signedIn('jay');
+    const { privateKey } = await jose.generateKeyPair('ES256');
+    const now = Math.floor(Date.now() / 1000);
+    const forged = await new jose.SignJWT({ sub: 'jay' })
+      .setProtectedHeader({ alg: 'ES256', kid: server.kid, typ: 'JWT' })
+      .setIssuer(server.issuer)
+      .setAudience(server.clientId)
+      .setIssuedAt(now)
+      .setExpirationTime(now + 300)
+      .sign(privateKey);
+    const [header, , signature] = jay.id_token.split('.');
+    const otherPayload = Buffer.from(JSON.stringify({ ...jose.decodeJwt(jay.id_token), sub: 'someone' })).toString('base64url');
+    const hints = [forged, `${header}.${otherPayload}.${signature}`, jay.access_token, 'not-a-jwt'];
+    for (const id_token_hint of hints) {
+      const res = await sc.endSession({ id_token_hint, post_logout_redirect_uri: REDIRECT_URI, state: 's' });
+      assert.equal(res.status, 400);
+      assert.equal(res.headers.get('location'), null);
+      assert.match(await res.text(), /<code id="error">invalid_request<\/code>/);
+    }
+    const otherClient = await sc.endSession({ id_token_hint: jay.id_token, client_id: 'someone-else', post_logout_redirect_uri: REDIRECT_URI });
+    assert.equal(otherClient.status, 400);
+    assert.match(await otherClient.text(), /<code id="error">invalid_client<\/code>/);
+    assert.equal(await refreshStatus(jay.refresh_token), 200);
+    assert.deepEqual(
+      server.stats.endSessionLog.map((e) => [e.outcome, e.sub, e.revokedFamilies]),
+      [...hints.map(() => ['invalid_id_token_hint', null, 0]), ['invalid_client', null, 0]],
+    );
+  });
+
+  test('revocation, then end-session: seq orders the entries of both logs', async () => {
+    const kim = await signedIn('kim');
+    const revoked = await fetch(`${server.url}/oauth/revoke`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ token: kim.refresh_token, token_type_hint: 'refresh_token', client_id: server.clientId }).toString(),
+    });
+    assert.equal(revoked.status, 200);
+    assert.equal((await sc.endSession({ id_token_hint: kim.id_token, post_logout_redirect_uri: REDIRECT_URI })).status, 302);
+    const stats = await c.stats();
+    const events = [
+      ...stats.revocationLog.map((e) => ({ ...e, type: 'revocation' })),
+      ...stats.endSessionLog.map((e) => ({ ...e, type: 'end_session' })),
+    ].sort((a, b) => a.seq - b.seq);
+    assert.deepEqual(
+      events.map((e) => [e.type, e.sub]),
+      [
+        ['revocation', 'kim'],
+        ['end_session', 'kim'],
+      ],
+    );
+    assert.equal(events[1].revokedFamilies, 0, 'the revocation had ended the session already');
+    assert.ok(events[0].at <= events[1].at);
   });
 });
 

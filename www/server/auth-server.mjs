@@ -3,10 +3,10 @@
 // It issues ES256 (or RS256/PS256) access tokens, or opaque ones, ID tokens, and opaque,
 // rotating refresh tokens, publishes its keys as a JWKS that can rotate, serves OIDC discovery,
 // signs users in with the authorization code flow and PKCE (a login page without passwords),
-// offers the three refresh styles jwt-keeper speaks (RFC 6749 form POST, JSON body, HttpOnly
-// cookie) and lets a test inject faults per request (failures, hangs, lost responses, bad
-// tokens, skewed clock, outage, JWKS failures, refused sign-ins), both from JavaScript
-// (`controls`) and over HTTP (`POST /__control`, `GET /__stats`).
+// ends sessions (RP-initiated logout), offers the three refresh styles jwt-keeper speaks
+// (RFC 6749 form POST, JSON body, HttpOnly cookie) and lets a test inject faults per request
+// (failures, hangs, lost responses, bad tokens, skewed clock, outage, JWKS failures, refused
+// sign-ins), both from JavaScript (`controls`) and over HTTP (`POST /__control`, `GET /__stats`).
 //
 // Not a production server: all state lives in memory and there are no passwords.
 
@@ -141,7 +141,7 @@ function redirectTarget(value) {
 }
 
 /**
- * Whether `value` may receive authorization responses: exactly one of
+ * Whether `value` may receive authorization responses or post-logout redirects: exactly one of
  * `allowList`, or a redirect target on a loopback host (any port and path, as RFC 8252 §7.3
  * allows for apps on the user's machine).
  */
@@ -240,9 +240,12 @@ function newStats() {
     authorizeRequests: 0,
     codesIssued: 0,
     codeExchanges: 0,
+    endSessions: 0,
     refreshLog: [],
     authorizeLog: [],
     codeExchangeLog: [],
+    revocationLog: [],
+    endSessionLog: [],
   };
 }
 
@@ -373,7 +376,7 @@ export function closeOnSignals(server) {
  *   with opaque access tokens.
  * @param {number|null} [options.jwksMaxAge=null] JWKS `Cache-Control`: null sends `no-store`,
  *   a number N sends `public, max-age=N`.
- * @param {string[]} [options.redirectUris=[]] redirect_uri values
+ * @param {string[]} [options.redirectUris=[]] redirect_uri and post_logout_redirect_uri values
  *   accepted beside the loopback ones (any http(s) URL on 127.0.0.1, localhost or [::1]);
  *   compared as exact strings.
  * @param {number} [options.authCodeTtl=60] lifetime in seconds of authorization codes.
@@ -552,12 +555,40 @@ export async function startAuthServer(options = {}) {
     return true;
   }
 
+  /** Revokes every refresh token family of `sub`; returns how many were still live. */
+  function revokeFamiliesOfSub(sub) {
+    let n = 0;
+    for (const family of families.values()) {
+      if (family.sub === sub && !family.revoked) {
+        family.revoked = true;
+        n += 1;
+      }
+    }
+    return n;
+  }
+
   /** For jose: the key a token's header names, among every key the server still holds (published or not). */
   function heldKey(header) {
     const key = signingKeys.find((k) => k.kid === header.kid && k.alg === header.alg);
     if (!key) throw new Error('no such key');
     return key.publicKey;
   }
+
+  /**
+   * The claims of a JWT this server signed with a key it still holds and whose `iss` is its issuer,
+   * expired or not; undefined for anything else.
+   */
+  async function ownJwtClaims(token) {
+    try {
+      const { payload } = await jose.compactVerify(token, heldKey, { algorithms: SIGNING_ALGS });
+      const claims = JSON.parse(new TextDecoder().decode(payload));
+      return claims !== null && typeof claims === 'object' && claims.iss === issuer ? claims : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  const audiences = (claims) => (Array.isArray(claims.aud) ? claims.aud : [claims.aud]);
 
   // --- HTTP plumbing --------------------------------------------------------------------------
 
@@ -866,7 +897,7 @@ export async function startAuthServer(options = {}) {
     sendJson(res, 200, refreshBody(style, grant), headers);
   }
 
-  // --- sign-in (authorization code flow with PKCE) ---------------------------------------------
+  // --- sign-in (authorization code flow with PKCE) and sign-out --------------------------------
 
   /** Query or form entries -> `{ params, repeated }`: the first value of each name, and the names sent more than once. */
   function requestParams(entries) {
@@ -1133,6 +1164,64 @@ ${message ? `<p class="message" id="message" role="alert">${escapeHtml(message)}
     );
   }
 
+  /**
+   * OIDC RP-Initiated Logout 1.0: `GET /end-session` (or a form POST) with `id_token_hint`,
+   * `client_id`, `post_logout_redirect_uri` and `state`, all optional. A hint must be an ID token
+   * this server signed for its client (expired is fine, the session may have outlasted it); every
+   * refresh token family of its `sub` is revoked. Then 302 to an acceptable
+   * post_logout_redirect_uri (with `state`), else a signed-out page. A forged hint or another
+   * client_id get a 400 page and change nothing.
+   */
+  async function endSession(req, res) {
+    const post = req.method === 'POST';
+    if (!post && req.method !== 'GET') throw new HttpError(405, 'invalid_request', 'use GET or POST');
+    // No origin check: any page may end a session here, as any link may (RP-Initiated Logout §2).
+    const { params, repeated } = post ? pageFormParams(req, await readBody(req)) : requestParams(new URL(req.url, 'http://x').searchParams);
+    stats.endSessions += 1;
+    const entry = {
+      sub: null,
+      clientId: params.client_id ?? null,
+      postLogoutRedirectUri: params.post_logout_redirect_uri ?? null,
+      state: params.state ?? null,
+      revokedFamilies: 0,
+    };
+    const refuse = (outcome, description) => {
+      stats.endSessionLog.push({ ...logStamp(), outcome, ...entry });
+      return pageError(400, outcome === 'invalid_client' ? 'invalid_client' : 'invalid_request', description);
+    };
+    const [again] = repeated;
+    if (again !== undefined) throw refuse('invalid_request', `parameter ${again} repeated`);
+    if (params.client_id !== undefined && params.client_id !== clientId) {
+      throw refuse('invalid_client', `unknown client_id ${JSON.stringify(params.client_id)}`);
+    }
+    if (params.id_token_hint !== undefined) {
+      const claims = await ownJwtClaims(params.id_token_hint);
+      if (!claims || !audiences(claims).includes(clientId) || typeof claims.sub !== 'string') {
+        throw refuse('invalid_id_token_hint', 'id_token_hint is not an ID token this server issued to its client');
+      }
+      entry.sub = claims.sub;
+      entry.revokedFamilies = revokeFamiliesOfSub(claims.sub);
+    }
+    const target = params.post_logout_redirect_uri;
+    if (target !== undefined && isAcceptableRedirectUri(target, redirectUris)) {
+      stats.endSessionLog.push({ ...logStamp(), outcome: 'redirected', ...entry });
+      res.writeHead(302, { Location: withQuery(target, { state: params.state }), 'Cache-Control': 'no-store', 'Content-Length': 0 });
+      res.end();
+      return;
+    }
+    stats.endSessionLog.push({ ...logStamp(), outcome: 'signed_out', ...entry });
+    const note =
+      target === undefined
+        ? ''
+        : `\n<p class="detail" id="not-redirected">Not sent on to <code>${escapeHtml(target)}</code>: ` +
+          'it is no acceptable post_logout_redirect_uri.</p>';
+    sendHtml(
+      res,
+      200,
+      htmlPage('Signed out', `<h1>Signed out</h1>\n<p id="signed-out">You are signed out of ${escapeHtml(issuer)}.</p>${note}`),
+    );
+  }
+
   /** OIDC Discovery 1.0 / RFC 8414 metadata (the same document on both routes). */
   function metadata() {
     return {
@@ -1141,6 +1230,7 @@ ${message ? `<p class="message" id="message" role="alert">${escapeHtml(message)}
       token_endpoint: `${url}/oauth/token`,
       jwks_uri: `${url}/.well-known/jwks.json`,
       revocation_endpoint: `${url}/oauth/revoke`,
+      end_session_endpoint: `${url}/end-session`,
       response_types_supported: ['code'],
       response_modes_supported: ['query'],
       subject_types_supported: ['public'],
@@ -1171,10 +1261,23 @@ ${message ? `<p class="message" id="message" role="alert">${escapeHtml(message)}
     sendJson(res, 200, publishedJwks(), { 'Cache-Control': cache });
   }
 
+  /** What a presented token is to this server, for `revocationLog`: its kind and subject. */
+  async function tokenKind(token) {
+    const refresh = refreshTokens.get(token);
+    if (refresh) return { kind: 'refresh_token', sub: refresh.sub };
+    const opaqueAccess = opaqueAccessTokens.get(token);
+    if (opaqueAccess) return { kind: 'access_token', sub: opaqueAccess.sub };
+    const claims = await ownJwtClaims(token);
+    if (claims && audiences(claims).includes(audience)) return { kind: 'access_token', sub: claims.sub ?? null };
+    if (claims && audiences(claims).includes(clientId)) return { kind: 'id_token', sub: claims.sub ?? null };
+    return { kind: 'unknown', sub: null };
+  }
+
   /**
    * RFC 7009 revocation: form POST `token=…` (`token_type_hint` optional, `client_id` optional
    * for this public client). A refresh token revokes its whole family, an opaque access token
-   * is forgotten; an unknown token is no error (§2.2). Answers 200 with an empty body.
+   * is forgotten; an unknown token is no error (§2.2). Answers 200 with an empty body. Each
+   * revocation is logged in `revocationLog`.
    */
   async function revoke(req, res) {
     requirePost(req);
@@ -1187,7 +1290,9 @@ ${message ? `<p class="message" id="message" role="alert">${escapeHtml(message)}
     if (form.client_id !== undefined && form.client_id !== clientId) throw new HttpError(401, 'invalid_client', 'unknown client_id');
     if (!form.token) throw new HttpError(400, 'invalid_request', 'token missing');
     stats.revocations += 1;
+    const { kind, sub } = await tokenKind(form.token);
     if (!revokeFamilyOf(form.token)) opaqueAccessTokens.delete(form.token);
+    stats.revocationLog.push({ ...logStamp(), kind, sub, tokenTypeHint: form.token_type_hint ?? null, clientId: form.client_id ?? null });
     res.writeHead(200, { 'Cache-Control': 'no-store', 'Content-Length': 0 });
     res.end();
   }
@@ -1318,6 +1423,8 @@ ${message ? `<p class="message" id="message" role="alert">${escapeHtml(message)}
         break;
       case '/authorize':
         return authorize(req, res);
+      case '/end-session':
+        return endSession(req, res);
       case '/oauth/revoke':
         return revoke(req, res);
       default:
