@@ -779,6 +779,30 @@ describe('server lifecycle', () => {
     }
   });
 
+  test('CLI: --redirect-uri is repeatable and adds to the loopback redirect URIs; a bad one exits with status 2', async () => {
+    const { child, line } = await startCli(['--redirect-uri', 'https://app.example/cb', '--redirect-uri', 'https://app.example/bye']);
+    try {
+      const url = line.replace('auth server listening on ', '');
+      const page = (redirect_uri) =>
+        fetch(`${url}/authorize?${new URLSearchParams({ ...authorizeRequest({ clientId: 'demo-client' }).params, redirect_uri })}`, { redirect: 'manual' });
+      for (const [redirectUri, status] of [['https://app.example/cb', 200], ['https://app.example/bye', 200], [REDIRECT_URI, 200], ['https://app.example/other', 400]]) {
+        const res = await page(redirectUri);
+        assert.equal(res.status, status, redirectUri);
+        await res.arrayBuffer();
+      }
+    } finally {
+      await stopCli(child);
+    }
+    const main = fileURLToPath(new URL('../www/server/main.mjs', import.meta.url));
+    const bad = spawn(process.execPath, [main, '--port', '0', '--redirect-uri', 'https://app.example/cb#x'], { stdio: 'pipe' });
+    let err = '';
+    bad.stderr.on('data', (d) => {
+      err += d;
+    });
+    assert.equal(await new Promise((resolve) => bad.on('exit', resolve)), 2);
+    assert.match(err, /--redirect-uri/);
+  });
+
   test('CLI: a bad --allowed-origin exits with status 2', async () => {
     const main = fileURLToPath(new URL('../www/server/main.mjs', import.meta.url));
     const child = spawn(process.execPath, [main, '--port', '0', '--allowed-origin', 'https://app.example/path'], { stdio: 'pipe' });

@@ -150,7 +150,7 @@ function isAcceptableRedirectUri(value, allowList) {
 }
 
 /** `list` (the `redirectUris` option) checked: every entry a redirect target, else a TypeError. */
-function checkRedirectUris(list) {
+export function checkRedirectUris(list) {
   if (!Array.isArray(list)) throw new TypeError('redirectUris must be an array of URLs');
   for (const value of list) {
     if (!redirectTarget(value)) {
