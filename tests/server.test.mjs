@@ -2,6 +2,7 @@
 
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import http from 'node:http';
 import os from 'node:os';
@@ -431,6 +432,7 @@ describe('auth server', () => {
     const stats = await c.stats();
     assert.equal(stats.refreshRequests, 2);
     assert.equal(stats.refreshLog.length, 2);
+    assert.ok(stats.refreshLog[0].seq < stats.refreshLog[1].seq, 'seq orders the entries');
     assert.equal((await c.control({ action: 'nope' })).status, 400);
     assert.equal((await c.control({ action: 'failNext', args: [-1, 500] })).status, 400);
     assert.equal((await c.control({ action: 'resetStats' })).status, 200);
@@ -777,6 +779,30 @@ describe('server lifecycle', () => {
     }
   });
 
+  test('CLI: --redirect-uri is repeatable and adds to the loopback redirect URIs; a bad one exits with status 2', async () => {
+    const { child, line } = await startCli(['--redirect-uri', 'https://app.example/cb', '--redirect-uri', 'https://app.example/bye']);
+    try {
+      const url = line.replace('auth server listening on ', '');
+      const page = (redirect_uri) =>
+        fetch(`${url}/authorize?${new URLSearchParams({ ...authorizeRequest({ clientId: 'demo-client' }).params, redirect_uri })}`, { redirect: 'manual' });
+      for (const [redirectUri, status] of [['https://app.example/cb', 200], ['https://app.example/bye', 200], [REDIRECT_URI, 200], ['https://app.example/other', 400]]) {
+        const res = await page(redirectUri);
+        assert.equal(res.status, status, redirectUri);
+        await res.arrayBuffer();
+      }
+    } finally {
+      await stopCli(child);
+    }
+    const main = fileURLToPath(new URL('../www/server/main.mjs', import.meta.url));
+    const bad = spawn(process.execPath, [main, '--port', '0', '--redirect-uri', 'https://app.example/cb#x'], { stdio: 'pipe' });
+    let err = '';
+    bad.stderr.on('data', (d) => {
+      err += d;
+    });
+    assert.equal(await new Promise((resolve) => bad.on('exit', resolve)), 2);
+    assert.match(err, /--redirect-uri/);
+  });
+
   test('CLI: a bad --allowed-origin exits with status 2', async () => {
     const main = fileURLToPath(new URL('../www/server/main.mjs', import.meta.url));
     const child = spawn(process.execPath, [main, '--port', '0', '--allowed-origin', 'https://app.example/path'], { stdio: 'pipe' });
@@ -952,12 +978,16 @@ describe('discovery, revocation and sign-in routes', () => {
       assert.equal(doc.token_endpoint, `${server.url}/oauth/token`);
       assert.equal(doc.authorization_endpoint, `${server.url}/authorize`);
       assert.equal(doc.revocation_endpoint, `${server.url}/oauth/revoke`);
-      assert.equal(doc.end_session_endpoint, undefined);
+      assert.equal(doc.end_session_endpoint, `${server.url}/end-session`);
       assert.deepEqual(doc.id_token_signing_alg_values_supported, ['PS256', 'ES256', 'RS256']);
       assert.deepEqual(doc.response_types_supported, ['code']);
       assert.deepEqual(doc.subject_types_supported, ['public']);
       assert.deepEqual(doc.code_challenge_methods_supported, ['S256']);
-      assert.deepEqual(doc.grant_types_supported, ['refresh_token']);
+      assert.deepEqual(doc.grant_types_supported, ['authorization_code', 'refresh_token']);
+      assert.deepEqual(doc.response_modes_supported, ['query']);
+      assert.equal(doc.authorization_response_iss_parameter_supported, true);
+      assert.deepEqual(doc.scopes_supported, ['openid', 'offline_access']);
+      assert.deepEqual(doc.token_endpoint_auth_methods_supported, ['none']);
       const rfc8414 = await (await fetch(`${server.url}/.well-known/oauth-authorization-server`)).json();
       assert.deepEqual(rfc8414, doc);
       const pre = await fetch(`${server.url}/.well-known/openid-configuration`, {
@@ -974,33 +1004,710 @@ describe('discovery, revocation and sign-in routes', () => {
     });
   });
 
-  test('GET /authorize answers 501 until sign-in exists', async () => {
-    await withServer({}, async (server) => {
-      const res = await fetch(`${server.url}/authorize?response_type=code&client_id=demo-client`);
-      assert.equal(res.status, 501);
-      assert.equal((await res.json()).error, 'temporarily_unavailable');
-    });
-  });
-
-  test('POST /oauth/revoke (RFC 7009): revokes the refresh token family; unknown tokens are 200 too', async () => {
+  test('POST /oauth/revoke (RFC 7009): revokes the refresh token family; unknown tokens are 200 too; each one logged', async () => {
     await withServer({}, async (server, c) => {
-      const body = await (await c.login('alice')).json();
+      const body = await (await c.login('alice', { scope: 'openid' })).json();
       const revoke = (fields, headers = {}) =>
         fetch(`${server.url}/oauth/revoke`, {
           method: 'POST',
           headers: { 'Content-Type': 'application/x-www-form-urlencoded', ...headers },
           body: new URLSearchParams(fields).toString(),
         });
-      const res = await revoke({ token: body.refresh_token, token_type_hint: 'refresh_token', client_id: server.clientId });
+      const res = await revoke({ token: body.refresh_token, token_type_hint: 'refresh_token', client_id: server.clientId }, { Origin: server.url });
       assert.equal(res.status, 200);
+      assert.equal(res.headers.get('access-control-allow-origin'), server.url);
       assert.equal(await res.text(), '');
       assert.equal((await (await c.oauthRefresh(body.refresh_token)).json()).error, 'invalid_grant');
       assert.equal((await revoke({ token: 'never-issued' })).status, 200);
+      assert.equal((await revoke({ token: body.access_token, token_type_hint: 'access_token' })).status, 200);
+      assert.equal((await revoke({ token: body.id_token })).status, 200);
       assert.equal((await revoke({})).status, 400);
       assert.equal((await revoke({ token: 'x', client_id: 'someone-else' })).status, 401);
       assert.equal((await fetch(`${server.url}/oauth/revoke`, { method: 'POST', body: '{}' })).status, 400);
-      assert.equal(server.stats.revocations, 2);
+      assert.equal(server.stats.revocations, 4);
+      assert.deepEqual(
+        server.stats.revocationLog.map((e) => [e.kind, e.sub, e.tokenTypeHint, e.clientId]),
+        [
+          ['refresh_token', 'alice', 'refresh_token', server.clientId],
+          ['unknown', null, null, null],
+          ['access_token', 'alice', 'access_token', null],
+          ['id_token', 'alice', null, null],
+        ],
+      );
+      const seqs = server.stats.revocationLog.map((e) => e.seq);
+      assert.deepEqual(seqs, [...seqs].sort((a, b) => a - b));
+      assert.equal(new Set(seqs).size, 4);
     });
+  });
+});
+
+const REDIRECT_URI = 'http://127.0.0.1:5173/callback';
+
+/** A PKCE pair as a browser app makes it (RFC 7636 §4.1, §4.2: S256). */
+function pkcePair() {
+  const verifier = crypto.randomBytes(32).toString('base64url');
+  return { verifier, challenge: crypto.createHash('sha256').update(verifier).digest('base64url') };
+}
+
+const NAMED_ENTITIES = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
+
+/** Character references in one pass, so that an escaped `&amp;` stays `&amp;`. */
+function decodeHtml(text) {
+  return text.replace(/&(?:#(\d+)|#x([0-9a-f]+)|([a-z]+));/gi, (ref, dec, hex, name) =>
+    dec ? String.fromCodePoint(Number(dec)) : hex ? String.fromCodePoint(parseInt(hex, 16)) : (NAMED_ENTITIES[name] ?? ref),
+  );
+}
+
+/** The `<input>` elements of a page as maps of their attributes (values unescaped). */
+function inputsOf(html) {
+  return [...html.matchAll(/<input\b([^>]*)>/g)].map(([, attrs]) =>
+    Object.fromEntries([...attrs.matchAll(/([a-z-]+)(?:="([^"]*)")?/g)].map(([, k, v]) => [k, v === undefined ? '' : decodeHtml(v)])),
+  );
+}
+
+const hiddenFieldsOf = (html) => Object.fromEntries(inputsOf(html).filter((i) => i.type === 'hidden').map((i) => [i.name, i.value]));
+
+/** The query parameters of a redirect's Location as a plain object. */
+function locationParams(res) {
+  const location = res.headers.get('location');
+  assert.ok(location, `status ${res.status} without Location`);
+  return Object.fromEntries(new URL(location).searchParams);
+}
+
+/** What a browser app sends to /authorize (fresh PKCE pair, state, nonce), `overrides` on top; undefined drops a parameter. */
+function authorizeRequest(server, overrides = {}) {
+  const { verifier, challenge } = pkcePair();
+  const params = {
+    response_type: 'code',
+    client_id: server.clientId,
+    redirect_uri: REDIRECT_URI,
+    scope: 'openid offline_access',
+    state: `st-${crypto.randomBytes(6).toString('base64url')}`,
+    nonce: `n-${crypto.randomBytes(6).toString('base64url')}`,
+    code_challenge: challenge,
+    code_challenge_method: 'S256',
+    ...overrides,
+  };
+  for (const k of Object.keys(params)) if (params[k] === undefined) delete params[k];
+  return { params, verifier };
+}
+
+/** The sign-in side of the server over HTTP, as a browser and an app use it (redirects not followed). */
+function signInClient(server) {
+  const form = (fields) => new URLSearchParams(fields).toString();
+  const sc = {
+    page: (params) => fetch(`${server.url}/authorize?${new URLSearchParams(params)}`, { redirect: 'manual' }),
+    post: (fields, headers = {}) =>
+      fetch(`${server.url}/authorize`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/x-www-form-urlencoded', ...headers },
+        body: form(fields),
+        redirect: 'manual',
+      }),
+    /** GETs the login page and posts its form back with `username` and `action`. */
+    async submit(params, { username = 'alice', action = 'sign_in' } = {}) {
+      const page = await sc.page(params);
+      assert.equal(page.status, 200);
+      return sc.post({ ...hiddenFieldsOf(await page.text()), username, action });
+    },
+    /** The flow up to the code: resolves `{ code, verifier, params, response }`. */
+    async code(overrides = {}, username = 'alice') {
+      const { params, verifier } = authorizeRequest(server, overrides);
+      const response = await sc.submit(params, { username });
+      assert.equal(response.status, 302);
+      const { code } = locationParams(response);
+      assert.match(code, /^[A-Za-z0-9_-]{43}$/);
+      return { code, verifier, params, response };
+    },
+    exchange: (fields, headers = {}) =>
+      fetch(`${server.url}/oauth/token`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/x-www-form-urlencoded', ...headers },
+        body: form({ grant_type: 'authorization_code', ...fields }),
+      }),
+    /** Exchanges what `code()` resolved as the app would. */
+    exchangeFor: ({ code, verifier, params }, headers) =>
+      sc.exchange({ code, redirect_uri: params.redirect_uri, client_id: params.client_id, code_verifier: verifier }, headers),
+    endSession: (params, init = {}) => fetch(`${server.url}/end-session?${new URLSearchParams(params)}`, { redirect: 'manual', ...init }),
+  };
+  return sc;
+}
+
+describe('sign-in: authorization code flow with PKCE', () => {
+  let server;
+  let c;
+  let sc;
+
+  before(async () => {
+    server = await startAuthServer({ port: 0, allowedOrigins: [ORIGIN] });
+    c = client(server);
+    sc = signInClient(server);
+  });
+  after(() => server.close());
+  beforeEach(() => {
+    server.controls.reset();
+    server.controls.resetStats();
+  });
+
+  const verifyId = (token) =>
+    jose.jwtVerify(token, remoteJwks(server), { issuer: server.issuer, audience: server.clientId, requiredClaims: ['iat', 'exp', 'sub'] });
+
+  test('GET /authorize: a self-contained login page with the request carried on in hidden fields, all escaped', async () => {
+    const state = '"><script>alert(1)</script>&amp;';
+    const { params } = authorizeRequest(server, { state, login_hint: 'bob', prompt: 'login', audience: server.audience });
+    const res = await sc.page({ ...params, unknown_param: 'dropped' });
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('content-type'), 'text/html; charset=utf-8');
+    assert.equal(res.headers.get('cache-control'), 'no-store');
+    assert.match(res.headers.get('content-security-policy'), /default-src 'none'/);
+    assert.match(res.headers.get('content-security-policy'), /frame-ancestors 'none'/);
+    const html = await res.text();
+    assert.ok(!html.includes('<script>'), 'the state is escaped');
+    assert.ok(!/\b(src|href)=/.test(html), 'no external assets');
+    assert.deepEqual(hiddenFieldsOf(html), params, 'every parameter but the unknown one, exactly');
+    const username = inputsOf(html).find((i) => i.id === 'username');
+    assert.deepEqual([username.name, username.type, username.value], ['username', 'text', 'bob']);
+    assert.match(html, /<form method="post" action="\/authorize">/);
+    assert.match(html, /<button type="submit" id="sign-in" name="action" value="sign_in">Sign in<\/button>/);
+    assert.match(html, /<button type="submit" id="deny" name="action" value="deny" formnovalidate>Deny<\/button>/);
+
+    const plain = await (await sc.page(authorizeRequest(server, { login_hint: undefined }).params)).text();
+    assert.equal(inputsOf(plain).find((i) => i.id === 'username').value, 'alice', 'default user name');
+    assert.deepEqual(
+      server.stats.authorizeLog.map((e) => [e.method, e.outcome]),
+      [
+        ['GET', 'login_page'],
+        ['GET', 'login_page'],
+      ],
+    );
+    assert.equal(server.stats.codesIssued, 0);
+  });
+
+  test('the full flow over HTTP: page, Sign in, code with state and iss, PKCE exchange; tokens verify against the JWKS', async () => {
+    const { params, verifier } = authorizeRequest(server);
+    const redirect = await sc.submit(params, { username: 'bob' });
+    assert.equal(redirect.status, 302);
+    assert.equal(redirect.headers.get('cache-control'), 'no-store');
+    const location = new URL(redirect.headers.get('location'));
+    assert.equal(`${location.origin}${location.pathname}`, REDIRECT_URI);
+    const answer = locationParams(redirect);
+    assert.deepEqual(Object.keys(answer), ['code', 'state', 'iss']);
+    assert.match(answer.code, /^[A-Za-z0-9_-]{43}$/);
+    assert.equal(answer.state, params.state);
+    assert.equal(answer.iss, server.issuer);
+
+    const res = await sc.exchange(
+      { code: answer.code, redirect_uri: REDIRECT_URI, client_id: server.clientId, code_verifier: verifier },
+      { Origin: ORIGIN },
+    );
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('cache-control'), 'no-store');
+    assert.equal(res.headers.get('access-control-allow-origin'), ORIGIN, 'CORS as on the other token routes');
+    const body = await res.json();
+    assert.deepEqual(Object.keys(body).sort(), ['access_token', 'expires_in', 'id_token', 'refresh_token', 'scope', 'token_type']);
+    assert.equal(body.token_type, 'Bearer');
+    assert.equal(body.expires_in, 300);
+    assert.equal(body.scope, 'openid offline_access');
+    assert.match(body.refresh_token, /^[A-Za-z0-9_-]{43}$/);
+
+    const access = await jose.jwtVerify(body.access_token, remoteJwks(server), { issuer: server.issuer, audience: server.audience });
+    assert.equal(access.payload.sub, 'bob');
+    const { payload, protectedHeader } = await verifyId(body.id_token);
+    assert.deepEqual(protectedHeader, { alg: 'ES256', kid: server.kid, typ: 'JWT' });
+    assert.equal(payload.iss, server.issuer);
+    assert.equal(payload.aud, server.clientId);
+    assert.equal(payload.sub, 'bob');
+    assert.equal(payload.nonce, params.nonce);
+    assert.equal(payload.exp - payload.iat, 300);
+    assert.ok(Math.abs(payload.auth_time - Date.now() / 1000) < 5);
+    assert.equal((await (await c.me(body.access_token)).json()).sub, 'bob');
+
+    // The refresh token rotates like a login's; the refreshed ID token carries no nonce.
+    const refreshed = await (await c.oauthRefresh(body.refresh_token)).json();
+    assert.notEqual(refreshed.refresh_token, body.refresh_token);
+    const again = await verifyId(refreshed.id_token);
+    assert.equal(again.payload.sub, 'bob');
+    assert.equal(again.payload.nonce, undefined);
+    assert.equal(again.payload.auth_time, payload.auth_time);
+
+    assert.equal(server.stats.codesIssued, 1);
+    assert.equal(server.stats.codeExchanges, 1);
+    assert.deepEqual(
+      server.stats.codeExchangeLog.map((e) => [e.outcome, e.status, e.code, e.sub]),
+      [['exchanged', 200, answer.code, 'bob']],
+    );
+    assert.deepEqual(
+      server.stats.authorizeLog.map((e) => [e.method, e.outcome, e.sub]),
+      [
+        ['GET', 'login_page', null],
+        ['POST', 'code_issued', 'bob'],
+      ],
+    );
+    assert.equal(server.stats.refreshRequests, 1, 'the exchange is no refresh');
+    assert.ok(server.stats.authorizeLog[1].seq < server.stats.codeExchangeLog[0].seq);
+  });
+
+  test('a redirect_uri with a query keeps it; scope without openid gets no id_token', async () => {
+    const redirectUri = 'http://localhost:5173/cb?app=1&x=a%20b';
+    const got = await sc.code({ redirect_uri: redirectUri, scope: 'offline_access', state: 'a b&c' });
+    const location = got.response.headers.get('location');
+    assert.ok(location.startsWith(`${redirectUri}&code=${got.code}&`), location);
+    assert.deepEqual(locationParams(got.response), { app: '1', x: 'a b', code: got.code, state: 'a b&c', iss: server.issuer });
+    const body = await (await sc.exchangeFor(got)).json();
+    assert.deepEqual(Object.keys(body).sort(), ['access_token', 'expires_in', 'refresh_token', 'scope', 'token_type']);
+  });
+
+  test('refused exchanges (RFC 6749 §5.2) leave the code usable: wrong verifier, redirect_uri or client_id, missing or malformed parameters', async () => {
+    const got = await sc.code({}, 'carol');
+    const good = { code: got.code, redirect_uri: REDIRECT_URI, client_id: server.clientId, code_verifier: got.verifier };
+    const cases = [
+      [{ code_verifier: pkcePair().verifier }, 400, 'invalid_grant', 'pkce_mismatch'],
+      [{ code_verifier: `${got.verifier}x` }, 400, 'invalid_grant', 'pkce_mismatch'],
+      [{ redirect_uri: `${REDIRECT_URI}/` }, 400, 'invalid_grant', 'redirect_uri_mismatch'],
+      [{ redirect_uri: 'http://localhost:5173/callback' }, 400, 'invalid_grant', 'redirect_uri_mismatch'],
+      [{ client_id: 'someone-else' }, 401, 'invalid_client', 'invalid_client'],
+      [{ client_id: undefined }, 400, 'invalid_request', 'invalid_request'],
+      [{ code: undefined }, 400, 'invalid_request', 'invalid_request'],
+      [{ redirect_uri: undefined }, 400, 'invalid_request', 'invalid_request'],
+      [{ code_verifier: undefined }, 400, 'invalid_request', 'invalid_request'],
+      [{ code_verifier: 'a'.repeat(42) }, 400, 'invalid_request', 'invalid_request'],
+      [{ code_verifier: 'a'.repeat(129) }, 400, 'invalid_request', 'invalid_request'],
+      [{ code_verifier: `${'a'.repeat(42)}+` }, 400, 'invalid_request', 'invalid_request'],
+      [{ code: 'never-issued' }, 400, 'invalid_grant', 'unknown_code'],
+    ];
+    for (const [change, status, error] of cases) {
+      const fields = { ...good, ...change };
+      for (const k of Object.keys(fields)) if (fields[k] === undefined) delete fields[k];
+      const res = await sc.exchange(fields);
+      assert.equal(res.status, status, JSON.stringify(change));
+      assert.equal(res.headers.get('cache-control'), 'no-store');
+      const body = await res.json();
+      assert.equal(body.error, error, JSON.stringify(change));
+      assert.equal(typeof body.error_description, 'string');
+    }
+    const ok = await sc.exchange(good);
+    assert.equal(ok.status, 200, 'none of the refusals spent the code');
+    assert.equal((await verifyId((await ok.json()).id_token)).payload.sub, 'carol');
+    assert.equal(server.stats.codeExchanges, cases.length + 1);
+    assert.deepEqual(
+      server.stats.codeExchangeLog.map((e) => e.outcome),
+      [...cases.map(([, , , outcome]) => outcome), 'exchanged'],
+    );
+  });
+
+  test('a code expires after 60 s of server clock; setAuthCodeTtl(0) expires codes at once; reset() restores', async () => {
+    const got = await sc.code();
+    server.controls.setClockSkew(61);
+    const late = await sc.exchangeFor(got);
+    assert.equal(late.status, 400);
+    assert.equal((await late.json()).error, 'invalid_grant');
+    server.controls.setClockSkew(58);
+    assert.equal((await sc.exchangeFor(got)).status, 200, 'still valid before 60 s');
+    server.controls.setClockSkew(0);
+
+    server.controls.setAuthCodeTtl(0);
+    const instant = await sc.code();
+    assert.equal((await (await sc.exchangeFor(instant)).json()).error, 'invalid_grant');
+    server.controls.reset();
+    assert.equal((await sc.exchangeFor(await sc.code())).status, 200);
+    assert.deepEqual(
+      server.stats.codeExchangeLog.map((e) => e.outcome),
+      ['code_expired', 'exchanged', 'code_expired', 'exchanged'],
+    );
+    assert.throws(() => server.controls.setAuthCodeTtl(-1), TypeError);
+  });
+
+  test('a code is single use: the second exchange is invalid_grant and revokes the refresh tokens issued from it', async () => {
+    const other = await (await c.login('zoe')).json();
+    const got = await sc.code({}, 'dave');
+    const first = await (await sc.exchangeFor(got)).json();
+    const rotated = await (await c.oauthRefresh(first.refresh_token)).json();
+    assert.ok(rotated.refresh_token);
+
+    const second = await sc.exchangeFor(got);
+    assert.equal(second.status, 400);
+    const body = await second.json();
+    assert.equal(body.error, 'invalid_grant');
+    assert.match(body.error_description, /already used/);
+    for (const token of [rotated.refresh_token, first.refresh_token]) {
+      const res = await c.oauthRefresh(token);
+      assert.equal(res.status, 400);
+      assert.equal((await res.json()).error, 'invalid_grant');
+    }
+    assert.equal((await c.oauthRefresh(other.refresh_token)).status, 200, 'other sessions stay');
+    assert.deepEqual(
+      server.stats.codeExchangeLog.map((e) => [e.outcome, e.code, e.sub]),
+      [
+        ['exchanged', got.code, 'dave'],
+        ['code_reused', got.code, 'dave'],
+      ],
+    );
+    assert.equal(server.stats.reuseDetections, 0, 'a reused code is no reused refresh token');
+
+    // Two exchanges at once: exactly one gets tokens, and its session dies with the other.
+    const race = await sc.code();
+    const answers = await Promise.all([sc.exchangeFor(race), sc.exchangeFor(race)]);
+    assert.deepEqual(answers.map((r) => r.status).sort(), [200, 400]);
+    const winner = await answers.find((r) => r.status === 200).json();
+    assert.equal((await c.oauthRefresh(winner.refresh_token)).status, 400);
+  });
+
+  test('authorization errors are redirected with error, state and iss: response_type, PKCE plain or missing, prompt=none, audience, repeats', async () => {
+    const cases = [
+      [{ response_type: 'token' }, 'unsupported_response_type'],
+      [{ response_type: 'code id_token' }, 'unsupported_response_type'],
+      [{ response_type: undefined }, 'invalid_request'],
+      [{ code_challenge_method: 'plain' }, 'invalid_request'],
+      [{ code_challenge_method: undefined }, 'invalid_request'],
+      [{ code_challenge: undefined }, 'invalid_request'],
+      [{ code_challenge: undefined, code_challenge_method: undefined }, 'invalid_request'],
+      [{ code_challenge: 'too-short' }, 'invalid_request'],
+      [{ prompt: 'none' }, 'login_required'],
+      [{ prompt: 'none login' }, 'invalid_request'],
+      [{ audience: 'https://other.example' }, 'invalid_target'],
+      [{ nonce: 'n'.repeat(1001) }, 'invalid_request'],
+    ];
+    for (const [change, error] of cases) {
+      const { params } = authorizeRequest(server, change);
+      const res = await sc.page(params);
+      assert.equal(res.status, 302, JSON.stringify(change));
+      assert.ok(res.headers.get('location').startsWith(`${REDIRECT_URI}?error=`));
+      const answer = locationParams(res);
+      assert.deepEqual(Object.keys(answer), ['error', 'error_description', 'state', 'iss'], JSON.stringify(change));
+      assert.equal(answer.error, error, JSON.stringify(change));
+      assert.equal(answer.state, params.state);
+      assert.equal(answer.iss, server.issuer);
+    }
+    const { params } = authorizeRequest(server);
+    const repeated = await fetch(`${server.url}/authorize?${new URLSearchParams(params)}&scope=openid`, { redirect: 'manual' });
+    assert.equal(locationParams(repeated).error, 'invalid_request');
+    // Without a state none comes back.
+    const stateless = await sc.page(authorizeRequest(server, { state: undefined, response_type: 'token' }).params);
+    assert.deepEqual(Object.keys(locationParams(stateless)), ['error', 'error_description', 'iss']);
+    // The form post is checked again: a tampered hidden field is refused the same way.
+    const page = await (await sc.page(params)).text();
+    const tampered = await sc.post({ ...hiddenFieldsOf(page), code_challenge_method: 'plain', username: 'alice', action: 'sign_in' });
+    assert.equal(locationParams(tampered).error, 'invalid_request');
+    assert.equal(server.stats.codesIssued, 0);
+  });
+
+  test('Deny answers access_denied with state and iss; an empty user name shows the form again', async () => {
+    const { params } = authorizeRequest(server);
+    const denied = await sc.submit(params, { action: 'deny', username: '' });
+    assert.equal(denied.status, 302);
+    const answer = locationParams(denied);
+    assert.deepEqual(Object.keys(answer), ['error', 'error_description', 'state', 'iss']);
+    assert.equal(answer.error, 'access_denied');
+    assert.equal(answer.state, params.state);
+    assert.equal(answer.iss, server.issuer);
+
+    const page = await (await sc.page(params)).text();
+    const empty = await sc.post({ ...hiddenFieldsOf(page), username: '  ', action: 'sign_in' });
+    assert.equal(empty.status, 400);
+    assert.equal(empty.headers.get('location'), null);
+    const again = await empty.text();
+    assert.match(again, /id="message"/);
+    assert.deepEqual(hiddenFieldsOf(again), params);
+    assert.equal((await sc.post({ ...hiddenFieldsOf(page), username: 'x', action: 'maybe' })).status, 400);
+    assert.equal(server.stats.codesIssued, 0);
+    assert.deepEqual(
+      server.stats.authorizeLog.map((e) => [e.method, e.outcome, e.error]),
+      [
+        ['GET', 'login_page', null],
+        ['POST', 'access_denied', 'access_denied'],
+        ['GET', 'login_page', null],
+        ['POST', 'login_page', 'invalid_username'],
+        ['POST', 'refused', 'invalid_request'],
+      ],
+    );
+  });
+
+  test('an invalid client_id or redirect_uri gets a 400 page, never a redirect (RFC 6749 §4.1.2.1)', async () => {
+    const cases = [
+      { redirect_uri: 'https://evil.example/callback' },
+      { redirect_uri: 'http://127.0.0.1.evil.example/callback' },
+      { redirect_uri: 'http://localhost.evil.example:5173/callback' },
+      { redirect_uri: 'ftp://127.0.0.1/callback' },
+      { redirect_uri: 'http://user:pw@127.0.0.1:5173/callback' },
+      { redirect_uri: `${REDIRECT_URI}#fragment` },
+      { redirect_uri: '/callback' },
+      { redirect_uri: '' },
+      { redirect_uri: undefined },
+      { client_id: 'someone-else' },
+      { client_id: undefined },
+    ];
+    for (const change of cases) {
+      // Also a wrong response_type: the bad client or redirect_uri is answered first, on the page.
+      const { params } = authorizeRequest(server, { response_type: 'token', ...change });
+      const res = await sc.page(params);
+      assert.equal(res.status, 400, JSON.stringify(change));
+      assert.equal(res.headers.get('location'), null);
+      assert.equal(res.headers.get('content-type'), 'text/html; charset=utf-8');
+      const html = await res.text();
+      assert.match(html, /<code id="error">invalid_(request|client)<\/code>/);
+      assert.ok(!html.includes('<form'), 'no login form');
+    }
+    const query = `${new URLSearchParams(authorizeRequest(server).params)}&redirect_uri=${encodeURIComponent('https://evil.example/')}`;
+    const twice = await fetch(`${server.url}/authorize?${query}`, { redirect: 'manual' });
+    assert.equal(twice.status, 400);
+    // A form post with a redirect_uri swapped in gets the page too.
+    const { params } = authorizeRequest(server);
+    const page = await (await sc.page(params)).text();
+    const swapped = await sc.post({ ...hiddenFieldsOf(page), redirect_uri: 'https://evil.example/callback', username: 'alice', action: 'sign_in' });
+    assert.equal(swapped.status, 400);
+    assert.equal(swapped.headers.get('location'), null);
+    // Loopback hosts on any port and path are fine, IPv6 too.
+    for (const redirect_uri of ['http://localhost/x', 'https://127.0.0.1:8443/a/b?c=d', 'http://[::1]:3000/cb']) {
+      assert.equal((await sc.page(authorizeRequest(server, { redirect_uri }).params)).status, 200, redirect_uri);
+    }
+    assert.equal(server.stats.codesIssued, 0);
+    assert.equal(server.stats.authorizeLog.filter((e) => e.outcome === 'refused').length, cases.length + 2);
+  });
+
+  test('redirectUris: listed URLs are accepted exactly, beside the loopback ones; bad entries throw', async () => {
+    await withServer({ redirectUris: ['https://app.example/cb'] }, async (other) => {
+      const osc = signInClient(other);
+      assert.deepEqual(other.redirectUris, ['https://app.example/cb']);
+      const got = await osc.code({ redirect_uri: 'https://app.example/cb' });
+      assert.ok(got.response.headers.get('location').startsWith('https://app.example/cb?code='));
+      assert.equal((await osc.exchangeFor(got)).status, 200);
+      for (const redirect_uri of ['https://app.example/cb/', 'https://app.example/cb?x=1', 'http://app.example/cb']) {
+        assert.equal((await osc.page(authorizeRequest(other, { redirect_uri }).params)).status, 400, redirect_uri);
+      }
+      assert.equal((await osc.page(authorizeRequest(other).params)).status, 200);
+    });
+    for (const redirectUris of ['https://app.example/cb', ['app.example/cb'], ['https://app.example/cb#x'], ['javascript:alert(1)'], [42]]) {
+      await assert.rejects(startAuthServer({ redirectUris }), TypeError, JSON.stringify(redirectUris));
+    }
+    await assert.rejects(startAuthServer({ authCodeTtl: -1 }), TypeError);
+  });
+
+  test('failAuthorizeNext: the next authorization is redirected back with the chosen error, from JS and over /__control', async () => {
+    server.controls.failAuthorizeNext('temporarily_unavailable');
+    const bad = await sc.page(authorizeRequest(server, { redirect_uri: 'https://evil.example/' }).params);
+    assert.equal(bad.status, 400, 'a request that gets no redirect does not use up the fault');
+    const { params } = authorizeRequest(server);
+    const failed = await sc.page(params);
+    assert.equal(failed.status, 302);
+    const answer = locationParams(failed);
+    assert.deepEqual([answer.error, answer.state, answer.iss], ['temporarily_unavailable', params.state, server.issuer]);
+    assert.equal(answer.code, undefined);
+    const page = await sc.page(params);
+    assert.equal(page.status, 200, 'only the next one');
+
+    // Set while the login page is shown: the Sign in answers the error.
+    const fields = { ...hiddenFieldsOf(await page.text()), username: 'alice', action: 'sign_in' };
+    const set = await c.control({ action: 'failAuthorizeNext', args: ['server_error'] });
+    assert.equal(set.status, 200);
+    const signIn = await sc.post(fields);
+    assert.deepEqual([locationParams(signIn).error, locationParams(signIn).code], ['server_error', undefined]);
+    assert.ok(locationParams(await sc.post(fields)).code);
+
+    server.controls.failAuthorizeNext('access_denied', 2);
+    server.controls.reset();
+    assert.equal((await sc.page(params)).status, 200, 'reset() clears it');
+    assert.equal((await c.control({ action: 'failAuthorizeNext', args: ['bad"code'] })).status, 400);
+    assert.throws(() => server.controls.failAuthorizeNext(''), TypeError);
+    assert.throws(() => server.controls.failAuthorizeNext('server_error', -1), TypeError);
+    assert.deepEqual(
+      server.stats.authorizeLog.filter((e) => e.outcome === 'injected').map((e) => [e.method, e.error]),
+      [
+        ['GET', 'temporarily_unavailable'],
+        ['POST', 'server_error'],
+      ],
+    );
+    assert.equal(server.stats.codesIssued, 1);
+  });
+
+  test("POST /authorize takes a form from the server's own pages only", async () => {
+    const { params } = authorizeRequest(server);
+    const fields = { ...hiddenFieldsOf(await (await sc.page(params)).text()), username: 'mallory', action: 'sign_in' };
+    for (const origin of ['https://evil.example', ORIGIN, 'null']) {
+      const res = await sc.post(fields, { Origin: origin });
+      assert.equal(res.status, 403, origin);
+      assert.equal(res.headers.get('location'), null);
+      assert.match(await res.text(), /origin not allowed/);
+    }
+    const json = await fetch(`${server.url}/authorize`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify(fields),
+      redirect: 'manual',
+    });
+    assert.equal(json.status, 415);
+    assert.equal(server.stats.codesIssued, 0);
+    for (const origin of [server.url, `http://localhost:${server.port}`]) {
+      assert.ok(locationParams(await sc.post(fields, { Origin: origin })).code, origin);
+    }
+    assert.equal((await fetch(`${server.url}/authorize`, { method: 'PUT' })).status, 405);
+  });
+});
+
+describe('sign-out: RP-initiated logout at /end-session', () => {
+  let server;
+  let c;
+  let sc;
+
+  before(async () => {
+    server = await startAuthServer({ port: 0 });
+    c = client(server);
+    sc = signInClient(server);
+  });
+  after(() => server.close());
+  beforeEach(() => {
+    server.controls.reset();
+    server.controls.resetStats();
+  });
+
+  /** Signs `user` in through /authorize and the code exchange; resolves the token response. */
+  async function signedIn(user) {
+    const res = await sc.exchangeFor(await sc.code({}, user));
+    assert.equal(res.status, 200);
+    return res.json();
+  }
+
+  const refreshStatus = async (token) => (await c.oauthRefresh(token)).status;
+
+  test('a valid id_token_hint and post_logout_redirect_uri: 302 there with state; every refresh token of the sub revoked', async () => {
+    const erin = await signedIn('erin');
+    const erinElsewhere = await (await c.login('erin')).json();
+    const frank = await signedIn('frank');
+    const target = 'http://localhost:5173/signed-out?app=1';
+    const res = await sc.endSession({ id_token_hint: erin.id_token, client_id: server.clientId, post_logout_redirect_uri: target, state: 'bye 1' });
+    assert.equal(res.status, 302);
+    assert.equal(res.headers.get('location'), `${target}&state=bye+1`);
+    assert.equal(await refreshStatus(erin.refresh_token), 400);
+    assert.equal(await refreshStatus(erinElsewhere.refresh_token), 400);
+    assert.equal(await refreshStatus(frank.refresh_token), 200);
+    assert.equal(server.stats.endSessions, 1);
+    const [entry] = server.stats.endSessionLog;
+    assert.deepEqual(
+      { ...entry, seq: undefined, at: undefined },
+      {
+        seq: undefined,
+        at: undefined,
+        outcome: 'redirected',
+        sub: 'erin',
+        clientId: server.clientId,
+        postLogoutRedirectUri: target,
+        state: 'bye 1',
+        revokedFamilies: 2,
+      },
+    );
+    assert.ok(Math.abs(entry.at - Date.now()) < 5000);
+
+    // Without state nothing is added; the URI is taken as it is.
+    const plain = await sc.endSession({ id_token_hint: frank.id_token, post_logout_redirect_uri: 'http://127.0.0.1:5173/' });
+    assert.equal(plain.headers.get('location'), 'http://127.0.0.1:5173/');
+    assert.equal(await refreshStatus(frank.refresh_token), 400);
+  });
+
+  test("an expired ID token is a valid hint; a form POST from the app's page works as GET does", async () => {
+    server.controls.setClockSkew(-7200);
+    const old = await signedIn('gina');
+    server.controls.setClockSkew(0);
+    await assert.rejects(
+      jose.jwtVerify(old.id_token, remoteJwks(server), { issuer: server.issuer, audience: server.clientId }),
+      { code: 'ERR_JWT_EXPIRED' },
+    );
+    const res = await fetch(`${server.url}/end-session`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded', Origin: ORIGIN },
+      body: new URLSearchParams({ id_token_hint: old.id_token, post_logout_redirect_uri: REDIRECT_URI, state: 's' }).toString(),
+      redirect: 'manual',
+    });
+    assert.equal(res.status, 302);
+    assert.equal(res.headers.get('location'), `${REDIRECT_URI}?state=s`);
+    assert.equal(server.stats.endSessionLog[0].sub, 'gina');
+    assert.equal(await refreshStatus(old.refresh_token), 400);
+  });
+
+  test('without a valid post_logout_redirect_uri: the signed-out page; without a hint nothing is revoked', async () => {
+    const hal = await signedIn('hal');
+    const none = await sc.endSession({});
+    assert.equal(none.status, 200);
+    assert.equal(none.headers.get('location'), null);
+    assert.equal(none.headers.get('content-type'), 'text/html; charset=utf-8');
+    const html = await none.text();
+    assert.match(html, /id="signed-out"/);
+    assert.ok(!html.includes('not-redirected'));
+
+    const foreign = await sc.endSession({ id_token_hint: hal.id_token, post_logout_redirect_uri: 'https://evil.example/bye', state: 'x' });
+    assert.equal(foreign.status, 200);
+    assert.equal(foreign.headers.get('location'), null);
+    const page = await foreign.text();
+    assert.match(page, /id="not-redirected"/);
+    assert.ok(page.includes('https://evil.example/bye'));
+    assert.equal(await refreshStatus(hal.refresh_token), 400, 'the session ended all the same');
+
+    const ivy = await signedIn('ivy');
+    const noHint = await sc.endSession({ client_id: server.clientId, post_logout_redirect_uri: REDIRECT_URI });
+    assert.equal(noHint.status, 302);
+    assert.equal(noHint.headers.get('location'), REDIRECT_URI);
+    assert.equal(await refreshStatus(ivy.refresh_token), 200, 'no hint, no sub: nothing revoked');
+    assert.deepEqual(
+      server.stats.endSessionLog.map((e) => [e.outcome, e.sub, e.revokedFamilies]),
+      [
+        ['signed_out', null, 0],
+        ['signed_out', 'hal', 1],
+        ['redirected', null, 0],
+      ],
+    );
+  });
+
+  test('a forged id_token_hint or another client_id: a 400 page, no redirect, nothing revoked', async () => {
+    const jay = await signedIn('jay');
+    const { privateKey } = await jose.generateKeyPair('ES256');
+    const now = Math.floor(Date.now() / 1000);
+    const forged = await new jose.SignJWT({ sub: 'jay' })
+      .setProtectedHeader({ alg: 'ES256', kid: server.kid, typ: 'JWT' })
+      .setIssuer(server.issuer)
+      .setAudience(server.clientId)
+      .setIssuedAt(now)
+      .setExpirationTime(now + 300)
+      .sign(privateKey);
+    const [header, , signature] = jay.id_token.split('.');
+    const otherPayload = Buffer.from(JSON.stringify({ ...jose.decodeJwt(jay.id_token), sub: 'someone' })).toString('base64url');
+    const hints = [forged, `${header}.${otherPayload}.${signature}`, jay.access_token, 'not-a-jwt'];
+    for (const id_token_hint of hints) {
+      const res = await sc.endSession({ id_token_hint, post_logout_redirect_uri: REDIRECT_URI, state: 's' });
+      assert.equal(res.status, 400);
+      assert.equal(res.headers.get('location'), null);
+      assert.match(await res.text(), /<code id="error">invalid_request<\/code>/);
+    }
+    const otherClient = await sc.endSession({ id_token_hint: jay.id_token, client_id: 'someone-else', post_logout_redirect_uri: REDIRECT_URI });
+    assert.equal(otherClient.status, 400);
+    assert.match(await otherClient.text(), /<code id="error">invalid_client<\/code>/);
+    assert.equal(await refreshStatus(jay.refresh_token), 200);
+    assert.deepEqual(
+      server.stats.endSessionLog.map((e) => [e.outcome, e.sub, e.revokedFamilies]),
+      [...hints.map(() => ['invalid_id_token_hint', null, 0]), ['invalid_client', null, 0]],
+    );
+  });
+
+  test('revocation, then end-session: seq orders the entries of both logs', async () => {
+    const kim = await signedIn('kim');
+    const revoked = await fetch(`${server.url}/oauth/revoke`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ token: kim.refresh_token, token_type_hint: 'refresh_token', client_id: server.clientId }).toString(),
+    });
+    assert.equal(revoked.status, 200);
+    assert.equal((await sc.endSession({ id_token_hint: kim.id_token, post_logout_redirect_uri: REDIRECT_URI })).status, 302);
+    const stats = await c.stats();
+    const events = [
+      ...stats.revocationLog.map((e) => ({ ...e, type: 'revocation' })),
+      ...stats.endSessionLog.map((e) => ({ ...e, type: 'end_session' })),
+    ].sort((a, b) => a.seq - b.seq);
+    assert.deepEqual(
+      events.map((e) => [e.type, e.sub]),
+      [
+        ['revocation', 'kim'],
+        ['end_session', 'kim'],
+      ],
+    );
+    assert.equal(events[1].revokedFamilies, 0, 'the revocation had ended the session already');
+    assert.ok(events[0].at <= events[1].at);
   });
 });
 

@@ -2,10 +2,11 @@
 //
 // It issues ES256 (or RS256/PS256) access tokens, or opaque ones, ID tokens, and opaque,
 // rotating refresh tokens, publishes its keys as a JWKS that can rotate, serves OIDC discovery,
-// offers the three refresh styles jwt-keeper speaks (RFC 6749 form POST, JSON body, HttpOnly
-// cookie) and lets a test inject faults per request (failures, hangs, lost responses, bad
-// tokens, skewed clock, outage, JWKS failures), both from JavaScript (`controls`) and over HTTP
-// (`POST /__control`, `GET /__stats`).
+// signs users in with the authorization code flow and PKCE (a login page without passwords),
+// ends sessions (RP-initiated logout), offers the three refresh styles jwt-keeper speaks
+// (RFC 6749 form POST, JSON body, HttpOnly cookie) and lets a test inject faults per request
+// (failures, hangs, lost responses, bad tokens, skewed clock, outage, JWKS failures, refused
+// sign-ins), both from JavaScript (`controls`) and over HTTP (`POST /__control`, `GET /__stats`).
 //
 // Not a production server: all state lives in memory and there are no passwords.
 
@@ -25,6 +26,38 @@ const REFRESH_COOKIE_MAX_AGE_S = 86400;
 const EXPIRED_TOKEN_AGE_S = 3600;
 /** Preflight results may be cached briefly; fault toggles apply to the actual requests anyway. */
 const PREFLIGHT_MAX_AGE_S = 5;
+/** Authorization codes are as unguessable as refresh tokens (RFC 6749 §10.10). */
+const AUTH_CODE_BYTES = 32;
+/** A code only has to survive one redirect and one token request; RFC 6749 §4.1.2 allows up to 10 min. */
+const AUTH_CODE_TTL_S = 60;
+/** RFC 7636 §4.1: a code_verifier is 43 to 128 unreserved characters. */
+const CODE_VERIFIER = /^[A-Za-z0-9._~-]{43,128}$/;
+/** RFC 7636 §4.2: an S256 challenge is BASE64URL(SHA-256(verifier)), 43 characters, no padding. */
+const S256_CHALLENGE = /^[A-Za-z0-9_-]{43}$/;
+/** RFC 6749 §A.7: what an `error` code may consist of (also for the ones a test injects). */
+const ERROR_CODE = /^[\x20\x21\x23-\x5B\x5D-\x7E]+$/;
+/** What the login page suggests without a login_hint: the user the tests sign in as. */
+const DEFAULT_USERNAME = 'alice';
+/** User names (the `sub` of the tokens) are bounded like any other input. */
+const MAX_USERNAME_LENGTH = 200;
+/** nonce and scope are bounded too; real ones are a few dozen characters. */
+const MAX_PARAM_LENGTH = 1000;
+/** The authorization request parameters the login form carries on (RFC 6749 §3.1: others are ignored). */
+const AUTHORIZE_PARAMS = [
+  'response_type',
+  'client_id',
+  'redirect_uri',
+  'scope',
+  'state',
+  'nonce',
+  'code_challenge',
+  'code_challenge_method',
+  'prompt',
+  'login_hint',
+  'audience',
+];
+/** Pages load nothing from elsewhere, run no script and may not be framed (RFC 6749 §10.13, clickjacking). */
+const PAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; frame-ancestors 'none'";
 const REFRESH_COOKIE = 'refresh_token';
 const ALLOWED_HEADERS = ['Authorization', 'Content-Type', 'X-Requested-With'];
 const EXPOSED_HEADERS = 'Date, Retry-After, WWW-Authenticate';
@@ -66,6 +99,13 @@ class HttpError extends Error {
   }
 }
 
+/** A refusal shown to the user as an HTML page: no redirect to a client that could not be trusted. */
+function pageError(status, error, description, outcome) {
+  const e = new HttpError(status, error, description, outcome);
+  e.page = true;
+  return e;
+}
+
 const originRefused = () => new HttpError(403, 'invalid_request', 'origin not allowed', 'origin_refused');
 const badContentType = () =>
   new HttpError(415, 'invalid_request', 'content type must be application/json', 'bad_content_type');
@@ -86,6 +126,81 @@ export function normalizeOrigin(value) {
     throw new TypeError(`allowedOrigins: ${JSON.stringify(value)} is not an http(s) origin`);
   }
   return url.origin;
+}
+
+/** `value` parsed if it is an absolute http(s) URL without credentials or fragment (RFC 6749 §3.1.2), else undefined. */
+function redirectTarget(value) {
+  if (typeof value !== 'string' || value.includes('#')) return undefined;
+  let url;
+  try {
+    url = new URL(value);
+  } catch {
+    return undefined;
+  }
+  return /^https?:$/.test(url.protocol) && url.username === '' && url.password === '' ? url : undefined;
+}
+
+/**
+ * Whether `value` may receive authorization responses or post-logout redirects: exactly one of
+ * `allowList`, or a redirect target on a loopback host (any port and path, as RFC 8252 §7.3
+ * allows for apps on the user's machine).
+ */
+function isAcceptableRedirectUri(value, allowList) {
+  return allowList.includes(value) || ['127.0.0.1', 'localhost', '[::1]'].includes(redirectTarget(value)?.hostname);
+}
+
+/** `list` (the `redirectUris` option) checked: every entry a redirect target, else a TypeError. */
+export function checkRedirectUris(list) {
+  if (!Array.isArray(list)) throw new TypeError('redirectUris must be an array of URLs');
+  for (const value of list) {
+    if (!redirectTarget(value)) {
+      throw new TypeError(`redirectUris: ${JSON.stringify(value)} is not an absolute http(s) URL without credentials or fragment`);
+    }
+  }
+  return [...list];
+}
+
+/** `uri` with `params` (those not undefined) appended to its query, the query it has kept as it is. */
+function withQuery(uri, params) {
+  const extra = new URLSearchParams(Object.entries(params).filter(([, v]) => v !== undefined)).toString();
+  if (extra === '') return uri;
+  const sep = !uri.includes('?') ? '?' : uri.endsWith('?') || uri.endsWith('&') ? '' : '&';
+  return `${uri}${sep}${extra}`;
+}
+
+function escapeHtml(value) {
+  return String(value).replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
+}
+
+/** A small self-contained page (no external assets) around `body`, which must be escaped HTML. */
+function htmlPage(title, body) {
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${escapeHtml(title)}</title>
+<style>
+  body { font: 16px/1.5 system-ui, sans-serif; background: #f3f4f6; color: #111827; margin: 0; }
+  main { max-width: 24rem; margin: 4rem auto; background: #fff; padding: 2rem; border-radius: 8px; box-shadow: 0 1px 3px #0002; }
+  h1 { font-size: 1.4rem; margin: 0 0 1rem; }
+  label { display: block; font-weight: 600; margin-bottom: .25rem; }
+  input[type=text] { box-sizing: border-box; width: 100%; padding: .5rem; font: inherit; border: 1px solid #9ca3af; border-radius: 4px; }
+  .buttons { display: flex; gap: .5rem; margin-top: 1rem; }
+  button { flex: 1; padding: .5rem; font: inherit; border-radius: 4px; border: 1px solid #9ca3af; background: #fff; cursor: pointer; }
+  button#sign-in { background: #2563eb; border-color: #2563eb; color: #fff; }
+  .note, .detail { color: #4b5563; font-size: .875rem; }
+  .message { color: #b91c1c; }
+  code { word-break: break-all; }
+</style>
+</head>
+<body>
+<main>
+${body}
+</main>
+</body>
+</html>
+`;
 }
 
 function checkOrigins(list) {
@@ -122,7 +237,15 @@ function newStats() {
     api401: 0,
     jwksReads: 0,
     revocations: 0,
+    authorizeRequests: 0,
+    codesIssued: 0,
+    codeExchanges: 0,
+    endSessions: 0,
     refreshLog: [],
+    authorizeLog: [],
+    codeExchangeLog: [],
+    revocationLog: [],
+    endSessionLog: [],
   };
 }
 
@@ -253,6 +376,10 @@ export function closeOnSignals(server) {
  *   with opaque access tokens.
  * @param {number|null} [options.jwksMaxAge=null] JWKS `Cache-Control`: null sends `no-store`,
  *   a number N sends `public, max-age=N`.
+ * @param {string[]} [options.redirectUris=[]] redirect_uri and post_logout_redirect_uri values
+ *   accepted beside the loopback ones (any http(s) URL on 127.0.0.1, localhost or [::1]);
+ *   compared as exact strings.
+ * @param {number} [options.authCodeTtl=60] lifetime in seconds of authorization codes.
  */
 export async function startAuthServer(options = {}) {
   const {
@@ -268,6 +395,7 @@ export async function startAuthServer(options = {}) {
     accessTokenFormat = 'jwt',
     idTokens = 'auto',
     jwksMaxAge = null,
+    authCodeTtl = AUTH_CODE_TTL_S,
   } = options;
   checkCount(accessTtl, 'accessTtl');
   checkAlg(alg, 'startAuthServer');
@@ -278,6 +406,8 @@ export async function startAuthServer(options = {}) {
   if (jwksMaxAge !== null) checkCount(jwksMaxAge, 'jwksMaxAge');
   const opaque = accessTokenFormat === 'opaque';
   checkCount(reuseGraceMs, 'reuseGraceMs');
+  checkCount(authCodeTtl, 'authCodeTtl');
+  const redirectUris = checkRedirectUris(options.redirectUris ?? []);
   // Checked before listening; the default needs the port, so it is filled in after.
   let allowedOrigins = options.allowedOrigins === undefined ? undefined : new Set(checkOrigins(options.allowedOrigins));
 
@@ -303,6 +433,8 @@ export async function startAuthServer(options = {}) {
     accessTtl,
     clockSkew: 0,
     reuseGraceMs,
+    failAuthorize: { count: 0, error: 'server_error' },
+    authCodeTtl,
   });
   let faults = defaults();
 
@@ -311,12 +443,22 @@ export async function startAuthServer(options = {}) {
   /** familyId -> { sub, revoked, idToken: boolean, authTime } */
   const families = new Map();
   const issuedRefreshTokens = [];
+  /**
+   * authorization code -> { redirectUri, codeChallenge, nonce, scope, sub, authTime, expiresAtMs, familyId }
+   * (the client is the server's only one; familyId is set once the code is redeemed).
+   */
+  const authCodes = new Map();
   const sockets = new Set();
   let closed = false;
   let url;
   let issuer;
+  /** The server's own origins, from which its pages post their forms. */
+  let serverOrigins;
 
   const serverNowMs = () => Date.now() + faults.clockSkew * 1000;
+  /** Every log entry's `{ seq, at }`: `seq` orders entries across all the logs, `at` is Date.now(). */
+  let lastSeq = 0;
+  const logStamp = () => ({ seq: (lastSeq += 1), at: Date.now() });
 
   // --- tokens ---------------------------------------------------------------------------------
 
@@ -413,6 +555,41 @@ export async function startAuthServer(options = {}) {
     return true;
   }
 
+  /** Revokes every refresh token family of `sub`; returns how many were still live. */
+  function revokeFamiliesOfSub(sub) {
+    let n = 0;
+    for (const family of families.values()) {
+      if (family.sub === sub && !family.revoked) {
+        family.revoked = true;
+        n += 1;
+      }
+    }
+    return n;
+  }
+
+  /** For jose: the key a token's header names, among every key the server still holds (published or not). */
+  function heldKey(header) {
+    const key = signingKeys.find((k) => k.kid === header.kid && k.alg === header.alg);
+    if (!key) throw new Error('no such key');
+    return key.publicKey;
+  }
+
+  /**
+   * The claims of a JWT this server signed with a key it still holds and whose `iss` is its issuer,
+   * expired or not; undefined for anything else.
+   */
+  async function ownJwtClaims(token) {
+    try {
+      const { payload } = await jose.compactVerify(token, heldKey, { algorithms: SIGNING_ALGS });
+      const claims = JSON.parse(new TextDecoder().decode(payload));
+      return claims !== null && typeof claims === 'object' && claims.iss === issuer ? claims : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  const audiences = (claims) => (Array.isArray(claims.aud) ? claims.aud : [claims.aud]);
+
   // --- HTTP plumbing --------------------------------------------------------------------------
 
   /** Sent by a page of an origin not allowed. Without an Origin header it comes from no other origin's page. */
@@ -443,6 +620,29 @@ export async function startAuthServer(options = {}) {
       res.setHeader('Access-Control-Allow-Credentials', 'true');
       res.setHeader('Access-Control-Expose-Headers', EXPOSED_HEADERS);
     }
+  }
+
+  /** An HTML page: never cached, nothing loaded from elsewhere, not to be framed. */
+  function sendHtml(res, status, html, headers = {}) {
+    res.writeHead(status, {
+      'Content-Type': 'text/html; charset=utf-8',
+      'Content-Length': Buffer.byteLength(html),
+      'Cache-Control': 'no-store',
+      'Content-Security-Policy': PAGE_CSP,
+      'X-Frame-Options': 'DENY',
+      ...headers,
+    });
+    res.end(html);
+  }
+
+  function errorPage(e) {
+    return htmlPage(
+      'Request refused',
+      `<h1>Request refused</h1>
+<p>This server answers the request here and does not send it back to the application.</p>
+<p><code id="error">${escapeHtml(e.error)}</code></p>
+<p class="detail" id="error-description">${escapeHtml(e.message)}</p>`,
+    );
   }
 
   function sendJson(res, status, body, headers = {}) {
@@ -493,11 +693,11 @@ export async function startAuthServer(options = {}) {
     checkCookieRequest(req, { json: false });
     const body = parseLooseBody(req, text);
     const user = body.user;
-    if (typeof user !== 'string' || user.length === 0 || user.length > 200) {
+    if (typeof user !== 'string' || user.length === 0 || user.length > MAX_USERNAME_LENGTH) {
       throw new HttpError(400, 'invalid_request', 'user must be a non-empty string');
     }
     for (const name of ['scope', 'nonce']) {
-      if (body[name] !== undefined && (typeof body[name] !== 'string' || body[name].length > 1000)) {
+      if (body[name] !== undefined && (typeof body[name] !== 'string' || body[name].length > MAX_PARAM_LENGTH)) {
         throw new HttpError(400, 'invalid_request', `${name} must be a string`);
       }
     }
@@ -542,6 +742,21 @@ export async function startAuthServer(options = {}) {
     sendJson(res, 200, { revoked }, { 'Set-Cookie': clearedCookie, 'Cache-Control': 'no-store' });
   }
 
+  /** The client_id of a token request, from the form or HTTP Basic (RFC 6749 §2.3.1); undefined if neither. */
+  function clientIdOf(req, form) {
+    let client = form.client_id;
+    const auth = req.headers.authorization ?? '';
+    if (/^basic /i.test(auth)) {
+      const decoded = Buffer.from(auth.slice(6).trim(), 'base64').toString('utf8');
+      const basicId = decodeURIComponent(decoded.split(':')[0] ?? '');
+      if (client !== undefined && client !== basicId) {
+        throw new HttpError(400, 'invalid_request', 'client_id given twice with different values');
+      }
+      client = basicId;
+    }
+    return client;
+  }
+
   /** Parses a refresh request of the given style; returns the presented token or throws HttpError. */
   function presentedToken(req, style, text) {
     if (style === 'oauth2') {
@@ -550,16 +765,7 @@ export async function startAuthServer(options = {}) {
         throw new HttpError(400, 'invalid_request', 'expected application/x-www-form-urlencoded');
       }
       const form = parseForm(text);
-      let client = form.client_id;
-      const auth = req.headers.authorization ?? '';
-      if (/^basic /i.test(auth)) {
-        const decoded = Buffer.from(auth.slice(6).trim(), 'base64').toString('utf8');
-        const basicId = decodeURIComponent(decoded.split(':')[0] ?? '');
-        if (client !== undefined && client !== basicId) {
-          throw new HttpError(400, 'invalid_request', 'client_id given twice with different values');
-        }
-        client = basicId;
-      }
+      const client = clientIdOf(req, form);
       if (!form.grant_type) throw new HttpError(400, 'invalid_request', 'grant_type missing');
       if (form.grant_type !== 'refresh_token') {
         throw new HttpError(400, 'unsupported_grant_type', `grant_type ${form.grant_type} is not supported`);
@@ -602,11 +808,10 @@ export async function startAuthServer(options = {}) {
     return { status: error === 'invalid_grant' ? 401 : status, body: { error, ...(description ? { error_description: description } : {}) } };
   }
 
-  async function refresh(req, res, style) {
-    requirePost(req);
-    const text = await readBody(req);
+  /** A refresh request of `style` whose body `text` has been read. */
+  async function refresh(req, res, style, text) {
     stats.refreshRequests += 1;
-    const log = (outcome, status) => stats.refreshLog.push({ at: Date.now(), style, outcome, status });
+    const log = (outcome, status) => stats.refreshLog.push({ ...logStamp(), style, outcome, status });
     const noStore = { 'Cache-Control': 'no-store', Pragma: 'no-cache' };
     const refuse = (e) => {
       if (!(e instanceof HttpError)) throw e;
@@ -692,6 +897,331 @@ export async function startAuthServer(options = {}) {
     sendJson(res, 200, refreshBody(style, grant), headers);
   }
 
+  // --- sign-in (authorization code flow with PKCE) and sign-out --------------------------------
+
+  /** Query or form entries -> `{ params, repeated }`: the first value of each name, and the names sent more than once. */
+  function requestParams(entries) {
+    const params = Object.create(null);
+    const repeated = new Set();
+    for (const [k, v] of entries) {
+      if (Object.hasOwn(params, k)) repeated.add(k);
+      else params[k] = v;
+    }
+    return { params, repeated };
+  }
+
+  /**
+   * The login form comes from the server's own page: its Origin, when the browser sends one,
+   * must be the page's (the Host it was served from, or one of the server's origins), so that
+   * another site's form cannot sign a user in.
+   */
+  function checkLoginFormOrigin(req) {
+    const origin = req.headers.origin;
+    if (origin !== undefined && origin !== `http://${req.headers.host}` && !serverOrigins.has(origin)) {
+      throw pageError(403, 'invalid_request', 'origin not allowed', 'origin_refused');
+    }
+  }
+
+  /** The parameters of a form POST to a page route (as `requestParams`); anything but a form gets a 415 page. */
+  function pageFormParams(req, text) {
+    const type = (req.headers['content-type'] ?? '').toLowerCase();
+    if (!type.startsWith('application/x-www-form-urlencoded')) {
+      throw pageError(415, 'invalid_request', 'expected application/x-www-form-urlencoded', 'bad_content_type');
+    }
+    return requestParams(new URLSearchParams(text));
+  }
+
+  /**
+   * Checks an authorization request (RFC 6749 §4.1.1, RFC 7636 §4.3, OIDC Core §3.1.2.1).
+   * A bad client_id or redirect_uri throws a page error: such a request gets no redirect
+   * (RFC 6749 §4.1.2.1). Any other fault is returned as `{ error, description }`, to be sent to
+   * the redirect_uri; undefined when the request is fine.
+   */
+  function checkAuthorizeRequest({ params, repeated }) {
+    for (const name of ['client_id', 'redirect_uri']) {
+      if (repeated.has(name)) throw pageError(400, 'invalid_request', `parameter ${name} repeated`);
+    }
+    if (!params.client_id) throw pageError(400, 'invalid_request', 'client_id missing');
+    if (params.client_id !== clientId) throw pageError(400, 'invalid_client', `unknown client_id ${JSON.stringify(params.client_id)}`);
+    if (!params.redirect_uri) throw pageError(400, 'invalid_request', 'redirect_uri missing');
+    if (!isAcceptableRedirectUri(params.redirect_uri, redirectUris)) {
+      throw pageError(
+        400,
+        'invalid_request',
+        `redirect_uri ${JSON.stringify(params.redirect_uri)} is neither an http(s) URL on 127.0.0.1, localhost or [::1] ` +
+          'nor one of the redirectUris option',
+      );
+    }
+    const fault = (error, description) => ({ error, description });
+    const [again] = repeated;
+    if (again !== undefined) return fault('invalid_request', `parameter ${again} repeated`);
+    if (!params.response_type) return fault('invalid_request', 'response_type missing');
+    if (params.response_type !== 'code') return fault('unsupported_response_type', 'only response_type=code is supported');
+    if (!params.code_challenge) return fault('invalid_request', 'code_challenge missing: PKCE (RFC 7636) is required');
+    if (params.code_challenge_method !== 'S256') {
+      return fault('invalid_request', `code_challenge_method must be S256, not ${params.code_challenge_method ?? 'missing (plain)'}`);
+    }
+    if (!S256_CHALLENGE.test(params.code_challenge)) return fault('invalid_request', 'code_challenge must be 43 base64url characters');
+    for (const name of ['scope', 'nonce']) {
+      if ((params[name]?.length ?? 0) > MAX_PARAM_LENGTH) return fault('invalid_request', `${name} too long`);
+    }
+    if (params.audience !== undefined && params.audience !== audience) {
+      return fault('invalid_target', `unknown audience ${JSON.stringify(params.audience)}`);
+    }
+    const prompts = (params.prompt ?? '').split(' ').filter(Boolean);
+    if (prompts.includes('none')) {
+      return prompts.length === 1
+        ? fault('login_required', 'prompt=none: this server keeps no sign-in session, the user has to sign in')
+        : fault('invalid_request', 'prompt=none goes with no other value');
+    }
+    return undefined;
+  }
+
+  /** The login page: a user name and Sign in / Deny, the request carried on in hidden fields. */
+  function loginPage(params, message) {
+    const hidden = AUTHORIZE_PARAMS.filter((name) => params[name] !== undefined)
+      .map((name) => `<input type="hidden" name="${name}" value="${escapeHtml(params[name])}">`)
+      .join('\n');
+    const username = params.username ?? (params.login_hint || DEFAULT_USERNAME);
+    const scopes = (params.scope ?? '').split(' ').filter(Boolean);
+    const asking = scopes.length > 0 ? `, asking for <span id="scope">${escapeHtml(scopes.join(' '))}</span>` : '';
+    return htmlPage(
+      'Sign in',
+      `<h1>Sign in</h1>
+<p class="detail">to <b id="client">${escapeHtml(params.client_id)}</b>${asking}</p>
+<form method="post" action="/authorize">
+${hidden}
+<label for="username">User name</label>
+<input type="text" id="username" name="username" value="${escapeHtml(username)}"
+  autocomplete="username" maxlength="${MAX_USERNAME_LENGTH}" required autofocus>
+${message ? `<p class="message" id="message" role="alert">${escapeHtml(message)}</p>\n` : ''}<div class="buttons">
+<button type="submit" id="sign-in" name="action" value="sign_in">Sign in</button>
+<button type="submit" id="deny" name="action" value="deny" formnovalidate>Deny</button>
+</div>
+</form>
+<p class="note">Local test server ${escapeHtml(issuer)}: no passwords, the user name becomes the <code>sub</code> of the tokens.</p>`,
+    );
+  }
+
+  /** An authorization response (RFC 6749 §4.1.2 / §4.1.2.1): 302 to the redirect_uri with `params` and `iss` (RFC 9207). */
+  function sendAuthorizationResponse(res, redirectUri, params) {
+    res.writeHead(302, { Location: withQuery(redirectUri, { ...params, iss: issuer }), 'Cache-Control': 'no-store', 'Content-Length': 0 });
+    res.end();
+  }
+
+  /** A one-time code for the checked request `params`, signed in as `sub`. */
+  function issueCode(params, sub) {
+    const code = randomToken(AUTH_CODE_BYTES);
+    authCodes.set(code, {
+      redirectUri: params.redirect_uri,
+      codeChallenge: params.code_challenge,
+      nonce: params.nonce,
+      scope: params.scope,
+      sub,
+      authTime: Math.floor(serverNowMs() / 1000),
+      expiresAtMs: serverNowMs() + faults.authCodeTtl * 1000,
+      familyId: null,
+    });
+    stats.codesIssued += 1;
+    return code;
+  }
+
+  /**
+   * `GET /authorize` checks the request and shows the login page; the page's form comes back
+   * as `POST /authorize` with the same parameters plus `username` and `action` (`sign_in` or
+   * `deny`), is checked again and answered with a redirect carrying a code or an error.
+   * `failAuthorizeNext` makes either answer an error redirect instead.
+   */
+  async function authorize(req, res) {
+    const post = req.method === 'POST';
+    if (!post && req.method !== 'GET') throw new HttpError(405, 'invalid_request', 'use GET or POST');
+    stats.authorizeRequests += 1;
+    const log = (outcome, { error = null, sub = null } = {}) =>
+      stats.authorizeLog.push({ ...logStamp(), method: req.method, outcome, error, sub });
+    let request;
+    let fault;
+    try {
+      if (post) {
+        const text = await readBody(req);
+        checkLoginFormOrigin(req);
+        request = pageFormParams(req, text);
+      } else {
+        request = requestParams(new URL(req.url, 'http://x').searchParams);
+      }
+      fault = checkAuthorizeRequest(request);
+      if (post && !fault && !['sign_in', 'deny'].includes(request.params.action)) {
+        throw pageError(400, 'invalid_request', 'action must be sign_in or deny');
+      }
+    } catch (e) {
+      if (e instanceof HttpError) log('refused', { error: e.error });
+      throw e;
+    }
+    const { params } = request;
+    const back = (outcome, answer, extra = {}) => {
+      log(outcome, extra);
+      sendAuthorizationResponse(res, params.redirect_uri, { ...answer, state: params.state });
+    };
+    const injected = faults.failAuthorize;
+    if (injected.count > 0) {
+      injected.count -= 1;
+      return back('injected', { error: injected.error, error_description: 'injected failure' }, { error: injected.error });
+    }
+    if (fault) return back('error', { error: fault.error, error_description: fault.description }, { error: fault.error });
+    if (!post) {
+      log('login_page');
+      return sendHtml(res, 200, loginPage(params));
+    }
+    if (params.action === 'deny') {
+      return back('access_denied', { error: 'access_denied', error_description: 'the user denied the sign-in' }, { error: 'access_denied' });
+    }
+    const username = (params.username ?? '').trim();
+    if (username === '' || username.length > MAX_USERNAME_LENGTH) {
+      log('login_page', { error: 'invalid_username' });
+      return sendHtml(res, 400, loginPage(params, `Enter a user name of at most ${MAX_USERNAME_LENGTH} characters.`));
+    }
+    return back('code_issued', { code: issueCode(params, username) }, { sub: username });
+  }
+
+  /** True for a form POST to /oauth/token whose only grant_type is authorization_code. */
+  function isCodeGrant(req, text) {
+    if (!(req.headers['content-type'] ?? '').toLowerCase().startsWith('application/x-www-form-urlencoded')) return false;
+    const grants = new URLSearchParams(text).getAll('grant_type');
+    return grants.length === 1 && grants[0] === 'authorization_code';
+  }
+
+  /** RFC 7636 §4.6: BASE64URL(SHA256(ASCII(verifier))) == challenge, compared in constant time. */
+  function pkceMatches(verifier, challenge) {
+    const computed = Buffer.from(crypto.createHash('sha256').update(verifier, 'ascii').digest('base64url'));
+    const expected = Buffer.from(challenge);
+    return computed.length === expected.length && crypto.timingSafeEqual(computed, expected);
+  }
+
+  /**
+   * `POST /oauth/token` with `grant_type=authorization_code` (RFC 6749 §4.1.3, RFC 7636 §4.5):
+   * `code`, `redirect_uri`, `client_id`, `code_verifier`. A failed check leaves the code as it
+   * was; the first success spends it and starts a refresh token family, which a later exchange
+   * of the spent code revokes (RFC 6749 §4.1.2). Synchronous from the checks to the spending,
+   * so that of concurrent exchanges of one code only one succeeds.
+   */
+  async function exchangeCode(req, res, text) {
+    stats.codeExchanges += 1;
+    const noStore = { 'Cache-Control': 'no-store', Pragma: 'no-cache' };
+    let presented = null;
+    let record;
+    const log = (outcome, status) =>
+      stats.codeExchangeLog.push({ ...logStamp(), outcome, status, code: presented, sub: record?.sub ?? null });
+    let form;
+    try {
+      form = parseForm(text);
+      presented = form.code ?? null;
+      const client = clientIdOf(req, form);
+      if (client === undefined) throw new HttpError(400, 'invalid_request', 'client_id missing');
+      if (client !== clientId) throw new HttpError(401, 'invalid_client', 'unknown client_id');
+      for (const name of ['code', 'redirect_uri', 'code_verifier']) {
+        if (!form[name]) throw new HttpError(400, 'invalid_request', `${name} missing`);
+      }
+      if (!CODE_VERIFIER.test(form.code_verifier)) {
+        throw new HttpError(400, 'invalid_request', 'code_verifier must be 43 to 128 characters of A-Z a-z 0-9 - . _ ~');
+      }
+      record = authCodes.get(form.code);
+      if (!record) throw new HttpError(400, 'invalid_grant', 'unknown authorization code', 'unknown_code');
+      if (record.familyId !== null) {
+        families.get(record.familyId).revoked = true;
+        throw new HttpError(400, 'invalid_grant', 'authorization code already used; the tokens issued for it are revoked', 'code_reused');
+      }
+      if (serverNowMs() >= record.expiresAtMs) throw new HttpError(400, 'invalid_grant', 'authorization code expired', 'code_expired');
+      if (record.redirectUri !== form.redirect_uri) {
+        throw new HttpError(400, 'invalid_grant', 'redirect_uri differs from the authorization request', 'redirect_uri_mismatch');
+      }
+      if (!pkceMatches(form.code_verifier, record.codeChallenge)) {
+        throw new HttpError(400, 'invalid_grant', 'code_verifier does not match the code_challenge', 'pkce_mismatch');
+      }
+    } catch (e) {
+      if (!(e instanceof HttpError)) throw e;
+      log(e.outcome, e.status);
+      sendJson(res, e.status, { error: e.error, error_description: e.message }, noStore);
+      return;
+    }
+    const familyId = randomToken(9);
+    record.familyId = familyId;
+    const family = { sub: record.sub, revoked: false, idToken: wantsIdToken(record.scope), authTime: record.authTime };
+    families.set(familyId, family);
+    const refreshToken = newRefreshToken(familyId, record.sub);
+    log('exchanged', 200);
+    const grant = await grantFor(record.sub, refreshToken, family, { nonce: record.nonce });
+    sendJson(
+      res,
+      200,
+      {
+        access_token: grant.accessToken,
+        token_type: 'Bearer',
+        expires_in: grant.expiresIn,
+        refresh_token: refreshToken,
+        ...(grant.idToken ? { id_token: grant.idToken } : {}),
+        ...(record.scope !== undefined ? { scope: record.scope } : {}),
+      },
+      noStore,
+    );
+  }
+
+  /**
+   * OIDC RP-Initiated Logout 1.0: `GET /end-session` (or a form POST) with `id_token_hint`,
+   * `client_id`, `post_logout_redirect_uri` and `state`, all optional. A hint must be an ID token
+   * this server signed for its client (expired is fine, the session may have outlasted it); every
+   * refresh token family of its `sub` is revoked. Then 302 to an acceptable
+   * post_logout_redirect_uri (with `state`), else a signed-out page. A forged hint or another
+   * client_id get a 400 page and change nothing.
+   */
+  async function endSession(req, res) {
+    const post = req.method === 'POST';
+    if (!post && req.method !== 'GET') throw new HttpError(405, 'invalid_request', 'use GET or POST');
+    // No origin check: any page may end a session here, as any link may (RP-Initiated Logout §2).
+    const { params, repeated } = post ? pageFormParams(req, await readBody(req)) : requestParams(new URL(req.url, 'http://x').searchParams);
+    stats.endSessions += 1;
+    const entry = {
+      sub: null,
+      clientId: params.client_id ?? null,
+      postLogoutRedirectUri: params.post_logout_redirect_uri ?? null,
+      state: params.state ?? null,
+      revokedFamilies: 0,
+    };
+    const refuse = (outcome, description) => {
+      stats.endSessionLog.push({ ...logStamp(), outcome, ...entry });
+      return pageError(400, outcome === 'invalid_client' ? 'invalid_client' : 'invalid_request', description);
+    };
+    const [again] = repeated;
+    if (again !== undefined) throw refuse('invalid_request', `parameter ${again} repeated`);
+    if (params.client_id !== undefined && params.client_id !== clientId) {
+      throw refuse('invalid_client', `unknown client_id ${JSON.stringify(params.client_id)}`);
+    }
+    if (params.id_token_hint !== undefined) {
+      const claims = await ownJwtClaims(params.id_token_hint);
+      if (!claims || !audiences(claims).includes(clientId) || typeof claims.sub !== 'string') {
+        throw refuse('invalid_id_token_hint', 'id_token_hint is not an ID token this server issued to its client');
+      }
+      entry.sub = claims.sub;
+      entry.revokedFamilies = revokeFamiliesOfSub(claims.sub);
+    }
+    const target = params.post_logout_redirect_uri;
+    if (target !== undefined && isAcceptableRedirectUri(target, redirectUris)) {
+      stats.endSessionLog.push({ ...logStamp(), outcome: 'redirected', ...entry });
+      res.writeHead(302, { Location: withQuery(target, { state: params.state }), 'Cache-Control': 'no-store', 'Content-Length': 0 });
+      res.end();
+      return;
+    }
+    stats.endSessionLog.push({ ...logStamp(), outcome: 'signed_out', ...entry });
+    const note =
+      target === undefined
+        ? ''
+        : `\n<p class="detail" id="not-redirected">Not sent on to <code>${escapeHtml(target)}</code>: ` +
+          'it is no acceptable post_logout_redirect_uri.</p>';
+    sendHtml(
+      res,
+      200,
+      htmlPage('Signed out', `<h1>Signed out</h1>\n<p id="signed-out">You are signed out of ${escapeHtml(issuer)}.</p>${note}`),
+    );
+  }
+
   /** OIDC Discovery 1.0 / RFC 8414 metadata (the same document on both routes). */
   function metadata() {
     return {
@@ -700,11 +1230,14 @@ export async function startAuthServer(options = {}) {
       token_endpoint: `${url}/oauth/token`,
       jwks_uri: `${url}/.well-known/jwks.json`,
       revocation_endpoint: `${url}/oauth/revoke`,
+      end_session_endpoint: `${url}/end-session`,
       response_types_supported: ['code'],
+      response_modes_supported: ['query'],
       subject_types_supported: ['public'],
       id_token_signing_alg_values_supported: [current.alg, ...SIGNING_ALGS.filter((a) => a !== current.alg)],
       code_challenge_methods_supported: ['S256'],
-      grant_types_supported: ['refresh_token'],
+      grant_types_supported: ['authorization_code', 'refresh_token'],
+      authorization_response_iss_parameter_supported: true,
       token_endpoint_auth_methods_supported: ['none'],
       revocation_endpoint_auth_methods_supported: ['none'],
       scopes_supported: ['openid', 'offline_access'],
@@ -728,10 +1261,23 @@ export async function startAuthServer(options = {}) {
     sendJson(res, 200, publishedJwks(), { 'Cache-Control': cache });
   }
 
+  /** What a presented token is to this server, for `revocationLog`: its kind and subject. */
+  async function tokenKind(token) {
+    const refresh = refreshTokens.get(token);
+    if (refresh) return { kind: 'refresh_token', sub: refresh.sub };
+    const opaqueAccess = opaqueAccessTokens.get(token);
+    if (opaqueAccess) return { kind: 'access_token', sub: opaqueAccess.sub };
+    const claims = await ownJwtClaims(token);
+    if (claims && audiences(claims).includes(audience)) return { kind: 'access_token', sub: claims.sub ?? null };
+    if (claims && audiences(claims).includes(clientId)) return { kind: 'id_token', sub: claims.sub ?? null };
+    return { kind: 'unknown', sub: null };
+  }
+
   /**
    * RFC 7009 revocation: form POST `token=…` (`token_type_hint` optional, `client_id` optional
    * for this public client). A refresh token revokes its whole family, an opaque access token
-   * is forgotten; an unknown token is no error (§2.2). Answers 200 with an empty body.
+   * is forgotten; an unknown token is no error (§2.2). Answers 200 with an empty body. Each
+   * revocation is logged in `revocationLog`.
    */
   async function revoke(req, res) {
     requirePost(req);
@@ -744,7 +1290,9 @@ export async function startAuthServer(options = {}) {
     if (form.client_id !== undefined && form.client_id !== clientId) throw new HttpError(401, 'invalid_client', 'unknown client_id');
     if (!form.token) throw new HttpError(400, 'invalid_request', 'token missing');
     stats.revocations += 1;
+    const { kind, sub } = await tokenKind(form.token);
     if (!revokeFamilyOf(form.token)) opaqueAccessTokens.delete(form.token);
+    stats.revocationLog.push({ ...logStamp(), kind, sub, tokenTypeHint: form.token_type_hint ?? null, clientId: form.client_id ?? null });
     res.writeHead(200, { 'Cache-Control': 'no-store', 'Content-Length': 0 });
     res.end();
   }
@@ -779,12 +1327,7 @@ export async function startAuthServer(options = {}) {
     }
     try {
       // Any key the server still holds (published or not) verifies; a dropped key no longer does.
-      const keyFor = (header) => {
-        const key = signingKeys.find((k) => k.kid === header.kid && k.alg === header.alg);
-        if (!key) throw new Error('no such key');
-        return key.publicKey;
-      };
-      const { payload } = await jose.jwtVerify(match[1], keyFor, {
+      const { payload } = await jose.jwtVerify(match[1], heldKey, {
         algorithms: SIGNING_ALGS,
         issuer,
         audience,
@@ -846,7 +1389,12 @@ export async function startAuthServer(options = {}) {
 
   async function route(req, res, pathname) {
     const style = REFRESH_ROUTES.get(pathname);
-    if (style) return refresh(req, res, style);
+    if (style) {
+      requirePost(req);
+      const text = await readBody(req);
+      if (style === 'oauth2' && isCodeGrant(req, text)) return exchangeCode(req, res, text);
+      return refresh(req, res, style, text);
+    }
     const get = req.method === 'GET' || req.method === 'HEAD';
     switch (pathname) {
       case '/login':
@@ -874,8 +1422,9 @@ export async function startAuthServer(options = {}) {
         if (get) return sendJson(res, 200, metadata());
         break;
       case '/authorize':
-        if (get) throw new HttpError(501, 'temporarily_unavailable', 'sign-in (authorization code flow) is not implemented by this server yet');
-        break;
+        return authorize(req, res);
+      case '/end-session':
+        return endSession(req, res);
       case '/oauth/revoke':
         return revoke(req, res);
       default:
@@ -901,7 +1450,9 @@ export async function startAuthServer(options = {}) {
       await route(req, res, pathname);
     } catch (e) {
       if (res.headersSent || req.socket.destroyed) return;
-      if (e instanceof HttpError) {
+      if (e instanceof HttpError && e.page) {
+        sendHtml(res, e.status, errorPage(e));
+      } else if (e instanceof HttpError) {
         sendJson(res, e.status, { error: e.error, error_description: e.message });
       } else if (e instanceof SyntaxError) {
         sendJson(res, 400, { error: 'invalid_request', error_description: 'body is not valid JSON' });
@@ -988,14 +1539,28 @@ export async function startAuthServer(options = {}) {
       }
       faults.failJwks = { count: n, status };
     },
+    /**
+     * The next `n` authorization requests (GET or POST /authorize with a valid client_id and
+     * redirect_uri) are answered with a redirect carrying `error` (and state, iss) at once.
+     */
+    failAuthorizeNext(error = 'server_error', n = 1) {
+      if (typeof error !== 'string' || !ERROR_CODE.test(error)) throw new TypeError('failAuthorizeNext: error must be an RFC 6749 error code');
+      faults.failAuthorize = { count: checkCount(n, 'failAuthorizeNext'), error };
+    },
+    /** Lifetime in seconds of authorization codes issued from now on (0: expired at once). */
+    setAuthCodeTtl(seconds) {
+      faults.authCodeTtl = checkCount(seconds, 'setAuthCodeTtl');
+    },
     /** All faults and settings back to the start options (stats, tokens and keys are kept). */
     reset() {
       faults = defaults();
     },
+    /** Zeroes the counters and empties the logs (the same arrays; `seq` keeps counting). */
     resetStats() {
-      const fresh = newStats();
-      for (const k of Object.keys(fresh)) if (k !== 'refreshLog') stats[k] = fresh[k];
-      stats.refreshLog.length = 0;
+      for (const [k, v] of Object.entries(newStats())) {
+        if (Array.isArray(v)) stats[k].length = 0;
+        else stats[k] = v;
+      }
     },
     /** Every refresh token value handed out so far, e.g. to assert that none leaked into a page. */
     issuedRefreshTokens() {
@@ -1029,7 +1594,8 @@ export async function startAuthServer(options = {}) {
   const urlHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   url = `http://${urlHost}:${address.port}`;
   issuer = options.issuer ?? url;
-  allowedOrigins ??= new Set(ownOrigins(address.port, url, issuer));
+  serverOrigins = new Set(ownOrigins(address.port, url, issuer));
+  allowedOrigins ??= new Set(serverOrigins);
 
   return {
     url,
@@ -1038,6 +1604,7 @@ export async function startAuthServer(options = {}) {
     audience,
     clientId,
     allowedOrigins: [...allowedOrigins],
+    redirectUris: [...redirectUris],
     accessTokenFormat,
     /** The alg of the current signing key. */
     get alg() {

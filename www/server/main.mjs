@@ -2,17 +2,18 @@
 // Starts the local auth server: node www/server/main.mjs --port 8787 [--static DIR]
 // Other flags: --host, --access-ttl SECONDS, --audience, --issuer, --client-id, --reuse-grace-ms,
 // --allowed-origin ORIGIN (repeatable), --alg ES256|RS256|PS256, --access-token-format jwt|opaque,
-// --id-tokens auto|always|never, --jwks-max-age SECONDS.
+// --id-tokens auto|always|never, --jwks-max-age SECONDS, --redirect-uri URI (repeatable).
 
 import { parseArgs } from 'node:util';
-import { closeOnSignals, normalizeOrigin, SIGNING_ALGS, startAuthServer } from './auth-server.mjs';
+import { checkRedirectUris, closeOnSignals, normalizeOrigin, SIGNING_ALGS, startAuthServer } from './auth-server.mjs';
 
 const USAGE =
   'usage: node www/server/main.mjs [--port 8787] [--static DIR] [--host 127.0.0.1] [--access-ttl 300]\n' +
   '       [--audience jwt-keeper-demo] [--issuer URL] [--client-id demo-client] [--reuse-grace-ms 2000]\n' +
   '       [--allowed-origin ORIGIN ...]   (default: the server\'s own origins)\n' +
   '       [--alg ES256|RS256|PS256] [--access-token-format jwt|opaque] [--id-tokens auto|always|never]\n' +
-  '       [--jwks-max-age SECONDS]   (default: JWKS sent with Cache-Control: no-store)';
+  '       [--jwks-max-age SECONDS]   (default: JWKS sent with Cache-Control: no-store)\n' +
+  '       [--redirect-uri URI ...]   (accepted beside any http(s) URL on 127.0.0.1, localhost, [::1])';
 
 /** `value` if it is one of `allowed`, else a usage error. */
 function oneOf(value, allowed, flag) {
@@ -44,6 +45,17 @@ function origins(values) {
   }
 }
 
+/** Checks every --redirect-uri here, so that a bad one is a usage error rather than a crash. */
+function redirectUris(values) {
+  if (values === undefined) return undefined;
+  try {
+    return checkRedirectUris(values);
+  } catch (e) {
+    console.error(`--redirect-uri: ${e.message.replace(/^redirectUris: /, '')}\n${USAGE}`);
+    process.exit(2);
+  }
+}
+
 let values;
 try {
   ({ values } = parseArgs({
@@ -61,6 +73,7 @@ try {
       'access-token-format': { type: 'string' },
       'id-tokens': { type: 'string' },
       'jwks-max-age': { type: 'string' },
+      'redirect-uri': { type: 'string', multiple: true },
       help: { type: 'boolean', short: 'h' },
     },
   }));
@@ -87,6 +100,7 @@ const server = await startAuthServer({
   accessTokenFormat: oneOf(values['access-token-format'], ['jwt', 'opaque'], '--access-token-format'),
   idTokens: ID_TOKEN_FLAGS[oneOf(values['id-tokens'], Object.keys(ID_TOKEN_FLAGS), '--id-tokens')],
   jwksMaxAge: integer(values['jwks-max-age'], '--jwks-max-age'),
+  redirectUris: redirectUris(values['redirect-uri']),
 });
 console.log(`auth server listening on ${server.url}`);
 
