@@ -88,6 +88,8 @@ class AuthClient {
   #fresh = null;
   // The storage record while storage is missing or refuses to store (QuotaExceededError).
   #memory = null;
+  // The sign-in transaction while sessionStorage is missing or refuses it.
+  #transaction = null;
   #memoryOnly = false;
   #disposed = false;
 
@@ -103,7 +105,7 @@ class AuthClient {
   #open(onKeys) {
     const [key, kind] = keyText(this.#publicKey);
     const core = call(() => new glue.WasmCore(this.#options, key, kind, Math.random() * 2 ** 53));
-    const ep = { core, generation: generation(), started: false, timer: undefined, fetches: new Map(), locks: new Map(), off: [], channel: null, storage: null, key: '' };
+    const ep = { core, generation: generation(), started: false, timer: undefined, fetches: new Map(), locks: new Map(), off: [], channel: null, storage: null, key: '', transactionKey: '' };
     let setup;
     try {
       setup = JSON.parse(call(() => core.setup()));
@@ -116,6 +118,7 @@ class AuthClient {
       throw new AuthError(setup.error.code, setup.error.message);
     }
     ep.key = setup.key;
+    ep.transactionKey = setup.transaction;
     onKeys?.(setup.keys);
     this.#epoch = ep;
     this.#fresh = null;
@@ -251,10 +254,18 @@ class AuthClient {
         const c = this.#calls.get(e.call);
         if (!c) return undefined;
         this.#calls.delete(e.call);
-        if (e.error) c.reject(new AuthError(e.error.code, e.error.message));
-        else c.resolve(e.value ?? undefined);
+        if (e.error) c.reject(authError(e.error));
+        else c.resolve(c.map ? c.map(e.value) : e.value ?? undefined);
         return undefined;
       }
+      case 'transaction':
+        return this.#writeTransaction(ep, e.text);
+      case 'navigate':
+        globalThis.location?.assign(e.url);
+        return undefined;
+      case 'address':
+        globalThis.history?.replaceState(globalThis.history.state, '', e.url);
+        return undefined;
       case 'state':
         this.#state = { authenticated: e.authenticated, claims: e.claims, user: e.user, expiresAt: e.expiresAt };
         return undefined;
@@ -273,7 +284,7 @@ class AuthClient {
     }
   }
 
-  #send(ep, { id, method, url, headers, body, credentials, timeoutMs }) {
+  #send(ep, { id, method, url, headers, body, credentials, timeoutMs, keepalive }) {
     const controller = new AbortController();
     let timedOut = false;
     const timer = later(() => {
@@ -294,7 +305,7 @@ class AuthClient {
       ep.fetches.delete(id);
       this.#input(ep, { ...input, id, stored: this.#read(ep) });
     };
-    const init = bare({ method, headers, body: method === 'GET' ? undefined : body, credentials, cache: 'no-store', signal: controller.signal });
+    const init = bare({ method, headers, body: method === 'GET' ? undefined : body, credentials, cache: 'no-store', signal: controller.signal, keepalive });
     new Promise((resolve) => resolve(fetch(url, init)))
       .then(async (response) => {
         const text = await response.text();
@@ -386,6 +397,29 @@ class AuthClient {
     }
   }
 
+  // The sign-in transaction lives in sessionStorage (this tab, through the redirect).
+  #readTransaction(ep) {
+    try {
+      const text = globalThis.sessionStorage?.getItem(ep.transactionKey);
+      if (typeof text === 'string') return text;
+    } catch {
+      // fall back to memory
+    }
+    return this.#transaction;
+  }
+
+  #writeTransaction(ep, text) {
+    this.#transaction = text;
+    try {
+      const storage = globalThis.sessionStorage;
+      if (!storage) return;
+      if (text === null) storage.removeItem(ep.transactionKey);
+      else storage.setItem(ep.transactionKey, text);
+    } catch {
+      // memory only: a sign-in that leaves the page cannot come back to it
+    }
+  }
+
   // Listeners run in a later microtask, in order, each isolated from the others; none runs
   // once the client is disposed, not even the rest of those of the event being delivered.
   #emit(ep, type, detail) {
@@ -466,17 +500,19 @@ class AuthClient {
     for (const c of calls) c.reject(error);
   }
 
-  // A call the core settles: `input` gets the call's id.
-  #request(input) {
+  // A call the core settles: `input` (or `input(ep)`) gets the call's id; `map` reads the
+  // value it resolves with.
+  #request(input, map) {
     if (this.#disposed) return Promise.reject(disposed());
     this.#sync();
     const ep = this.#epoch;
     if (ep === null) return Promise.reject(new AuthError('internal', 'jwt-keeper could not restart the client'));
     const id = this.#nextCall;
     this.#nextCall += 1;
+    const fields = typeof input === 'function' ? input(ep) : input;
     return new Promise((resolve, reject) => {
-      this.#calls.set(id, { resolve, reject });
-      if (!this.#input(ep, { ...input, call: id })) {
+      this.#calls.set(id, { resolve, reject, map });
+      if (!this.#input(ep, { ...fields, call: id })) {
         this.#calls.delete(id);
         reject(new AuthError('malformed', 'the values must be JSON values'));
       }
@@ -537,10 +573,59 @@ class AuthClient {
     return fetch(withBearer(replay, fresh));
   }
 
-  /** Ends the session here and in the other tabs; emits `logout` `{reason: 'user'}`. */
-  logout() {
-    this.#sync();
-    this.#input(this.#epoch, { t: 'logout' });
+  /**
+   * Ends the session here and in the other tabs (emits `logout` `{reason: 'user'}`), then
+   * revokes the refresh token at the provider and, with `returnTo`, goes to its end-session
+   * page. A rejection (`malformed` returnTo) nobody awaits is not reported as unhandled.
+   */
+  logout(options) {
+    let returnTo = null;
+    try {
+      if (options !== undefined && options !== null) {
+        if (typeof options !== 'object') throw new TypeError('not an object');
+        if (Object.hasOwn(options, 'returnTo')) returnTo = options.returnTo instanceof URL ? options.returnTo.href : options.returnTo;
+      }
+    } catch {
+      returnTo = false;
+    }
+    const done = this.#request({ t: 'logout', returnTo });
+    done.catch(() => {});
+    return done;
+  }
+
+  /**
+   * Signs in at the provider (authorization code + PKCE): stores the transaction in
+   * sessionStorage, then navigates to the authorization endpoint.
+   */
+  loginWithRedirect(options) {
+    const given = Object.create(null);
+    try {
+      if (options !== undefined && options !== null) {
+        if (typeof options !== 'object') throw new TypeError('not an object');
+        for (const name of Object.keys(options)) given[name] = options[name];
+      }
+    } catch (cause) {
+      return Promise.reject(new AuthError('malformed', 'loginWithRedirect needs an object of options', { cause }));
+    }
+    let random = null;
+    try {
+      random = Array.from(globalThis.crypto.getRandomValues(new Uint8Array(64)));
+    } catch {
+      // no crypto.getRandomValues: the core refuses (unsupported)
+    }
+    return this.#request({ t: 'login', options: given, random, origin: here('origin') }).then(() => undefined);
+  }
+
+  /**
+   * Completes the sign-in on the page the provider returned to (default `location.href`);
+   * resolves with `{ appState }`. The same URL twice gives the same result, one exchange.
+   */
+  handleRedirectCallback(url) {
+    const address = here('href');
+    const given = url === undefined ? address : typeof URL === 'function' && url instanceof URL ? url.href : url;
+    if (typeof given !== 'string') return Promise.reject(new AuthError('malformed', 'handleRedirectCallback needs the callback URL'));
+    const input = (ep) => ({ t: 'callback', url: given, address, transaction: this.#readTransaction(ep) });
+    return this.#request(input, (value) => JSON.parse(value));
   }
 
   /** Whether there is a session. */
@@ -606,6 +691,27 @@ function forget(ep) {
   } catch {
     // nothing more to free
   }
+}
+
+// A member of `location` (string), or null where there is none (a worker, Node).
+function here(name) {
+  try {
+    const value = globalThis.location?.[name];
+    return typeof value === 'string' ? value : null;
+  } catch {
+    return null;
+  }
+}
+
+// An AuthError from the core's `{code, message}`; a provider's refusal keeps its OAuth
+// `error` and `error_description`.
+function authError({ code, message, error, errorDescription }) {
+  const e = new AuthError(code, message);
+  if (typeof error === 'string') {
+    e.error = error;
+    if (typeof errorDescription === 'string') e.errorDescription = errorDescription;
+  }
+  return e;
 }
 
 function withBearer(request, token) {

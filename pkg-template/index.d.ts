@@ -224,8 +224,12 @@ export interface AuthClientOptions {
    * `${issuer}/.well-known/openid-configuration` (its `issuer` must equal this exactly).
    */
   issuer?: string;
-  /** The OAuth client id (sent as `client_id` on refresh; the ID token's audience). */
+  /** The OAuth client id (sign-in, `client_id` on refresh and logout; the ID token's audience). */
   clientId?: string;
+  /** Where sign-in returns to (registered at the provider). Default `location.origin`. */
+  redirectUri?: string;
+  /** The scope sign-in asks for. Default `'openid offline_access'`. */
+  scope?: string;
   /**
    * `'jwt'` (default): every access token is verified. `'opaque'`: access tokens are not read
    * (their life is `expires_in`); identity comes from the verified ID token (`user`).
@@ -238,6 +242,8 @@ export interface AuthClientOptions {
     authorization_endpoint?: string;
     end_session_endpoint?: string;
     revocation_endpoint?: string;
+    /** RFC 9207: the sign-in callback must carry `iss`. */
+    authorization_response_iss_parameter_supported?: boolean;
   };
   /** `aud` must contain one of these. */
   audience?: string | string[];
@@ -282,6 +288,30 @@ export interface AuthClientEvents {
   error: ErrorEvent;
 }
 
+/** Options of {@link AuthClient.loginWithRedirect}. */
+export interface LoginOptions {
+  /** Default: the client's `redirectUri`, else `location.origin`. */
+  redirectUri?: string;
+  /** Default: the client's `scope`, else `'openid offline_access'`. */
+  scope?: string;
+  /** `audience` (Auth0 and others: which API the access token is for). */
+  audience?: string;
+  /** `prompt` (`'login'`, `'consent'`, `'none'`, …). */
+  prompt?: string;
+  /** `login_hint`. */
+  loginHint?: string;
+  /** Any JSON value, given back by `handleRedirectCallback` (at most 16 KB of JSON). */
+  appState?: unknown;
+  /** More authorization request parameters (not those the library sets itself). */
+  extraParams?: Record<string, string>;
+}
+
+/** Options of {@link AuthClient.logout}. */
+export interface LogoutOptions {
+  /** Where the provider sends the browser after its logout (`post_logout_redirect_uri`). */
+  returnTo?: string;
+}
+
 /** Keeps one session alive. */
 export interface AuthClient {
   /**
@@ -307,8 +337,33 @@ export interface AuthClient {
   fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response>;
   /** Forces a refresh (single-flight). */
   refresh(): Promise<string>;
-  /** Ends the session (all tabs); emits `logout` `{reason: 'user'}`. */
-  logout(): void;
+  /**
+   * Ends the session here and in every tab at once (emits `logout` `{reason: 'user'}`), then
+   * revokes the refresh token at the provider's `revocation_endpoint` (RFC 7009) when it has
+   * one, then, with `returnTo`, goes to its `end_session_endpoint` (`id_token_hint`,
+   * `client_id`, `post_logout_redirect_uri`), or to `returnTo` when it has none. Resolves when
+   * that is done; rejects `malformed` for a `returnTo` that is not an absolute http(s) URL (the
+   * local logout happens anyway). A rejection nobody awaits is not reported as unhandled.
+   */
+  logout(options?: LogoutOptions): Promise<void>;
+  /**
+   * Signs in at the provider: authorization code with PKCE S256 (RFC 7636), `state` and an
+   * OpenID Connect `nonce` from `crypto.getRandomValues`. Stores the transaction in
+   * `sessionStorage` (one use, 10 minutes), then navigates to the `authorization_endpoint`.
+   * Rejects `malformed` (options, no `clientId`), `unsupported` (no `crypto.getRandomValues`),
+   * `network` (discovery failed).
+   */
+  loginWithRedirect(options?: LoginOptions): Promise<void>;
+  /**
+   * Completes the sign-in on the page the provider returned to: checks `state` (one use;
+   * `invalid_state` otherwise) and `iss` (RFC 9207), turns a provider `error=` into
+   * `login_failed` (with `error` and `errorDescription`), exchanges the code with the PKCE
+   * verifier, verifies the ID token (`iss`, `aud` = `clientId`, `azp`, `nonce`, `exp`) and the
+   * access token, adopts the session as `setSession` does (all tabs follow), and removes
+   * `code` and `state` from the address bar. Called again with the same URL (React
+   * StrictMode), it gives the same result; the code is exchanged once.
+   */
+  handleRedirectCallback<S = unknown>(url?: string | URL): Promise<{ appState?: S }>;
   readonly isAuthenticated: boolean;
   /** The verified payload of the current access token, or null (always null when opaque). */
   readonly claims: JwtPayload | null;

@@ -69,7 +69,8 @@ test('a. dispose() inside a listener: the listeners after it do not run, and not
 
     const afterwards = await s.call('getAccessToken');
     assertAuthError(afterwards, 'not_authenticated', 'getAccessToken() after dispose()');
-    await s.page.evaluate(() => window.harness.client.logout());
+    const logout = await s.page.evaluate(() => window.harness.client.logout().then(() => 'resolved', (e) => e.code));
+    assert.equal(logout, 'not_authenticated', 'logout() after dispose() rejects and does nothing');
     await s.call('dispatch', 'focus');
     await sleep(300);
     assert.deepEqual(await s.page.evaluate(() => window.__ran), ['disposer'], 'an event after dispose()');

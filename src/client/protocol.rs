@@ -6,8 +6,9 @@
 //!
 //! - One core per client. Every input goes through `handle(wall_ms, monotonic_ms, input)`
 //!   (`Date.now()`, `performance.now()`), which returns the effects to perform, in order.
-//! - Ask `setup()` first: `{"storage":"local"|"session"|null,"key":…,"keys":[…],"channel":…|null}`
-//!   says which storage to use under which key, which BroadcastChannel to join (`null`: none),
+//! - Ask `setup()` first: `{"storage":"local"|"session"|null,"key":…,"transaction":…,"keys":[…],
+//!   "channel":…|null}` says which storage to use under which key, the `sessionStorage` key of
+//!   the sign-in transaction, which BroadcastChannel to join (`null`: none),
 //!   and which keys (JWK texts) to import at once: one that does not import is `bad_key`.
 //!   Then feed [`Input::Start`] with what storage holds (`null` if nothing) and whether the
 //!   channel could be opened.
@@ -42,6 +43,13 @@
 //!   the curve) or `unavailable` (no way to check). Exactly one per effect. Until the answers
 //!   come, the core holds back every input (an input that needs a signature is run again
 //!   once the answers are in, at the time of the last one).
+//! - [`Effect::Send`] with `keepalive`: `fetch` with `keepalive: true` (a logout's requests
+//!   outlive a navigation).
+//! - [`Effect::Transaction`]: write or remove the sign-in transaction in `sessionStorage` under
+//!   setup's `transaction` key (memory where it fails); pass what it holds in
+//!   [`Input::Callback`]. [`Effect::Navigate`]: `location.assign(url)`. [`Effect::Address`]:
+//!   `history.replaceState(history.state, '', url)`. [`Effect::Refused`] settles a call like a
+//!   failed [`Effect::Settle`], and the `AuthError` gets `error` and `errorDescription`.
 //! - [`Effect::Wake`]: (re)arm the one timer to feed [`Input::Wake`] at local time `at`
 //!   (`null`: no timer). Feed `Wake` on `visibilitychange`, `pageshow`, `focus` too, and
 //!   [`Input::Online`] on `online`.

@@ -210,7 +210,10 @@ mod tests {
         let v = crate::json::parse(text.as_bytes(), "").unwrap();
         let mut out = String::new();
         push_value(&mut out, &v);
-        assert_eq!(out, r#"{"a":[1,-2.5e3,true,false,null],"b":{"c":"d\"\u0001"},"e":[]}"#);
+        assert_eq!(
+            out,
+            r#"{"a":[1,-2.5e3,true,false,null],"b":{"c":"d\"\u0001"},"e":[]}"#
+        );
         assert_eq!(crate::json::parse(out.as_bytes(), "").unwrap(), v);
     }
 }

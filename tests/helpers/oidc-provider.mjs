@@ -239,7 +239,12 @@ export async function startOidcProvider(options = {}) {
     res.statusCode = 503;
     res.end();
   };
-  const server = http.createServer((req, res) => handler(req, res));
+  /** Every request the provider received, in order: { method, path }. */
+  const requestLog = [];
+  const server = http.createServer((req, res) => {
+    requestLog.push({ method: req.method, path: (req.url ?? '').split('?')[0] });
+    handler(req, res);
+  });
   const sockets = new Set();
   server.on('connection', (socket) => {
     sockets.add(socket);
@@ -486,6 +491,10 @@ export async function startOidcProvider(options = {}) {
     /** The oidc-provider instance now serving (a new one after rotateKeys). */
     get provider() {
       return provider;
+    },
+    /** Every request received so far, in order: { method, path }. */
+    get requests() {
+      return [...requestLog];
     },
     obtainTokens,
     refresh,

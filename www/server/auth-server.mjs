@@ -435,6 +435,7 @@ export async function startAuthServer(options = {}) {
     reuseGraceMs,
     failAuthorize: { count: 0, error: 'server_error' },
     authCodeTtl,
+    idTokenAudience: [],
   });
   let faults = defaults();
 
@@ -499,7 +500,7 @@ export async function startAuthServer(options = {}) {
     return new jose.SignJWT({ sub, ...(authTime !== undefined ? { auth_time: authTime } : {}), ...(nonce !== undefined ? { nonce } : {}) })
       .setProtectedHeader({ alg: signer.alg, kid: signer.kid, typ: 'JWT' })
       .setIssuer(issuer)
-      .setAudience(clientId)
+      .setAudience(faults.idTokenAudience.shift() ?? clientId)
       .setIssuedAt(now)
       .setExpirationTime(now + faults.accessTtl)
       .sign(signer.privateKey);
@@ -1543,6 +1544,11 @@ ${message ? `<p class="message" id="message" role="alert">${escapeHtml(message)}
      * The next `n` authorization requests (GET or POST /authorize with a valid client_id and
      * redirect_uri) are answered with a redirect carrying `error` (and state, iss) at once.
      */
+    /** The next ID token issued names `audience` (another client) instead of this server's client. */
+    idTokenAudienceNext(audience) {
+      if (typeof audience !== 'string' || audience === '') throw new TypeError('idTokenAudienceNext: audience must be a non-empty string');
+      faults.idTokenAudience.push(audience);
+    },
     failAuthorizeNext(error = 'server_error', n = 1) {
       if (typeof error !== 'string' || !ERROR_CODE.test(error)) throw new TypeError('failAuthorizeNext: error must be an RFC 6749 error code');
       faults.failAuthorize = { count: checkCount(n, 'failAuthorizeNext'), error };
