@@ -123,11 +123,19 @@ test('the demo prints its URL and serves a page that loads the package', async (
   assert.deepEqual(tab.errors, []);
 });
 
+/** Signs in through the auth server's login page (the user name comes as login_hint). */
+async function signIn(page) {
+  await page.click('#signin');
+  await page.waitForSelector('#sign-in');
+  await page.click('#sign-in');
+  await page.waitForSelector('#status[data-state="in"]');
+}
+
 test('sign in: verified claims, header and countdowns to expiry and refresh', async () => {
   const { page } = tab;
   await page.fill('#user', 'alice');
-  await page.click('#signin');
-  await page.waitForSelector('#status[data-state="in"]');
+  await signIn(page);
+  assert.equal(new URL(page.url()).search, '', 'the code and state are gone from the address bar');
   assert.equal(await text(page, '#status'), 'signed in as alice');
   const claims = await text(page, '#claims');
   assert.match(claims, /sub\s+alice/);
@@ -234,8 +242,7 @@ test('revoked refresh token: logout with reason refresh_rejected', async () => {
 test('sign in again with the faults reset; log out in one tab ends the other (screenshot)', async () => {
   const { page } = tab;
   await clickControl(page, 'reset');
-  await page.click('#signin');
-  await page.waitForSelector('#status[data-state="in"]');
+  await signIn(page);
   tab2 = await openPage(context, url);
   await tab2.page.waitForSelector('#status[data-state="in"]');
   await page.click('#api-call');
@@ -250,6 +257,24 @@ test('sign in again with the faults reset; log out in one tab ends the other (sc
   assert.equal(await text(tab2.page, '#status'), 'signed out');
   assert.deepEqual(unexpected(tab.errors), []);
   assert.deepEqual(unexpected(tab2.errors), []);
+});
+
+test('log out at the server: the refresh token is revoked, then the server ends its session and sends the browser back, signed out', async () => {
+  const { page } = tab;
+  await signIn(page);
+  const ended = page.waitForResponse((r) => new URL(r.url()).pathname === '/end-session');
+  await page.click('#logout-provider');
+  assert.equal((await ended).status(), 302);
+  await page.waitForSelector('body[data-ready="true"]');
+  await page.waitForSelector('#status[data-state="out"]');
+  const stats = await (await fetch(new URL('/__stats', url))).json();
+  const end = stats.endSessionLog.at(-1);
+  const revoked = stats.revocationLog.at(-1);
+  assert.equal(end.outcome, 'redirected');
+  assert.equal(end.sub, 'alice');
+  assert.equal(revoked.kind, 'refresh_token');
+  assert.ok(revoked.seq < end.seq, 'revocation first');
+  assert.deepEqual(unexpected(tab.errors), []);
 });
 
 test('the demo stops cleanly on SIGTERM', async () => {

@@ -24,6 +24,8 @@ const STATS_POLL_MS = 1000;
 const LOG_LIMIT = 300;
 
 const $ = (selector) => document.querySelector(selector);
+/** This page without query or fragment: where sign-in and the provider's logout return. */
+const HERE = `${location.origin}${location.pathname}`;
 
 /** Creates an element with attributes and children (strings become text nodes, never HTML). */
 function h(tag, attrs = {}, ...children) {
@@ -83,7 +85,7 @@ async function pollStats() {
   try {
     const s = await (await fetch('/__stats')).json();
     $('#stats').textContent =
-      `server: sign-ins ${s.logins} · refresh requests ${s.refreshRequests} ` +
+      `server: sign-ins ${s.codeExchanges} · refresh requests ${s.refreshRequests} ` +
       `(ok ${s.refreshSuccesses}, failed ${s.refreshFailures}) · API calls ${s.apiCalls} (401: ${s.api401})`;
   } catch {
     $('#stats').textContent = 'server: unreachable';
@@ -109,11 +111,12 @@ function clearRetry() {
 const issuer = await serverIssuer();
 // decodeJwt (the header panel) is synchronous: it needs the verifier loaded first.
 await init();
-// Keys and the token endpoint come from the server's OpenID Connect discovery document.
+// Keys and the endpoints come from the server's OpenID Connect discovery document.
 const client = await createAuthClient({
   issuer,
   clientId: CLIENT_ID,
   audience: AUDIENCE,
+  redirectUri: HERE,
   refreshMargin: REFRESH_MARGIN_S,
   persist: 'local',
 });
@@ -159,6 +162,7 @@ function renderSession() {
   status.dataset.state = claims ? 'in' : 'out';
   status.textContent = claims ? `signed in as ${claims.sub}` : 'signed out';
   $('#logout').disabled = !claims;
+  $('#logout-provider').disabled = !claims;
   $('#refresh-now').disabled = !claims;
   if (!claims) {
     $('#claims').replaceChildren(h('tbody', {}, h('tr', {}, h('td', { class: 'muted' }, 'no session'))));
@@ -226,28 +230,23 @@ function renderTimers() {
 
 // ---- actions -------------------------------------------------------------------------------
 
+// Sign-in with redirect: the server's login page, then back here with a code (PKCE).
 $('#signin-form').addEventListener('submit', async (event) => {
   event.preventDefault();
   const user = $('#user').value.trim();
   try {
-    const response = await fetch('/login', {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ user }),
-    });
-    if (!response.ok) throw new Error(`POST /login answered ${response.status}`);
-    const body = await response.json();
-    await client.setSession({ accessToken: body.access_token, refreshToken: body.refresh_token, expiresIn: body.expires_in });
-    state.token = body.access_token;
-    clearRetry();
-    log('info', `signed in as ${user}; token verified and adopted (expires_in ${body.expires_in} s)`);
+    log('info', `to the login page of the auth server (authorization code + PKCE) as ${user}`);
+    await client.loginWithRedirect({ loginHint: user, appState: { user } });
   } catch (e) {
     log('error', `sign-in failed: ${describe(e)}`);
   }
-  renderSession();
 });
 
+// Ends the session in every tab and revokes the refresh token at the server.
 $('#logout').addEventListener('click', () => client.logout());
+
+// The same, then the server's end-session page, which sends the browser back here.
+$('#logout-provider').addEventListener('click', () => client.logout({ returnTo: HERE }));
 
 $('#refresh-now').addEventListener('click', async () => {
   try {
@@ -350,7 +349,17 @@ for (const button of document.querySelectorAll('[data-control]')) {
 
 // ---- start ---------------------------------------------------------------------------------
 
-if (client.isAuthenticated) {
+const params = new URLSearchParams(location.search);
+if (params.has('state') || params.has('code') || params.has('error')) {
+  // Back from the login page: exchange the code (once), then the address bar is clean again.
+  try {
+    const { appState } = await client.handleRedirectCallback();
+    state.token = await client.getAccessToken();
+    log('info', `signed in as ${client.user?.sub ?? appState?.user}: code exchanged with the PKCE verifier, ID token and access token verified`);
+  } catch (e) {
+    log('error', `sign-in failed: ${describe(e)}${e.error ? ` (${e.error})` : ''}`);
+  }
+} else if (client.isAuthenticated) {
   log('info', 'session restored from localStorage (its token verified again)');
   // Also gets a current token when the stored one is due, and shows it.
   client.getAccessToken().then(
