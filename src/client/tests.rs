@@ -1861,3 +1861,54 @@ fn sign_in_and_logout_wait_for_discovery_but_the_local_logout_does_not() {
     );
     assert_eq!(settled(&fx, call), Some(Ok(None)));
 }
+
+#[test]
+fn a_sign_in_on_a_clock_two_hours_fast_learns_the_server_time_from_the_id_token_without_a_date() {
+    for date in [false, true] {
+        // The laptop's clock runs two hours ahead of the provider's.
+        let mut r = oidc_rig(SIGNIN);
+        r.wall += 2 * 3600 * 1000;
+        let (_, fx) = r.login("null");
+        let text = stored_transaction(&fx).unwrap();
+        let tx = Transaction::from_json(&text).unwrap();
+        let (call, fx) = r.callback(&callback_url(&tx, ""), Some(&text));
+        let id = signin_id_token("spa", tx.nonce.as_deref().unwrap());
+        let header = http_date(NOW_S);
+        let fx = r.answer(
+            posts_to(&fx)[0].0,
+            200,
+            date.then_some(header.as_str()),
+            &code_answer(Some(&id)),
+        );
+        assert!(
+            matches!(settled(&fx, call), Some(Ok(Some(_)))),
+            "date {date}: {fx:?}"
+        );
+        // Its expiry is on the local clock: ten minutes from the local now.
+        let at = fx.iter().rev().find_map(|e| match e {
+            Effect::State { expires_at_ms, .. } => *expires_at_ms,
+            _ => None,
+        });
+        let left = at.unwrap().saturating_sub(r.wall);
+        assert!(
+            (590_000..=600_000).contains(&left),
+            "date {date}: {left} ms left"
+        );
+    }
+}
+
+#[test]
+fn a_sign_in_id_token_without_iat_is_refused() {
+    let (mut r, text, tx) = begun("null");
+    let (call, fx) = r.callback(&callback_url(&tx, ""), Some(&text));
+    let nonce = tx.nonce.as_deref().unwrap();
+    let id = jws(
+        1,
+        &format!(
+            r#"{{"iss":"https://idp.test","sub":"alice","aud":"spa","nonce":"{nonce}","exp":{}}}"#,
+            NOW_S + 600
+        ),
+    );
+    let fx = r.answer(posts_to(&fx)[0].0, 200, None, &code_answer(Some(&id)));
+    assert_eq!(settled(&fx, call), Some(Err(ErrorCode::ClaimMismatch)));
+}
