@@ -70,6 +70,19 @@ for (const key of Object.values(fixtures.keys)) {
   for (const doc of docs) seed('remote', Buffer.concat([Buffer.from([1]), Buffer.from(doc), Buffer.from([0]), Buffer.from(jwks)]));
 }
 
+// signin: a callback URL, 0x00, a stored transaction (matching, forged, stale, from the fragment).
+const tx = '{"v":"dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk","s":"S1","n":"N1","r":"https://app.test/cb","t":1800000000000,"a":{"to":"/x"}}';
+for (const url of [
+  'https://app.test/cb?code=c0de&state=S1&iss=https%3A%2F%2Fidp.test',
+  'https://app.test/cb?keep=1&code=c%2B1&state=S1#frag',
+  'https://app.test/cb#code=c&state=S1',
+  'https://app.test/cb?error=access_denied&error_description=no&state=S1',
+  'https://app.test/cb?code=c&state=forged',
+  'https://app.test/cb?state=S1&state=S1&code=c',
+]) {
+  seed('signin', Buffer.concat([Buffer.from(url), Buffer.from([0]), Buffer.from(tx)]));
+}
+
 // verify: the first byte picks the fixture case; then no edit, or one edit: 0x01 (one more
 // edit follows), then the variant as a little-endian u32 scaled to the 16 variants
 // (0x90000000 = 9 = the high-S twin).
