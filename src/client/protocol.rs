@@ -673,10 +673,36 @@ mod tests {
                 ..
             }
         ));
+        // logout as older shells send it, and with a call and returnTo.
+        assert_eq!(
+            Input::from_json(r#"{"t":"logout"}"#).unwrap(),
+            Input::Logout {
+                call: None,
+                return_to: Value::Null
+            }
+        );
+        assert!(matches!(
+            Input::from_json(r#"{"t":"logout","call":4,"returnTo":"https://a.test/"}"#).unwrap(),
+            Input::Logout {
+                call: Some(CallId(4)),
+                return_to: Value::String(_)
+            }
+        ));
+        assert!(matches!(
+            Input::from_json(r#"{"t":"login","call":5,"options":{"prompt":"login"},"random":[1,2],"origin":"https://a.test"}"#).unwrap(),
+            Input::Login { call: CallId(5), options: Value::Object(_), random: Value::Array(_), origin: Some(_) }
+        ));
+        assert!(matches!(
+            Input::from_json(r#"{"t":"callback","call":6,"url":"https://a.test/?code=c","address":null,"transaction":null}"#).unwrap(),
+            Input::Callback { call: CallId(6), address: None, transaction: None, .. }
+        ));
         for bad in [
             "",
             "[]",
             r#"{"t":"nope"}"#,
+            r#"{"t":"login","options":null}"#,
+            r#"{"t":"callback","call":1,"url":5}"#,
+            r#"{"t":"logout","call":"x"}"#,
             r#"{"t":"get"}"#,
             r#"{"t":"get","call":-1}"#,
             r#"{"t":"answer","id":1,"status":1000,"body":""}"#,
