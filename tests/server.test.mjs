@@ -752,6 +752,26 @@ describe('server lifecycle', () => {
       assert.equal((await fetch(`${server.url}/%2e%2e/%2e%2e/etc/passwd`)).status, 404);
       // API routes still win over static files.
       assert.equal((await fetch(`${server.url}/.well-known/jwks.json`)).status, 200);
+      // Without spaFallback a client-side route is not found.
+      assert.equal((await fetch(`${server.url}/protected`)).status, 404);
+    } finally {
+      await server.close();
+      await fs.rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('spaFallback: client-side routes get index.html; files, missing files and API routes do not', async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'auth-spa-'));
+    await fs.writeFile(path.join(dir, 'index.html'), '<!doctype html><title>spa</title>');
+    const server = await startAuthServer({ staticDir: dir, spaFallback: true });
+    try {
+      for (const p of ['/protected', '/a/b/c']) {
+        const res = await fetch(server.url + p);
+        assert.equal(res.status, 200, p);
+        assert.match(await res.text(), /<title>spa<\/title>/);
+      }
+      assert.equal((await fetch(`${server.url}/missing.js`)).status, 404);
+      assert.equal((await fetch(`${server.url}/.well-known/jwks.json`)).headers.get('content-type').startsWith('application/json'), true);
     } finally {
       await server.close();
       await fs.rm(dir, { recursive: true, force: true });

@@ -364,6 +364,8 @@ export function closeOnSignals(server) {
  *   resend a request whose reused connection closes without an answer, which would hide the
  *   lost-response and outage faults from the code under test.
  * @param {string} [options.staticDir] serve files from this directory for other GET paths.
+ * @param {boolean} [options.spaFallback=false] with `staticDir`: a GET of a path without a file
+ *   extension that names no file gets `index.html` (a single-page app's client-side routes).
  * @param {string[]} [options.allowedOrigins] page origins that may read answers (CORS, with
  *   credentials) and use the cookie routes; defaults to the server's own origins
  *   (http://127.0.0.1:PORT, http://localhost:PORT, its URL and its issuer's origin).
@@ -391,6 +393,7 @@ export async function startAuthServer(options = {}) {
     reuseGraceMs = 2000,
     keepAlive = false,
     staticDir,
+    spaFallback = false,
     alg = 'ES256',
     accessTokenFormat = 'jwt',
     idTokens = 'auto',
@@ -1375,6 +1378,11 @@ ${message ? `<p class="message" id="message" role="alert">${escapeHtml(message)}
     let info = await fs.stat(file).catch(() => null);
     if (info?.isDirectory()) {
       file = path.join(file, 'index.html');
+      info = await fs.stat(file).catch(() => null);
+    }
+    // A client-side route of a single-page app (`/protected`): its page is the app's index.html.
+    if (!info && spaFallback && path.extname(rel) === '') {
+      file = path.join(staticRoot, 'index.html');
       info = await fs.stat(file).catch(() => null);
     }
     if (!info?.isFile()) return false;

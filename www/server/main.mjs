@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 import { checkRedirectUris, closeOnSignals, normalizeOrigin, SIGNING_ALGS, startAuthServer } from './auth-server.mjs';
 
 const USAGE =
-  'usage: node www/server/main.mjs [--port 8787] [--static DIR] [--host 127.0.0.1] [--access-ttl 300]\n' +
+  'usage: node www/server/main.mjs [--port 8787] [--static DIR [--spa]] [--host 127.0.0.1] [--access-ttl 300]\n' +
   '       [--audience jwt-keeper-demo] [--issuer URL] [--client-id demo-client] [--reuse-grace-ms 2000]\n' +
   '       [--allowed-origin ORIGIN ...]   (default: the server\'s own origins)\n' +
   '       [--alg ES256|RS256|PS256] [--access-token-format jwt|opaque] [--id-tokens auto|always|never]\n' +
@@ -63,6 +63,7 @@ try {
       port: { type: 'string', default: '8787' },
       host: { type: 'string', default: '127.0.0.1' },
       static: { type: 'string' },
+      spa: { type: 'boolean' },
       'access-ttl': { type: 'string' },
       audience: { type: 'string' },
       issuer: { type: 'string' },
@@ -90,6 +91,7 @@ const server = await startAuthServer({
   port: integer(values.port, '--port'),
   host: values.host,
   staticDir: values.static,
+  spaFallback: values.spa,
   accessTtl: integer(values['access-ttl'], '--access-ttl'),
   audience: values.audience,
   issuer: values.issuer,
