@@ -208,6 +208,7 @@ const codes: Record<AuthErrorCode, true> = {
   malformed: true, unsupported_alg: true, bad_key: true, no_matching_key: true, bad_signature: true,
   expired: true, not_yet_valid: true, claim_mismatch: true, not_authenticated: true,
   refresh_rejected: true, network: true, timeout: true, bad_response: true, internal: true,
+  login_failed: true, invalid_state: true, unsupported: true,
 };
 
 interface AppClaims extends JwtPayload {
@@ -277,6 +278,21 @@ export async function everything(token: string, jwk: PublicJwk, pem: string): Pr
   const signedIn: boolean = client.isAuthenticated;
   const claims: JwtPayload | null = client.claims;
   const expiresAt: number | null = client.expiresAt;
+  const signIn = await createAuthClient({ issuer: 'https://issuer.test', clientId: 'spa', redirectUri: 'https://app.test/cb', scope: 'openid' });
+  await signIn.loginWithRedirect({ audience: 'api', prompt: 'login', loginHint: 'a@b.test', appState: { to: '/x' }, extraParams: { ui_locales: 'fr' } });
+  const back: { appState?: { to: string } } = await signIn.handleRedirectCallback<{ to: string }>();
+  await signIn.handleRedirectCallback(new URL('https://app.test/cb?code=c&state=s'));
+  const user: JwtPayload | null = signIn.user;
+  await signIn.logout({ returnTo: 'https://app.test/' });
+  try {
+    await signIn.handleRedirectCallback('https://app.test/cb?error=access_denied&state=s');
+  } catch (e) {
+    if (isAuthError(e) && e.code === 'login_failed') {
+      const providerError: string | undefined = e.error;
+      const description: string | undefined = e.errorDescription;
+      return [providerError ?? '', description ?? '', back.appState?.to ?? '', String(user?.sub)];
+    }
+  }
   client.logout();
   client.dispose();
 
@@ -295,6 +311,10 @@ export async function everything(token: string, jwk: PublicJwk, pem: string): Pr
 
   // @ts-expect-error: not an event of AuthClient
   client.on('change', () => {});
+  // @ts-expect-error: returnTo is a URL string
+  await client.logout({ returnTo: 5 });
+  // @ts-expect-error: appState is the only free-form member; extraParams values are strings
+  await client.loginWithRedirect({ extraParams: { max_age: 5 } });
   // @ts-expect-error: persist is 'memory', 'session' or 'local'
   const badPersist: AuthClientOptions = { publicKey: jwk, persist: 'disk' };
   // @ts-expect-error: accessTokenFormat is 'jwt' or 'opaque'
