@@ -84,6 +84,34 @@ function localOptions(server, extra = {}) {
   };
 }
 
+/**
+ * Runs `fn({ server, context, appUrl, page })` with a fresh local server and browser context,
+ * the test app open on it with `extra` options (`once`: one callback call, not two).
+ */
+async function withLocalApp({ extra = {}, once = false } = {}, fn) {
+  const server = await startLocal();
+  try {
+    return await withContext(async (context) => {
+      const appUrl = `${server.url}${PAGE}`;
+      const options = localOptions(server, extra);
+      const { page, errors } = await openApp(context, appUrl, { options, once });
+      return await fn({ server, context, appUrl, options, page, errors });
+    });
+  } finally {
+    await server.close();
+  }
+}
+
+/** The refresh token of the session stored in the page's localStorage (`persist: 'local'`). */
+const storedRefreshToken = (page) =>
+  page.evaluate(() => {
+    for (let i = 0; i < localStorage.length; i += 1) {
+      const record = JSON.parse(localStorage.getItem(localStorage.key(i)));
+      if (record?.rt) return record.rt;
+    }
+    return null;
+  });
+
 /** Signs in through the local server's login page as `user`. */
 async function signInLocally(page, server, { user = 'alice', appState } = {}) {
   await startLogin(page, { appState }, `${server.url}/authorize`);
@@ -92,173 +120,125 @@ async function signInLocally(page, server, { user = 'alice', appState } = {}) {
   return backAtApp(page, `${server.url}${PAGE}`);
 }
 
-test('local server: sign in through its login page — verified user, appState back, the address bar cleaned, one code exchange for two callbacks at once; the same callback URL again exchanges nothing', { timeout: 90_000 }, async () => {
-  const server = await startLocal();
-  try {
-    await withContext(async (context) => {
-      const appUrl = `${server.url}${PAGE}`;
-      const { page, errors } = await openApp(context, appUrl, { options: localOptions(server) });
-      const before = await snapshot(page);
-      assert.equal(before.isAuthenticated, false);
+test('local server: sign in through its login page — verified user, appState back, the address bar cleaned, one code exchange for two callbacks at once; the same callback URL again exchanges nothing', { timeout: 90_000 }, () =>
+  withLocalApp({}, async ({ server, context, appUrl, options, page, errors }) => {
+    assert.equal((await snapshot(page)).isAuthenticated, false);
+    const s = await signInLocally(page, server, { user: 'carol', appState: { returnTo: '/inbox', n: 3 } });
+    assert.equal(s.callbacks.length, 2, 'StrictMode: two calls');
+    for (const r of s.callbacks) assert.deepEqual(r, { ok: true, value: { appState: { returnTo: '/inbox', n: 3 } } });
+    assert.equal(s.isAuthenticated, true);
+    assert.equal(s.user?.sub, 'carol', 'user from the verified ID token');
+    assert.equal(s.user?.aud, server.clientId);
+    assert.equal(typeof s.user?.nonce, 'string');
+    assert.equal(s.claims?.sub, 'carol');
+    assert.equal(s.addressAfter, appUrl, 'code, state and iss are gone from the address bar');
+    assert.equal(server.stats.codeExchanges, 1, 'the code was exchanged once');
+    const token = await page.evaluate(() => window.app.client.getAccessToken());
+    const me = await page.evaluate(async ([url, t]) => (await fetch(url, { headers: { Authorization: `Bearer ${t}` } })).json(), [`${server.url}/api/me`, token]);
+    assert.equal(me.sub, 'carol', 'the token works at the API');
 
-      const s = await signInLocally(page, server, { user: 'carol', appState: { returnTo: '/inbox', n: 3 } });
-      assert.equal(s.callbacks.length, 2, 'StrictMode: two calls');
-      for (const r of s.callbacks) assert.deepEqual(r, { ok: true, value: { appState: { returnTo: '/inbox', n: 3 } } });
-      assert.equal(s.isAuthenticated, true);
-      assert.equal(s.user?.sub, 'carol', 'user from the verified ID token');
-      assert.equal(s.user?.aud, server.clientId);
-      assert.equal(typeof s.user?.nonce, 'string');
-      assert.equal(s.claims?.sub, 'carol');
-      assert.equal(s.addressAfter, appUrl, 'code, state and iss are gone from the address bar');
-      assert.equal(server.stats.codeExchanges, 1, 'the code was exchanged once');
-      const token = await page.evaluate(() => window.app.client.getAccessToken());
-      const me = await page.evaluate(async ([url, t]) => (await fetch(url, { headers: { Authorization: `Bearer ${t}` } })).json(), [`${server.url}/api/me`, token]);
-      assert.equal(me.sub, 'carol', 'the token works at the API');
+    // The same callback URL again (back button, a reload of it): no second exchange.
+    const callbackUrl = await page.evaluate(() => window.app.callbackUrl);
+    const { page: again } = await openApp(context, callbackUrl, { options, once: true });
+    const replay = await snapshot(again);
+    assert.equal(replay.callbacks[0].ok, false);
+    assert.equal(replay.callbacks[0].error.code, 'invalid_state');
+    assert.equal(server.stats.codeExchanges, 1, 'still one exchange');
+    assert.deepEqual(errors, []);
+  }));
 
-      // The same callback URL again (back button, a reload of it): no second exchange.
-      const { page: again } = await openApp(context, s.callbackUrl ?? (await page.evaluate(() => window.app.callbackUrl)), { options: localOptions(server), once: true });
-      const replay = await snapshot(again);
-      assert.equal(replay.callbacks[0].ok, false);
-      assert.equal(replay.callbacks[0].error.code, 'invalid_state');
-      assert.equal(server.stats.codeExchanges, 1, 'still one exchange');
-      assert.deepEqual(errors, []);
+test('local server: a forged state is invalid_state, a refusal at the login page is login_failed with access_denied, and neither signs in', { timeout: 90_000 }, () =>
+  withLocalApp({ once: true }, async ({ server, context, appUrl, options, page }) => {
+    await startLogin(page, {}, `${server.url}/authorize`);
+    // An attacker's callback with a state this tab never sent.
+    const forged = await openApp(context, `${appUrl}?code=stolen&state=forged&iss=${encodeURIComponent(server.issuer)}`, { options, once: true });
+    const f = await snapshot(forged.page);
+    assert.equal(f.callbacks[0].error.code, 'invalid_state');
+    assert.equal(f.isAuthenticated, false);
+    // The user refuses at the provider.
+    await page.click('#deny');
+    const s = await backAtApp(page, appUrl);
+    assert.equal(s.callbacks[0].ok, false);
+    assert.equal(s.callbacks[0].error.code, 'login_failed');
+    assert.equal(s.callbacks[0].error.error, 'access_denied');
+    assert.equal(s.isAuthenticated, false);
+    assert.equal(s.addressAfter, appUrl);
+    assert.equal(server.stats.codeExchanges, 0, 'nothing was exchanged');
+  }));
+
+test('local server: an ID token for another client is refused claim_mismatch and signs nobody in', { timeout: 90_000 }, () =>
+  withLocalApp({ once: true }, async ({ server, page }) => {
+    server.controls.idTokenAudienceNext('another-app');
+    const s = await signInLocally(page, server);
+    assert.equal(s.callbacks[0].ok, false);
+    assert.equal(s.callbacks[0].error.code, 'claim_mismatch', s.callbacks[0].error.message);
+    assert.equal(s.isAuthenticated, false);
+    assert.equal(s.user, null);
+    assert.equal(server.stats.codeExchanges, 1);
+  }));
+
+test('local server: a code from another sign-in (its ID token carries another nonce) is refused claim_mismatch and signs nobody in', { timeout: 90_000 }, () =>
+  withLocalApp({ once: true }, async ({ server, appUrl, page }) => {
+    await startLogin(page, {}, `${server.url}/authorize`);
+    // This tab's transaction now expects another nonce than the one the provider was sent,
+    // as when a code of someone else's sign-in is injected into this tab's callback.
+    await page.evaluate(() => {
+      for (let i = 0; i < sessionStorage.length; i += 1) {
+        const key = sessionStorage.key(i);
+        if (!key.endsWith(':signin')) continue;
+        const tx = JSON.parse(sessionStorage.getItem(key));
+        tx.n = 'another-sign-in-s-nonce';
+        sessionStorage.setItem(key, JSON.stringify(tx));
+      }
     });
-  } finally {
-    await server.close();
-  }
-});
+    await page.click('#sign-in');
+    const s = await backAtApp(page, appUrl);
+    assert.equal(s.callbacks[0].ok, false);
+    assert.equal(s.callbacks[0].error.code, 'claim_mismatch', s.callbacks[0].error.message);
+    assert.match(s.callbacks[0].error.message, /nonce/);
+    assert.equal(s.isAuthenticated, false);
+    assert.equal(server.stats.codeExchanges, 1);
+  }));
 
-test('local server: a forged state is invalid_state, a refusal at the login page is login_failed with access_denied, and neither signs in', { timeout: 90_000 }, async () => {
-  const server = await startLocal();
-  try {
-    await withContext(async (context) => {
-      const appUrl = `${server.url}${PAGE}`;
-      const { page } = await openApp(context, appUrl, { options: localOptions(server), once: true });
-      await startLogin(page, {}, `${server.url}/authorize`);
-      // An attacker's callback with a state this tab never sent.
-      const forged = await openApp(context, `${appUrl}?code=stolen&state=forged&iss=${encodeURIComponent(server.issuer)}`, { options: localOptions(server), once: true });
-      const f = await snapshot(forged.page);
-      assert.equal(f.callbacks[0].error.code, 'invalid_state');
-      assert.equal(f.isAuthenticated, false);
-      // The user refuses at the provider.
-      await page.click('#deny');
-      const s = await backAtApp(page, appUrl);
-      assert.equal(s.callbacks[0].ok, false);
-      assert.equal(s.callbacks[0].error.code, 'login_failed');
-      assert.equal(s.callbacks[0].error.error, 'access_denied');
-      assert.equal(s.isAuthenticated, false);
-      assert.equal(s.addressAfter, appUrl);
-      assert.equal(server.stats.codeExchanges, 0, 'nothing was exchanged');
+test('local server: a second tab follows the sign-in; logout({ returnTo }) ends both tabs, revokes the refresh token, then the provider ends its session and sends the browser to returnTo', { timeout: 90_000 }, () =>
+  withLocalApp({ extra: { persist: 'local' }, once: true }, async ({ server, context, appUrl, options, page }) => {
+    const { page: other } = await openApp(context, appUrl, { options, once: true });
+    const s = await signInLocally(page, server, { user: 'dave' });
+    assert.equal(s.isAuthenticated, true);
+    await other.waitForFunction(() => window.snapshot().isAuthenticated === true, null, { timeout: 10_000 });
+    assert.equal((await snapshot(other)).user?.sub, 'dave', 'the other tab follows the sign-in');
+    const refreshToken = await storedRefreshToken(page);
+    assert.equal(typeof refreshToken, 'string');
+
+    const returnTo = `${appUrl}?signed-out=1`;
+    await page.evaluate((to) => {
+      window.app.client.logout({ returnTo: to });
+    }, returnTo);
+    await page.waitForURL((u) => u.href === returnTo, { timeout: 20_000 });
+    await other.waitForFunction(() => window.snapshot().isAuthenticated === false, null, { timeout: 10_000 });
+    const otherEvents = (await snapshot(other)).events.filter((e) => e.type === 'logout').map(({ type, reason }) => ({ type, reason }));
+    assert.deepEqual(otherEvents, [{ type: 'logout', reason: 'peer' }]);
+    // The server's record: the revocation came first, then the end-session with the hint.
+    const revoked = server.stats.revocationLog.filter((r) => r.kind === 'refresh_token' && r.sub === 'dave');
+    assert.equal(revoked.length, 1, JSON.stringify(server.stats.revocationLog));
+    assert.equal(revoked[0].clientId, server.clientId);
+    const ended = server.stats.endSessionLog.at(-1);
+    assert.equal(ended.outcome, 'redirected');
+    assert.equal(ended.sub, 'dave', 'id_token_hint named the user');
+    assert.equal(ended.clientId, server.clientId);
+    assert.equal(ended.postLogoutRedirectUri, returnTo);
+    assert.ok(revoked[0].seq < ended.seq, 'revocation before end-session');
+    // The revoked refresh token no longer refreshes.
+    const res = await fetch(`${server.url}/oauth/token`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken, client_id: server.clientId }).toString(),
     });
-  } finally {
-    await server.close();
-  }
-});
-
-test('local server: an ID token for another client is refused claim_mismatch and signs nobody in', { timeout: 90_000 }, async () => {
-  const server = await startLocal();
-  try {
-    await withContext(async (context) => {
-      const appUrl = `${server.url}${PAGE}`;
-      const { page } = await openApp(context, appUrl, { options: localOptions(server), once: true });
-      server.controls.idTokenAudienceNext('another-app');
-      const s = await signInLocally(page, server);
-      assert.equal(s.callbacks[0].ok, false);
-      assert.equal(s.callbacks[0].error.code, 'claim_mismatch', s.callbacks[0].error.message);
-      assert.equal(s.isAuthenticated, false);
-      assert.equal(s.user, null);
-      assert.equal(server.stats.codeExchanges, 1);
-    });
-  } finally {
-    await server.close();
-  }
-});
-
-test('local server: a code from another sign-in (its ID token carries another nonce) is refused claim_mismatch and signs nobody in', { timeout: 90_000 }, async () => {
-  const server = await startLocal();
-  try {
-    await withContext(async (context) => {
-      const appUrl = `${server.url}${PAGE}`;
-      const { page } = await openApp(context, appUrl, { options: localOptions(server), once: true });
-      await startLogin(page, {}, `${server.url}/authorize`);
-      // This tab's transaction now expects another nonce than the one the provider was sent,
-      // as when a code of someone else's sign-in is injected into this tab's callback.
-      await page.evaluate(() => {
-        for (let i = 0; i < sessionStorage.length; i += 1) {
-          const key = sessionStorage.key(i);
-          if (!key.endsWith(':signin')) continue;
-          const tx = JSON.parse(sessionStorage.getItem(key));
-          tx.n = 'another-sign-in-s-nonce';
-          sessionStorage.setItem(key, JSON.stringify(tx));
-        }
-      });
-      await page.click('#sign-in');
-      const s = await backAtApp(page, appUrl);
-      assert.equal(s.callbacks[0].ok, false);
-      assert.equal(s.callbacks[0].error.code, 'claim_mismatch', s.callbacks[0].error.message);
-      assert.match(s.callbacks[0].error.message, /nonce/);
-      assert.equal(s.isAuthenticated, false);
-      assert.equal(server.stats.codeExchanges, 1);
-    });
-  } finally {
-    await server.close();
-  }
-});
-
-test('local server: a second tab follows the sign-in; logout({ returnTo }) ends both tabs, revokes the refresh token, then the provider ends its session and sends the browser to returnTo', { timeout: 90_000 }, async () => {
-  const server = await startLocal();
-  try {
-    await withContext(async (context) => {
-      const appUrl = `${server.url}${PAGE}`;
-      const options = localOptions(server, { persist: 'local' });
-      const { page } = await openApp(context, appUrl, { options, once: true });
-      const { page: other } = await openApp(context, appUrl, { options, once: true });
-      const s = await signInLocally(page, server, { user: 'dave' });
-      assert.equal(s.isAuthenticated, true);
-      await other.waitForFunction(() => window.snapshot().isAuthenticated === true, null, { timeout: 10_000 });
-      assert.equal((await snapshot(other)).user?.sub, 'dave', 'the other tab follows the sign-in');
-      const refreshToken = await page.evaluate(() => {
-        for (let i = 0; i < localStorage.length; i += 1) {
-          const record = JSON.parse(localStorage.getItem(localStorage.key(i)));
-          if (record?.rt) return record.rt;
-        }
-        return null;
-      });
-      assert.equal(typeof refreshToken, 'string');
-
-      const returnTo = `${appUrl}?signed-out=1`;
-      await page.evaluate((to) => {
-        window.app.client.logout({ returnTo: to });
-      }, returnTo);
-      await page.waitForURL((u) => u.href === returnTo, { timeout: 20_000 });
-      await other.waitForFunction(() => window.snapshot().isAuthenticated === false, null, { timeout: 10_000 });
-      const otherEvents = (await snapshot(other)).events.filter((e) => e.type === 'logout').map(({ type, reason }) => ({ type, reason }));
-      assert.deepEqual(otherEvents, [{ type: 'logout', reason: 'peer' }]);
-      // The server's record: the revocation came first, then the end-session with the hint.
-      const revoked = server.stats.revocationLog.filter((r) => r.kind === 'refresh_token' && r.sub === 'dave');
-      assert.equal(revoked.length, 1, JSON.stringify(server.stats.revocationLog));
-      assert.equal(revoked[0].clientId, server.clientId);
-      const ended = server.stats.endSessionLog.at(-1);
-      assert.equal(ended.outcome, 'redirected');
-      assert.equal(ended.sub, 'dave', 'id_token_hint named the user');
-      assert.equal(ended.clientId, server.clientId);
-      assert.equal(ended.postLogoutRedirectUri, returnTo);
-      assert.ok(revoked[0].seq < ended.seq, 'revocation before end-session');
-      // The revoked refresh token no longer refreshes.
-      const res = await fetch(`${server.url}/oauth/token`, {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
-        body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken, client_id: server.clientId }).toString(),
-      });
-      assert.equal(res.status, 400);
-      assert.equal((await res.json()).error, 'invalid_grant');
-      await ready(page);
-      assert.equal((await snapshot(page)).isAuthenticated, false, 'signed out after returning');
-    });
-  } finally {
-    await server.close();
-  }
-});
+    assert.equal(res.status, 400);
+    assert.equal((await res.json()).error, 'invalid_grant');
+    await ready(page);
+    assert.equal((await snapshot(page)).isAuthenticated, false, 'signed out after returning');
+  }));
 
 // ---- an independent OpenID provider (oidc-provider) ----
 
@@ -290,13 +270,7 @@ test('oidc-provider: sign in through its own login and consent pages (RS256, PKC
       // A refresh at the provider works.
       const refreshed = await page.evaluate(() => window.settle(window.app.client.refresh()));
       assert.equal(refreshed.ok, true, JSON.stringify(refreshed));
-      const refreshToken = await page.evaluate(() => {
-        for (let i = 0; i < localStorage.length; i += 1) {
-          const record = JSON.parse(localStorage.getItem(localStorage.key(i)));
-          if (record?.rt) return record.rt;
-        }
-        return null;
-      });
+      const refreshToken = await storedRefreshToken(page);
 
       const seen = op.requests.length;
       await page.evaluate((to) => {
