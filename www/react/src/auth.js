@@ -1,5 +1,7 @@
-// One AuthClient for the app, configured from the auth server's metadata, and a tiny external
-// store over it for React's useSyncExternalStore.
+// The app's one AuthClient, configured from the auth server's OpenID Connect discovery. It is a
+// promise created once, outside React: <AuthProvider client={auth}> uses it, and so can code
+// outside components (a router's data loader, a plain module):
+//   const token = await (await auth).getAccessToken();
 import { createAuthClient } from 'jwt-keeper';
 
 /** The audience and client id the local auth server issues tokens for. */
@@ -7,65 +9,18 @@ const AUDIENCE = 'jwt-keeper-demo';
 const CLIENT_ID = 'demo-client';
 
 async function connect() {
-  const [meta, jwks] = await Promise.all([
-    fetch('/.well-known/oauth-authorization-server').then((r) => r.json()),
-    fetch('/.well-known/jwks.json').then((r) => r.json()),
-  ]);
+  const response = await fetch('/.well-known/openid-configuration');
+  if (!response.ok) throw new Error(`discovery answered ${response.status}`);
+  const { issuer } = await response.json();
+  // The client reads the rest (keys, endpoints) from the issuer's discovery itself.
   return createAuthClient({
-    publicKey: jwks,
-    issuer: meta.issuer,
+    issuer,
+    clientId: CLIENT_ID,
     audience: AUDIENCE,
-    refresh: { url: new URL('/oauth/token', location.href).href, clientId: CLIENT_ID },
-    persist: 'session',
+    persist: 'local',
+    redirectUri: `${location.origin}/`,
   });
 }
 
 /** Resolves with the app's AuthClient. */
 export const auth = connect();
-
-/**
- * { subscribe, getSnapshot } over `client`: the snapshot { isAuthenticated, claims, expiresAt,
- * logoutReason } is a new object only when the client's `refresh` (a `setSession()` in this
- * tab included) or `logout` events say something changed, as useSyncExternalStore requires.
- */
-export function sessionStore(client) {
-  const listeners = new Set();
-  let logoutReason = null;
-  const read = () => ({
-    isAuthenticated: client.isAuthenticated,
-    claims: client.claims,
-    expiresAt: client.expiresAt,
-    logoutReason,
-  });
-  let snapshot = read();
-  const changed = () => {
-    snapshot = read();
-    for (const listener of listeners) listener();
-  };
-  client.on('refresh', () => {
-    logoutReason = null;
-    changed();
-  });
-  client.on('logout', ({ reason }) => {
-    logoutReason = reason;
-    changed();
-  });
-  return {
-    subscribe(listener) {
-      listeners.add(listener);
-      return () => listeners.delete(listener);
-    },
-    getSnapshot: () => snapshot,
-  };
-}
-
-/** POST /login as `user`; returns the server's { access_token, refresh_token, ... }. */
-export async function login(user) {
-  const response = await fetch('/login', {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ user }),
-  });
-  if (!response.ok) throw new Error(`POST /login answered ${response.status}`);
-  return response.json();
-}

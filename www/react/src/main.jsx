@@ -1,13 +1,31 @@
 import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
-import { auth, sessionStore } from './auth.js';
-import { App } from './App.jsx';
+import { createBrowserRouter, RouterProvider } from 'react-router';
+import { AuthProvider } from 'jwt-keeper/react';
+import { auth } from './auth.js';
+import { Home, Layout, Protected } from './App.jsx';
 
-const client = await auth;
-const store = sessionStore(client);
+const router = createBrowserRouter([
+  {
+    path: '/',
+    Component: Layout,
+    children: [
+      { index: true, Component: Home },
+      { path: 'protected', Component: Protected },
+    ],
+  },
+]);
+
+/** After a sign-in: back to the page that asked for it (only a path of this app). */
+function onRedirectCallback(appState) {
+  const to = appState?.returnTo;
+  router.navigate(typeof to === 'string' && to.startsWith('/') && !to.startsWith('//') ? to : '/', { replace: true });
+}
 
 createRoot(document.getElementById('root')).render(
   <StrictMode>
-    <App client={client} store={store} />
+    <AuthProvider client={auth} onRedirectCallback={onRedirectCallback}>
+      <RouterProvider router={router} />
+    </AuthProvider>
   </StrictMode>,
 );
