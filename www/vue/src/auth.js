@@ -1,61 +1,41 @@
-// One AuthClient for the app, configured from the auth server's metadata, and a composable
-// that turns its state into a Vue ref.
-import { onScopeDispose, shallowRef } from 'vue';
+// The app's AuthClient, configured from the auth server's OpenID Connect discovery. It is made
+// here rather than by the plugin so that code outside components (main.js, stores) can use it.
+import { shallowRef } from 'vue';
 import { createAuthClient } from 'jwt-keeper';
 
-/** The audience and client id the local auth server issues tokens for. */
+/** The audience and client id the local auth server issues tokens for (www/server/README.md). */
 const AUDIENCE = 'jwt-keeper-demo';
 const CLIENT_ID = 'demo-client';
 
 async function connect() {
-  const [meta, jwks] = await Promise.all([
-    fetch('/.well-known/oauth-authorization-server').then((r) => r.json()),
-    fetch('/.well-known/jwks.json').then((r) => r.json()),
-  ]);
+  const response = await fetch('/.well-known/openid-configuration');
+  if (!response.ok) throw new Error(`discovery answered ${response.status}`);
+  const { issuer } = await response.json();
   return createAuthClient({
-    publicKey: jwks,
-    issuer: meta.issuer,
+    issuer,
+    clientId: CLIENT_ID,
     audience: AUDIENCE,
-    refresh: { url: new URL('/oauth/token', location.href).href, clientId: CLIENT_ID },
-    persist: 'session',
+    persist: 'local',
+    redirectUri: `${location.origin}/`,
   });
 }
 
-/** Resolves with the app's AuthClient. */
-export const auth = connect();
+/** Resolves with the app's AuthClient (given to createAuth in main.js). */
+export const client = connect();
 
-/**
- * The session as a ref: { isAuthenticated, claims, expiresAt, logoutReason }, updated on the
- * client's `refresh` events (a `setSession()` in this tab included) and `logout` events.
- */
-export function useSession(client) {
-  const read = (logoutReason = null) => ({
-    isAuthenticated: client.isAuthenticated,
-    claims: client.claims,
-    expiresAt: client.expiresAt,
-    logoutReason,
-  });
-  const session = shallowRef(read());
-  const changed = () => {
-    session.value = read();
-  };
-  const unsubscribe = [
-    client.on('refresh', changed),
-    client.on('logout', ({ reason }) => {
-      session.value = read(reason);
-    }),
-  ];
-  onScopeDispose(() => unsubscribe.forEach((off) => off()));
-  return { session };
-}
+/** Why the session last ended in this tab ('user', 'peer', 'refresh_rejected', …), or null. */
+export const logoutReason = shallowRef(null);
 
-/** POST /login as `user`; returns the server's { access_token, refresh_token, ... }. */
-export async function login(user) {
-  const response = await fetch('/login', {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ user }),
-  });
-  if (!response.ok) throw new Error(`POST /login answered ${response.status}`);
-  return response.json();
-}
+client.then(
+  (c) => {
+    c.on('logout', ({ reason }) => {
+      logoutReason.value = reason;
+    });
+    c.on('refresh', () => {
+      logoutReason.value = null;
+    });
+  },
+  () => {
+    // the plugin shows the failure as `error`
+  },
+);

@@ -1,6 +1,12 @@
 import { createApp } from 'vue';
-import { auth } from './auth.js';
+import { createAuth } from 'jwt-keeper/vue';
 import App from './App.vue';
+import { client } from './auth.js';
+import { router } from './router.js';
 
-const client = await auth;
-createApp(App, { client }).mount('#app');
+// The plugin handles the sign-in callback (once); then the router goes where the sign-in started.
+const auth = createAuth(client, {
+  onRedirectCallback: (appState) => router.replace(appState?.returnTo ?? '/'),
+});
+
+createApp(App).use(auth).use(router).mount('#app');
