@@ -485,7 +485,7 @@ describe('origin and content-type checks', () => {
       const res = await fetch(`${server.url}/.well-known/jwks.json`, { headers: { Origin: origin } });
       assert.equal(res.headers.get('access-control-allow-origin'), origin);
       assert.equal(res.headers.get('access-control-allow-credentials'), 'true');
-      assert.equal(res.headers.get('access-control-expose-headers'), 'Date, Retry-After, WWW-Authenticate');
+      assert.equal(res.headers.get('access-control-expose-headers'), 'Date, Retry-After, WWW-Authenticate, DPoP-Nonce');
       assert.match(res.headers.get('vary'), /\bOrigin\b/);
       const pre = await fetch(`${server.url}/cookie/refresh`, {
         method: 'OPTIONS',
