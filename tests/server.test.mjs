@@ -2343,7 +2343,28 @@ describe('CLI flags for keys and token formats', () => {
     }
   });
 
-  for (const args of [['--alg', 'HS256'], ['--access-token-format', 'paseto'], ['--id-tokens', 'sometimes']]) {
+  test('--dpop required refuses a refresh without a proof; --dpop off announces no DPoP', async () => {
+    for (const [mode, status, announced] of [['required', 400, true], ['off', 200, false], ['optional', 200, true]]) {
+      const { child, line } = await startCli(['--dpop', mode]);
+      try {
+        const url = line.replace('auth server listening on ', '');
+        const { refresh_token: rt } = await (await fetch(`${url}/login`, { method: 'POST', body: JSON.stringify({ user: 'alice' }) })).json();
+        const res = await fetch(`${url}/oauth/token`, {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+          body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: rt }).toString(),
+        });
+        assert.equal(res.status, status, mode);
+        if (status === 400) assert.equal((await res.json()).error, 'invalid_dpop_proof');
+        const doc = await (await fetch(`${url}/.well-known/openid-configuration`)).json();
+        assert.equal(Object.hasOwn(doc, 'dpop_signing_alg_values_supported'), announced, mode);
+      } finally {
+        await stopCli(child);
+      }
+    }
+  });
+
+  for (const args of [['--alg', 'HS256'], ['--access-token-format', 'paseto'], ['--id-tokens', 'sometimes'], ['--dpop', 'sometimes']]) {
     test(`a bad ${args[0]} exits with status 2`, async () => {
       const child = spawn(process.execPath, [main, '--port', '0', ...args], { stdio: 'pipe' });
       let err = '';
