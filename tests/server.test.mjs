@@ -2002,6 +2002,10 @@ describe('DPoP (RFC 9449)', () => {
     const privateJwk = await jose.exportJWK(key.privateKey);
     const encode = (value) => Buffer.from(JSON.stringify(value)).toString('base64url');
     const claimsNow = () => ({ jti: crypto.randomUUID(), htm: 'POST', htu: dc.tokenUrl, iat: nowS() });
+    // jose signs with no RSA key under 2048 bits, so this proof is made with node:crypto.
+    const weak = crypto.generateKeyPairSync('rsa', { modulusLength: 1024 });
+    const weakInput = `${encode({ typ: 'dpop+jwt', alg: 'RS256', jwk: weak.publicKey.export({ format: 'jwk' }) })}.${encode(claimsNow())}`;
+    const weakProof = `${weakInput}.${crypto.sign('sha256', Buffer.from(weakInput), weak.privateKey).toString('base64url')}`;
     const cases = [
       ['htm_mismatch', await dpopProof(key, 'GET', dc.tokenUrl)],
       ['htu_mismatch', await dpopProof(key, 'POST', `${server.url}/refresh`)],
@@ -2015,6 +2019,7 @@ describe('DPoP (RFC 9449)', () => {
       ['bad_typ', await dpopProof(key, 'POST', dc.tokenUrl, { header: { typ: 'JWT' } })],
       ['bad_signature', await dpopProof(key, 'POST', dc.tokenUrl, { header: { jwk: other.publicJwk } })],
       ['bad_jwk', await dpopProof(key, 'POST', dc.tokenUrl, { header: { jwk: undefined } })],
+      ['bad_jwk', weakProof],
       ['missing_claim', await dpopProof(key, 'POST', dc.tokenUrl, { claims: { jti: undefined } })],
       ['missing_claim', await dpopProof(key, 'POST', dc.tokenUrl, { claims: { iat: undefined } })],
       ['malformed', 'not-a-jwt'],
