@@ -698,7 +698,7 @@ export async function startAuthServer(options = {}) {
   }
 
   /**
-   * RFC 9449 §4.3 checks 1 to 7, those that need nothing but the proof: exactly one `DPoP`
+   * RFC 9449 §4.3 checks 1, 2 and 4 to 7, those that need nothing but the proof: exactly one `DPoP`
    * header holding a compact JWS with `typ: dpop+jwt`, an alg of DPOP_ALGS (so neither `none`
    * nor an HMAC), a `jwk` header without private members, and a signature that verifies under
    * that jwk. Counts in `stats.dpopProofs`. Resolves with `{ route, jkt, claims }` (jkt: the RFC
@@ -799,14 +799,15 @@ export async function startAuthServer(options = {}) {
     return proof;
   }
 
+  /** A refresh of a bound family without a proof by its key: refused, and the family left as it is. */
+  const dpopKeyMismatch = () =>
+    new HttpError(400, 'invalid_grant', 'the refresh token is bound to a DPoP key this request does not prove', 'dpop_key_mismatch');
+
   /**
    * A refused proof at the token endpoint as the answer (RFC 9449 §5, §8): 400 `use_dpop_nonce`
    * when only the nonce was wrong, `invalid_grant` (outcome `dpop_key_mismatch`) for a refresh
    * token bound to another key, else 400 `invalid_dpop_proof`.
    */
-  const dpopKeyMismatch = () =>
-    new HttpError(400, 'invalid_grant', 'the refresh token is bound to a DPoP key this request does not prove', 'dpop_key_mismatch');
-
   function tokenEndpointDpopError(e) {
     if (e.nonce) return new HttpError(400, 'use_dpop_nonce', 'the authorization server requires the nonce of the DPoP-Nonce header in the DPoP proof');
     if (e.outcome === 'key_mismatch') return dpopKeyMismatch();
