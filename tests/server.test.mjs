@@ -485,7 +485,7 @@ describe('origin and content-type checks', () => {
       const res = await fetch(`${server.url}/.well-known/jwks.json`, { headers: { Origin: origin } });
       assert.equal(res.headers.get('access-control-allow-origin'), origin);
       assert.equal(res.headers.get('access-control-allow-credentials'), 'true');
-      assert.equal(res.headers.get('access-control-expose-headers'), 'Date, Retry-After, WWW-Authenticate');
+      assert.equal(res.headers.get('access-control-expose-headers'), 'Date, Retry-After, WWW-Authenticate, DPoP-Nonce');
       assert.match(res.headers.get('vary'), /\bOrigin\b/);
       const pre = await fetch(`${server.url}/cookie/refresh`, {
         method: 'OPTIONS',
@@ -1838,6 +1838,497 @@ describe('ID tokens and opaque access tokens', () => {
   });
 });
 
+/** A client's DPoP key pair (RFC 9449 §4): `{ alg, privateKey, publicJwk, jkt }`, jkt its RFC 7638 SHA-256 thumbprint. */
+async function dpopKey(alg = 'ES256') {
+  const { privateKey, publicKey } = await jose.generateKeyPair(alg, { extractable: true });
+  const publicJwk = await jose.exportJWK(publicKey);
+  return { alg, privateKey, publicJwk, jkt: await jose.calculateJwkThumbprint(publicJwk) };
+}
+
+const nowS = () => Math.floor(Date.now() / 1000);
+
+/**
+ * A DPoP proof JWT by `key` for a request `htm htu`: a fresh jti and iat now, `claims` on top
+ * (ath, nonce; undefined drops a claim), `header` on top of `{ typ: 'dpop+jwt', alg, jwk }`.
+ */
+async function dpopProof(key, htm, htu, { claims = {}, header = {} } = {}) {
+  const payload = { jti: crypto.randomUUID(), htm, htu, iat: nowS(), ...claims };
+  for (const k of Object.keys(payload)) if (payload[k] === undefined) delete payload[k];
+  return new jose.SignJWT(payload).setProtectedHeader({ typ: 'dpop+jwt', alg: key.alg, jwk: key.publicJwk, ...header }).sign(key.privateKey);
+}
+
+/** RFC 9449 §4.2: `ath`, BASE64URL(SHA-256(access token)). */
+const athOf = (token) => crypto.createHash('sha256').update(token).digest('base64url');
+
+/** An HTTP request as node:http sends it (headers given as arrays go out as several lines); resolves `{ status, headers, body }`. */
+function rawRequest(url, { method = 'GET', headers = {}, body } = {}) {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method, headers }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => {
+        text += d;
+      });
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: text }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** The DPoP side of a server over HTTP: token requests and /api/me with proofs, and a DPoP-bound sign-in. */
+function dpopClient(server) {
+  const tokenUrl = `${server.url}/oauth/token`;
+  const meUrl = `${server.url}/api/me`;
+  const sc = signInClient(server);
+  const dc = {
+    tokenUrl,
+    meUrl,
+    /** A refresh_token grant at /oauth/token, with `proof` in the DPoP header when given. */
+    refresh: (refreshToken, proof, headers = {}) =>
+      fetch(tokenUrl, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/x-www-form-urlencoded', ...(proof ? { DPoP: proof } : {}), ...headers },
+        body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken, client_id: server.clientId }).toString(),
+      }),
+    /** GET /api/me with `Authorization: <scheme> <token>` and `proof` in the DPoP header when given. */
+    me: (token, proof, scheme = 'DPoP') =>
+      fetch(meUrl, { headers: { Authorization: `${scheme} ${token}`, ...(proof ? { DPoP: proof } : {}) } }),
+    /** A proof for /api/me with the token's ath. */
+    meProof: (key, token, claims = {}) => dpopProof(key, 'GET', meUrl, { claims: { ath: athOf(token), ...claims } }),
+    /** Signs in (code flow) and exchanges the code with a proof by `key` (none without); resolves the token response. */
+    async signIn(key, username = 'alice') {
+      const got = await sc.code({}, username);
+      const res = await sc.exchangeFor(got, key ? { DPoP: await dpopProof(key, 'POST', tokenUrl) } : {});
+      assert.equal(res.status, 200);
+      return res.json();
+    },
+  };
+  return dc;
+}
+
+/** Asserts a 400 token endpoint answer `{ error, error_description }` with Cache-Control: no-store. */
+async function assertTokenError(res, error, what = '') {
+  assert.equal(res.status, 400, what);
+  assert.equal(res.headers.get('cache-control'), 'no-store', what);
+  const body = await res.json();
+  assert.equal(body.error, error, what);
+  assert.equal(typeof body.error_description, 'string', what);
+}
+
+/** Asserts a 401 from /api/me with the DPoP challenge carrying `error` and the algs. */
+async function assertDpopChallenge(res, error, what = '') {
+  assert.equal(res.status, 401, what);
+  const challenge = res.headers.get('www-authenticate');
+  assert.match(challenge, new RegExp(`^DPoP error="${error}", error_description="[^"]+", algs="ES256 RS256 PS256"$`), what);
+  assert.equal((await res.json()).error, error, what);
+}
+
+describe('DPoP (RFC 9449)', () => {
+  let server;
+  let c;
+  let dc;
+
+  before(async () => {
+    server = await startAuthServer({ port: 0, allowedOrigins: [ORIGIN] });
+    c = client(server);
+    dc = dpopClient(server);
+  });
+  after(() => server.close());
+  beforeEach(() => {
+    server.controls.reset();
+    server.controls.resetStats();
+  });
+
+  const outcomes = () => server.stats.dpopLog.map((e) => e.outcome);
+
+  test('a sign-in with a proof is DPoP-bound (token_type DPoP, cnf.jkt), refreshes with the same key and reads /api/me with ath', async () => {
+    const key = await dpopKey();
+    const got = await signInClient(server).code({}, 'bob');
+    const exchangeProof = await dpopProof(key, 'POST', dc.tokenUrl);
+    const res = await signInClient(server).exchangeFor(got, { DPoP: exchangeProof });
+    assert.equal(res.status, 200);
+    const body = await res.json();
+    assert.equal(body.token_type, 'DPoP');
+    assert.deepEqual(Object.keys(body).sort(), ['access_token', 'expires_in', 'id_token', 'refresh_token', 'scope', 'token_type']);
+    const { payload } = await jose.jwtVerify(body.access_token, remoteJwks(server), { issuer: server.issuer, audience: server.audience });
+    assert.equal(payload.sub, 'bob');
+    assert.deepEqual(payload.cnf, { jkt: await jose.calculateJwkThumbprint(key.publicJwk) });
+
+    const refreshProof = await dpopProof(key, 'POST', dc.tokenUrl);
+    const refreshed = await dc.refresh(body.refresh_token, refreshProof);
+    assert.equal(refreshed.status, 200);
+    const next = await refreshed.json();
+    assert.equal(next.token_type, 'DPoP');
+    assert.notEqual(next.refresh_token, body.refresh_token);
+    assert.equal(jose.decodeJwt(next.access_token).cnf.jkt, key.jkt);
+
+    const meProof = await dc.meProof(key, next.access_token);
+    const me = await dc.me(next.access_token, meProof);
+    assert.equal(me.status, 200);
+    assert.equal((await me.json()).sub, 'bob');
+
+    assert.equal(server.stats.dpopProofs, 3);
+    assert.deepEqual(
+      server.stats.dpopLog.map((e) => [e.route, e.outcome, e.jkt, e.jti]),
+      [
+        ['/oauth/token', 'ok', key.jkt, jose.decodeJwt(exchangeProof).jti],
+        ['/oauth/token', 'ok', key.jkt, jose.decodeJwt(refreshProof).jti],
+        ['/api/me', 'ok', key.jkt, jose.decodeJwt(meProof).jti],
+      ],
+    );
+    assert.deepEqual(server.stats.refreshLog.map((e) => e.outcome), ['rotated']);
+    const stats = await c.stats();
+    assert.equal(stats.dpopProofs, 3, '/__stats carries the counter');
+    assert.equal(stats.dpopLog.length, 3, '/__stats carries the log');
+    assert.ok(stats.dpopLog[0].seq < stats.dpopLog[1].seq);
+
+    // Without a proof the answer is a Bearer token, as before DPoP (the default mode is 'optional').
+    const plain = await dc.signIn(undefined);
+    assert.equal(plain.token_type, 'Bearer');
+    assert.equal(jose.decodeJwt(plain.access_token).cnf, undefined);
+    assert.equal((await c.me(plain.access_token)).status, 200);
+    const refreshedPlain = await (await c.oauthRefresh(plain.refresh_token)).json();
+    assert.equal(refreshedPlain.token_type, 'Bearer');
+
+    const doc = await (await fetch(`${server.url}/.well-known/openid-configuration`)).json();
+    assert.deepEqual(doc.dpop_signing_alg_values_supported, ['ES256', 'RS256', 'PS256']);
+  });
+
+  test('the token endpoint refuses bad proofs with 400 invalid_dpop_proof and leaves the refresh token as it was', async () => {
+    const key = await dpopKey();
+    const other = await dpopKey();
+    const { refresh_token: rt } = await dc.signIn(key);
+    const privateJwk = await jose.exportJWK(key.privateKey);
+    const encode = (value) => Buffer.from(JSON.stringify(value)).toString('base64url');
+    const claimsNow = () => ({ jti: crypto.randomUUID(), htm: 'POST', htu: dc.tokenUrl, iat: nowS() });
+    // jose signs with no RSA key under 2048 bits, so this proof is made with node:crypto.
+    const weak = crypto.generateKeyPairSync('rsa', { modulusLength: 1024 });
+    const weakInput = `${encode({ typ: 'dpop+jwt', alg: 'RS256', jwk: weak.publicKey.export({ format: 'jwk' }) })}.${encode(claimsNow())}`;
+    const weakProof = `${weakInput}.${crypto.sign('sha256', Buffer.from(weakInput), weak.privateKey).toString('base64url')}`;
+    const cases = [
+      ['htm_mismatch', await dpopProof(key, 'GET', dc.tokenUrl)],
+      ['htu_mismatch', await dpopProof(key, 'POST', `${server.url}/refresh`)],
+      ['htu_mismatch', await dpopProof(key, 'POST', `http://127.0.0.1:1/oauth/token`)],
+      ['htu_mismatch', await dpopProof(key, 'POST', `https://127.0.0.1:${server.port}/oauth/token`)],
+      ['iat_window', await dpopProof(key, 'POST', dc.tokenUrl, { claims: { iat: nowS() - 61 } })],
+      ['iat_window', await dpopProof(key, 'POST', dc.tokenUrl, { claims: { iat: nowS() + 30 } })],
+      ['private_jwk', await dpopProof(key, 'POST', dc.tokenUrl, { header: { jwk: privateJwk } })],
+      ['bad_alg', await new jose.SignJWT(claimsNow()).setProtectedHeader({ typ: 'dpop+jwt', alg: 'HS256', jwk: key.publicJwk }).sign(crypto.randomBytes(32))],
+      ['bad_alg', `${encode({ typ: 'dpop+jwt', alg: 'none', jwk: key.publicJwk })}.${encode(claimsNow())}.`],
+      ['bad_typ', await dpopProof(key, 'POST', dc.tokenUrl, { header: { typ: 'JWT' } })],
+      ['bad_signature', await dpopProof(key, 'POST', dc.tokenUrl, { header: { jwk: other.publicJwk } })],
+      ['bad_jwk', await dpopProof(key, 'POST', dc.tokenUrl, { header: { jwk: undefined } })],
+      ['bad_jwk', weakProof],
+      ['missing_claim', await dpopProof(key, 'POST', dc.tokenUrl, { claims: { jti: undefined } })],
+      ['missing_claim', await dpopProof(key, 'POST', dc.tokenUrl, { claims: { iat: undefined } })],
+      ['malformed', 'not-a-jwt'],
+    ];
+    assert.ok(privateJwk.d, 'the private JWK has its private member');
+    for (const [outcome, proof] of cases) {
+      server.controls.resetStats();
+      await assertTokenError(await dc.refresh(rt, proof), 'invalid_dpop_proof', outcome);
+      assert.deepEqual(outcomes(), [outcome]);
+      assert.deepEqual(server.stats.refreshLog.map((e) => [e.outcome, e.status]), [['invalid_dpop_proof', 400]], outcome);
+    }
+    assert.equal(server.stats.dpopLog.at(-1).jti, null, 'no jti is known of a proof that is no JWT');
+
+    // Two DPoP headers (RFC 9449 §4.3 check 1), sent as two header lines.
+    server.controls.resetStats();
+    const twice = await rawRequest(dc.tokenUrl, {
+      method: 'POST',
+      headers: {
+        'Content-Type': 'application/x-www-form-urlencoded',
+        DPoP: [await dpopProof(key, 'POST', dc.tokenUrl), await dpopProof(key, 'POST', dc.tokenUrl)],
+      },
+      body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: rt }).toString(),
+    });
+    assert.equal(twice.status, 400);
+    assert.equal(JSON.parse(twice.body).error, 'invalid_dpop_proof');
+    assert.deepEqual(outcomes(), ['multiple']);
+
+    // None of that touched the token; a replayed proof is refused once the first use went through.
+    server.controls.resetStats();
+    const proof = await dpopProof(key, 'POST', dc.tokenUrl, { claims: { iat: nowS() - 30 } });
+    const first = await dc.refresh(rt, proof);
+    assert.equal(first.status, 200, 'a proof 30 s old is within the window');
+    const { refresh_token: rt2 } = await first.json();
+    await assertTokenError(await dc.refresh(rt2, proof), 'invalid_dpop_proof', 'replay');
+    assert.deepEqual(outcomes(), ['ok', 'jti_replay']);
+    // The htu is compared without query, and any of the server's own origins names it.
+    const withQuery = await dc.refresh(rt2, await dpopProof(key, 'POST', `${dc.tokenUrl}?x=1#f`));
+    assert.equal(withQuery.status, 200);
+    const { refresh_token: rt3 } = await withQuery.json();
+    const viaLocalhost = await dc.refresh(rt3, await dpopProof(key, 'POST', `http://localhost:${server.port}/oauth/token`));
+    assert.equal(viaLocalhost.status, 200);
+    assert.equal(server.stats.reuseDetections, 0);
+  });
+
+  test('the iat window is on the server clock, skew included', async () => {
+    const key = await dpopKey();
+    const { refresh_token: rt } = await dc.signIn(key);
+    server.controls.setClockSkew(120);
+    await assertTokenError(await dc.refresh(rt, await dpopProof(key, 'POST', dc.tokenUrl)), 'invalid_dpop_proof');
+    assert.deepEqual(outcomes(), ['ok', 'iat_window']);
+    const skewed = await dc.refresh(rt, await dpopProof(key, 'POST', dc.tokenUrl, { claims: { iat: nowS() + 120 } }));
+    assert.equal(skewed.status, 200);
+  });
+
+  test('a refresh with another key or none is invalid_grant (dpop_key_mismatch) and revokes nothing; the real key still refreshes', async () => {
+    const key = await dpopKey();
+    const thief = await dpopKey();
+    const { refresh_token: rt } = await dc.signIn(key);
+    await assertTokenError(await dc.refresh(rt, await dpopProof(thief, 'POST', dc.tokenUrl)), 'invalid_grant', 'another key');
+    await assertTokenError(await dc.refresh(rt), 'invalid_grant', 'no proof');
+    const json = await c.jsonRefresh(rt);
+    assert.equal(json.status, 401, 'the JSON route takes no proof, so a bound token is refused there');
+    assert.equal((await json.json()).error, 'invalid_grant');
+    assert.deepEqual(server.stats.refreshLog.map((e) => e.outcome), ['dpop_key_mismatch', 'dpop_key_mismatch', 'dpop_key_mismatch']);
+    assert.deepEqual(
+      server.stats.dpopLog.map((e) => [e.route, e.outcome, e.jkt]),
+      [
+        ['/oauth/token', 'ok', key.jkt],
+        ['/oauth/token', 'key_mismatch', thief.jkt],
+        ['/oauth/token', 'missing', null],
+        ['/refresh', 'missing', null],
+      ],
+    );
+
+    const ok = await dc.refresh(rt, await dpopProof(key, 'POST', dc.tokenUrl));
+    assert.equal(ok.status, 200, 'the session survived');
+    const { refresh_token: rt2 } = await ok.json();
+
+    // Even a rotated token, replayed late with another key, is no reuse that ends the session.
+    server.controls.setReuseGraceMs(0);
+    await sleep(5);
+    await assertTokenError(await dc.refresh(rt, await dpopProof(thief, 'POST', dc.tokenUrl)), 'invalid_grant', 'late replay, other key');
+    assert.equal(server.stats.refreshLog.at(-1).outcome, 'dpop_key_mismatch');
+    assert.equal(server.stats.reuseDetections, 0);
+    assert.equal((await dc.refresh(rt2, await dpopProof(key, 'POST', dc.tokenUrl))).status, 200);
+    // The same late replay with the real key is reuse, as without DPoP.
+    await assertTokenError(await dc.refresh(rt, await dpopProof(key, 'POST', dc.tokenUrl)), 'invalid_grant', 'late replay, real key');
+    assert.equal(server.stats.refreshLog.at(-1).outcome, 'reuse_detected');
+  });
+
+  test('a session started without a proof is bound by its first refresh with one', async () => {
+    const key = await dpopKey();
+    const { refresh_token: rt } = await (await c.login('carol')).json();
+    const res = await dc.refresh(rt, await dpopProof(key, 'POST', dc.tokenUrl));
+    assert.equal(res.status, 200);
+    const body = await res.json();
+    assert.equal(body.token_type, 'DPoP');
+    assert.equal(jose.decodeJwt(body.access_token).cnf.jkt, key.jkt);
+    await assertTokenError(await dc.refresh(body.refresh_token), 'invalid_grant');
+    assert.equal(server.stats.refreshLog.at(-1).outcome, 'dpop_key_mismatch');
+    assert.equal((await dc.refresh(body.refresh_token, await dpopProof(key, 'POST', dc.tokenUrl))).status, 200);
+  });
+
+  test('/api/me: a bound token needs the DPoP scheme and a proof by its key with its ath; refusals are 401 with a DPoP challenge', async () => {
+    const key = await dpopKey();
+    const other = await dpopKey();
+    const { access_token: at } = await dc.signIn(key);
+    const { access_token: bearer } = await dc.signIn(undefined, 'dave');
+    server.controls.resetStats();
+
+    assert.equal((await dc.me(at, await dc.meProof(key, at))).status, 200);
+    const cases = [
+      ['invalid_dpop_proof', 'ath_mismatch', await dc.meProof(key, at, { ath: athOf(bearer) })],
+      ['invalid_dpop_proof', 'ath_missing', await dc.meProof(key, at, { ath: undefined })],
+      ['invalid_dpop_proof', 'htm_mismatch', await dpopProof(key, 'POST', dc.meUrl, { claims: { ath: athOf(at) } })],
+      ['invalid_dpop_proof', 'htu_mismatch', await dpopProof(key, 'GET', dc.tokenUrl, { claims: { ath: athOf(at) } })],
+      ['invalid_dpop_proof', 'iat_window', await dc.meProof(key, at, { iat: nowS() - 61 })],
+      ['invalid_dpop_proof', 'bad_signature', await dpopProof(other, 'GET', dc.meUrl, { claims: { ath: athOf(at) }, header: { jwk: key.publicJwk } })],
+      ['invalid_dpop_proof', 'missing', undefined],
+      ['invalid_token', 'key_mismatch', await dc.meProof(other, at)],
+    ];
+    for (const [error, outcome, proof] of cases) {
+      server.controls.resetStats();
+      await assertDpopChallenge(await dc.me(at, proof), error, outcome);
+      assert.deepEqual(outcomes(), [outcome]);
+    }
+
+    server.controls.resetStats();
+    const proof = await dc.meProof(key, at);
+    assert.equal((await dc.me(at, proof)).status, 200);
+    await assertDpopChallenge(await dc.me(at, proof), 'invalid_dpop_proof', 'replayed proof');
+    assert.deepEqual(outcomes(), ['ok', 'jti_replay']);
+
+    await assertDpopChallenge(await dc.me(at, undefined, 'Bearer'), 'invalid_token', 'a bound token sent as Bearer');
+    await assertDpopChallenge(await dc.me(bearer, await dc.meProof(key, bearer)), 'invalid_token', 'an unbound token sent as DPoP');
+    const asBearer = await dc.me(bearer, undefined, 'Bearer');
+    assert.equal(asBearer.status, 200, 'a Bearer token works as before');
+    assert.equal((await asBearer.json()).sub, 'dave');
+
+    server.controls.setAccessTtl(0);
+    const { access_token: dead } = await dc.signIn(key);
+    await assertDpopChallenge(await dc.me(dead, await dc.meProof(key, dead)), 'invalid_token', 'expired');
+
+    const anonymous = await fetch(dc.meUrl);
+    assert.equal(anonymous.status, 401);
+    assert.equal(anonymous.headers.get('www-authenticate'), `Bearer realm="${server.audience}", DPoP realm="${server.audience}", algs="ES256 RS256 PS256"`);
+    assert.equal(server.stats.api401, 5);
+  });
+
+  test('nonce at the token endpoint: use_dpop_nonce with DPoP-Nonce, the retry with it succeeds, a rotated nonce is stale', async () => {
+    const key = await dpopKey();
+    const sc = signInClient(server);
+    assert.equal((await c.control({ action: 'requireDpopNonce' })).status, 200);
+    const got = await sc.code();
+    const first = await sc.exchangeFor(got, { DPoP: await dpopProof(key, 'POST', dc.tokenUrl) });
+    const nonce = first.headers.get('dpop-nonce');
+    assert.match(nonce ?? '', /^[A-Za-z0-9_-]{16,}$/);
+    await assertTokenError(first, 'use_dpop_nonce');
+    // Anything else wrong is reported as such, nonce or not.
+    await assertTokenError(await sc.exchangeFor(got, { DPoP: await dpopProof(key, 'GET', dc.tokenUrl) }), 'invalid_dpop_proof');
+
+    const retry = await sc.exchangeFor(got, { DPoP: await dpopProof(key, 'POST', dc.tokenUrl, { claims: { nonce } }) });
+    assert.equal(retry.status, 200, 'the code survived the refusals');
+    assert.equal(retry.headers.get('dpop-nonce'), nonce, 'a success carries the nonce too');
+    const body = await retry.json();
+    assert.equal(body.token_type, 'DPoP');
+    assert.deepEqual(server.stats.codeExchangeLog.map((e) => e.outcome), ['use_dpop_nonce', 'invalid_dpop_proof', 'exchanged']);
+
+    const rotated = await (await c.control({ action: 'rotateDpopNonce' })).json();
+    const fresh = rotated.results[0].nonce;
+    assert.notEqual(fresh, nonce);
+    const stale = await dc.refresh(body.refresh_token, await dpopProof(key, 'POST', dc.tokenUrl, { claims: { nonce } }));
+    assert.equal(stale.headers.get('dpop-nonce'), fresh);
+    await assertTokenError(stale, 'use_dpop_nonce');
+    const again = await dc.refresh(body.refresh_token, await dpopProof(key, 'POST', dc.tokenUrl, { claims: { nonce: fresh } }));
+    assert.equal(again.status, 200);
+    assert.deepEqual(outcomes(), ['nonce_required', 'htm_mismatch', 'ok', 'nonce_stale', 'ok']);
+    assert.deepEqual(server.stats.refreshLog.map((e) => e.outcome), ['use_dpop_nonce', 'rotated']);
+
+    server.controls.requireDpopNonce(false);
+    const { refresh_token: rt } = await again.json();
+    const off = await dc.refresh(rt, await dpopProof(key, 'POST', dc.tokenUrl));
+    assert.equal(off.status, 200);
+    assert.equal(off.headers.get('dpop-nonce'), null);
+  });
+
+  test('nonce at /api/me: 401 DPoP error="use_dpop_nonce" with DPoP-Nonce, the retry with it succeeds, a rotated nonce is stale', async () => {
+    const key = await dpopKey();
+    const { access_token: at } = await dc.signIn(key);
+    const { nonce } = server.controls.requireDpopNonce(true);
+    const first = await dc.me(at, await dc.meProof(key, at));
+    assert.equal(first.headers.get('dpop-nonce'), nonce);
+    await assertDpopChallenge(first, 'use_dpop_nonce');
+    const retry = await dc.me(at, await dc.meProof(key, at, { nonce }));
+    assert.equal(retry.status, 200);
+    assert.equal(retry.headers.get('dpop-nonce'), nonce);
+
+    const { nonce: fresh } = server.controls.rotateDpopNonce();
+    const stale = await dc.me(at, await dc.meProof(key, at, { nonce }));
+    assert.equal(stale.headers.get('dpop-nonce'), fresh);
+    await assertDpopChallenge(stale, 'use_dpop_nonce');
+    assert.equal((await dc.me(at, await dc.meProof(key, at, { nonce: fresh }))).status, 200);
+    assert.deepEqual(outcomes(), ['ok', 'nonce_required', 'ok', 'nonce_stale', 'ok']);
+  });
+
+  test('CORS: the preflight allows the DPoP header, answers expose DPoP-Nonce', async () => {
+    const pre = await fetch(dc.tokenUrl, { method: 'OPTIONS', headers: { Origin: ORIGIN, 'Access-Control-Request-Method': 'POST' } });
+    assert.equal(pre.status, 204);
+    assert.ok(pre.headers.get('access-control-allow-headers').split(', ').includes('DPoP'));
+    server.controls.requireDpopNonce();
+    const res = await fetch(dc.meUrl, { headers: { Origin: ORIGIN } });
+    assert.equal(res.headers.get('access-control-allow-origin'), ORIGIN);
+    assert.ok(res.headers.get('access-control-expose-headers').split(', ').includes('DPoP-Nonce'));
+    assert.ok(res.headers.get('dpop-nonce'));
+  });
+
+  test("setDpopMode('required') refuses token requests without a proof; reset() goes back to the start option", async () => {
+    const key = await dpopKey();
+    const sc = signInClient(server);
+    server.controls.setDpopMode('required');
+    const got = await sc.code();
+    await assertTokenError(await sc.exchangeFor(got), 'invalid_dpop_proof', 'exchange without a proof');
+    assert.deepEqual(server.stats.codeExchangeLog.map((e) => e.outcome), ['invalid_dpop_proof']);
+    const res = await sc.exchangeFor(got, { DPoP: await dpopProof(key, 'POST', dc.tokenUrl) });
+    assert.equal(res.status, 200, 'the code was left unspent');
+    assert.equal((await res.json()).token_type, 'DPoP');
+    const { refresh_token: rt } = await (await c.login('erin')).json();
+    await assertTokenError(await dc.refresh(rt), 'invalid_dpop_proof', 'refresh without a proof');
+    assert.deepEqual(outcomes(), ['missing', 'ok', 'missing']);
+    assert.equal(server.stats.dpopProofs, 1, 'a missing proof is no proof');
+
+    server.controls.reset();
+    const plain = await dc.refresh(rt);
+    assert.equal(plain.status, 200);
+    assert.equal((await plain.json()).token_type, 'Bearer');
+    assert.throws(() => server.controls.setDpopMode('sometimes'), TypeError);
+    assert.equal((await c.control({ action: 'setDpopMode', args: [true] })).status, 400);
+  });
+
+  test("dpop: 'required' as a start option", async () => {
+    await withServer({ dpop: 'required' }, async (other, oc) => {
+      const { refresh_token: rt } = await (await oc.login('alice')).json();
+      other.controls.reset(); // back to the start option, 'required'
+      await assertTokenError(await oc.oauthRefresh(rt), 'invalid_dpop_proof');
+      const key = await dpopKey();
+      const ok = await dpopClient(other).refresh(rt, await dpopProof(key, 'POST', `${other.url}/oauth/token`));
+      assert.equal(ok.status, 200);
+    });
+    await assert.rejects(startAuthServer({ dpop: true }), TypeError);
+    await assert.rejects(startAuthServer({ dpop: 'yes' }), TypeError);
+  });
+
+  test('dpop: false ignores DPoP headers: Bearer tokens, no DPoP scheme at /api/me, no discovery entry, no nonce', async () => {
+    await withServer({ dpop: false }, async (other, oc) => {
+      const key = await dpopKey();
+      const odc = dpopClient(other);
+      other.controls.requireDpopNonce();
+      const body = await odc.signIn(key);
+      assert.equal(body.token_type, 'Bearer');
+      assert.equal(jose.decodeJwt(body.access_token).cnf, undefined);
+      const res = await odc.refresh(body.refresh_token, await dpopProof(key, 'POST', odc.tokenUrl));
+      assert.equal(res.status, 200);
+      assert.equal(res.headers.get('dpop-nonce'), null);
+      const { access_token: at } = await res.json();
+      const viaDpop = await odc.me(at, await odc.meProof(key, at));
+      assert.equal(viaDpop.status, 401);
+      assert.match(viaDpop.headers.get('www-authenticate'), /^Bearer error="invalid_token"/);
+      assert.equal((await oc.me(at)).status, 200);
+      assert.equal((await fetch(odc.meUrl)).headers.get('www-authenticate'), `Bearer realm="${other.audience}"`);
+      assert.equal(other.stats.dpopProofs, 0);
+      assert.deepEqual(other.stats.dpopLog, []);
+      const doc = await (await fetch(`${other.url}/.well-known/openid-configuration`)).json();
+      assert.equal(Object.hasOwn(doc, 'dpop_signing_alg_values_supported'), false);
+
+      // Switched on over HTTP, the same server binds (and now asks for the nonce it was told to require).
+      assert.equal((await oc.control({ action: 'setDpopMode', args: ['optional'] })).status, 200);
+      const got = await signInClient(other).code();
+      const asked = await signInClient(other).exchangeFor(got, { DPoP: await dpopProof(key, 'POST', odc.tokenUrl) });
+      await assertTokenError(asked, 'use_dpop_nonce');
+      const nonce = asked.headers.get('dpop-nonce');
+      const bound = await signInClient(other).exchangeFor(got, { DPoP: await dpopProof(key, 'POST', odc.tokenUrl, { claims: { nonce } }) });
+      assert.equal((await bound.json()).token_type, 'DPoP');
+    });
+  });
+
+  test('opaque access tokens keep the binding on the server', async () => {
+    await withServer({ accessTokenFormat: 'opaque' }, async (other) => {
+      const key = await dpopKey();
+      const odc = dpopClient(other);
+      const { access_token: at, token_type: type } = await odc.signIn(key);
+      assert.equal(type, 'DPoP');
+      assert.match(at, /^[A-Za-z0-9_-]{43}$/);
+      await assertDpopChallenge(await odc.me(at, undefined, 'Bearer'), 'invalid_token');
+      assert.equal((await odc.me(at, await odc.meProof(key, at))).status, 200);
+      await assertDpopChallenge(await odc.me(at, await odc.meProof(await dpopKey(), at)), 'invalid_token');
+    });
+  });
+
+  test('RS256 and PS256 proof keys are accepted too', async () => {
+    for (const alg of ['RS256', 'PS256']) {
+      const key = await dpopKey(alg);
+      const { access_token: at, token_type: type } = await dc.signIn(key);
+      assert.equal(type, 'DPoP', alg);
+      assert.equal(jose.decodeJwt(at).cnf.jkt, key.jkt, alg);
+      assert.equal((await dc.me(at, await dc.meProof(key, at))).status, 200, alg);
+    }
+  });
+});
+
 describe('CLI flags for keys and token formats', () => {
   const main = fileURLToPath(new URL('../www/server/main.mjs', import.meta.url));
 
@@ -1857,7 +2348,28 @@ describe('CLI flags for keys and token formats', () => {
     }
   });
 
-  for (const args of [['--alg', 'HS256'], ['--access-token-format', 'paseto'], ['--id-tokens', 'sometimes']]) {
+  test('--dpop required refuses a refresh without a proof; --dpop off announces no DPoP', async () => {
+    for (const [mode, status, announced] of [['required', 400, true], ['off', 200, false], ['optional', 200, true]]) {
+      const { child, line } = await startCli(['--dpop', mode]);
+      try {
+        const url = line.replace('auth server listening on ', '');
+        const { refresh_token: rt } = await (await fetch(`${url}/login`, { method: 'POST', body: JSON.stringify({ user: 'alice' }) })).json();
+        const res = await fetch(`${url}/oauth/token`, {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+          body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: rt }).toString(),
+        });
+        assert.equal(res.status, status, mode);
+        if (status === 400) assert.equal((await res.json()).error, 'invalid_dpop_proof');
+        const doc = await (await fetch(`${url}/.well-known/openid-configuration`)).json();
+        assert.equal(Object.hasOwn(doc, 'dpop_signing_alg_values_supported'), announced, mode);
+      } finally {
+        await stopCli(child);
+      }
+    }
+  });
+
+  for (const args of [['--alg', 'HS256'], ['--access-token-format', 'paseto'], ['--id-tokens', 'sometimes'], ['--dpop', 'sometimes']]) {
     test(`a bad ${args[0]} exits with status 2`, async () => {
       const child = spawn(process.execPath, [main, '--port', '0', ...args], { stdio: 'pipe' });
       let err = '';

@@ -4,7 +4,9 @@
 // rotating refresh tokens, publishes its keys as a JWKS that can rotate, serves OIDC discovery,
 // signs users in with the authorization code flow and PKCE (a login page without passwords),
 // ends sessions (RP-initiated logout), offers the three refresh styles jwt-keeper speaks
-// (RFC 6749 form POST, JSON body, HttpOnly cookie) and lets a test inject faults per request
+// (RFC 6749 form POST, JSON body, HttpOnly cookie), binds tokens to a client key with DPoP
+// (RFC 9449: proofs checked at the token endpoint and at /api/me, nonces on demand) and lets a
+// test inject faults per request
 // (failures, hangs, lost responses, bad tokens, skewed clock, outage, JWKS failures, refused
 // sign-ins), both from JavaScript (`controls`) and over HTTP (`POST /__control`, `GET /__stats`).
 //
@@ -58,9 +60,33 @@ const AUTHORIZE_PARAMS = [
 ];
 /** Pages load nothing from elsewhere, run no script and may not be framed (RFC 6749 §10.13, clickjacking). */
 const PAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; frame-ancestors 'none'";
+/** RFC 9449 §4.2: the `typ` of a DPoP proof (media type names are case-insensitive, `application/` may be omitted). */
+const DPOP_TYP = 'dpop+jwt';
+/** What DPoP proofs may be signed with: asymmetric only (RFC 9449 §4.3 check 5), the algs the server itself signs with. */
+const DPOP_ALGS = ['ES256', 'RS256', 'PS256'];
+/** `dpop` option values: no DPoP at all, bind tokens when the client sends a proof, or refuse token requests without one. */
+const DPOP_MODES = [false, 'optional', 'required'];
+/** How old a proof's `iat` may be on the server clock: room for a slow request, none for a proof kept for later. */
+const DPOP_IAT_PAST_S = 60;
+/** How far ahead a proof's `iat` may be: a client clock slightly fast, nothing more (RFC 9449 §11.1 asks for a short window). */
+const DPOP_IAT_FUTURE_S = 5;
+/** A used jti is remembered this long (real time): later the proof's iat is outside the window anyway. */
+const DPOP_JTI_RETENTION_MS = (DPOP_IAT_PAST_S + DPOP_IAT_FUTURE_S) * 1000;
+/** The replay cache holds at most this many jtis (the oldest goes first); a test sends far fewer proofs a minute. */
+const DPOP_REPLAY_CACHE_MAX = 10_000;
+/** A DPoP header longer than this is refused unread: a proof with an RSA 4096 key is under 2 KiB. */
+const MAX_DPOP_PROOF_LENGTH = 8192;
+/** The replay cache keeps jtis, so they are bounded; RFC 9449 §4.2 asks for 96 random bits, a UUID has 36 characters. */
+const MAX_DPOP_JTI_LENGTH = 256;
+/** JWK members only a private or symmetric key has (RFC 7518 §6.2.2, §6.3.2, §6.4): a proof's jwk must have none. */
+const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
+/** The routes that read DPoP proofs and, while nonces are required, send `DPoP-Nonce`. */
+const DPOP_ROUTES = new Set(['/oauth/token', '/api/me']);
+/** RFC 9449 §7.1: the `algs` parameter of a DPoP challenge. */
+const DPOP_CHALLENGE_ALGS = `algs="${DPOP_ALGS.join(' ')}"`;
 const REFRESH_COOKIE = 'refresh_token';
-const ALLOWED_HEADERS = ['Authorization', 'Content-Type', 'X-Requested-With'];
-const EXPOSED_HEADERS = 'Date, Retry-After, WWW-Authenticate';
+const ALLOWED_HEADERS = ['Authorization', 'Content-Type', 'X-Requested-With', 'DPoP'];
+const EXPOSED_HEADERS = 'Date, Retry-After, WWW-Authenticate, DPoP-Nonce';
 const BAD_TOKEN_KINDS = new Set(['bad_json', 'missing_fields', 'wrong_key', 'expired']);
 /** What the server signs with; RSA keys are 2048 bits. */
 export const SIGNING_ALGS = ['ES256', 'RS256', 'PS256'];
@@ -98,6 +124,25 @@ class HttpError extends Error {
     this.outcome = outcome ?? error;
   }
 }
+
+/**
+ * A refused DPoP proof (RFC 9449 §4.3): `outcome` names the failed check in `dpopLog`; `nonce` is
+ * true when only the nonce was missing or stale, which is answered with `use_dpop_nonce` (§8).
+ */
+class DpopError extends Error {
+  constructor(outcome, description) {
+    super(description);
+    this.outcome = outcome;
+    this.nonce = outcome === 'nonce_required' || outcome === 'nonce_stale';
+  }
+}
+
+/** RFC 9449 §4.2: the `ath` of a proof for `accessToken`, BASE64URL(SHA-256(ASCII(token))). */
+function accessTokenHash(accessToken) {
+  return crypto.createHash('sha256').update(accessToken, 'ascii').digest('base64url');
+}
+
+const isPlainObject = (value) => value !== null && typeof value === 'object' && !Array.isArray(value);
 
 /** A refusal shown to the user as an HTML page: no redirect to a client that could not be trusted. */
 function pageError(status, error, description, outcome) {
@@ -241,11 +286,13 @@ function newStats() {
     codesIssued: 0,
     codeExchanges: 0,
     endSessions: 0,
+    dpopProofs: 0,
     refreshLog: [],
     authorizeLog: [],
     codeExchangeLog: [],
     revocationLog: [],
     endSessionLog: [],
+    dpopLog: [],
   };
 }
 
@@ -256,6 +303,11 @@ function checkCount(n, name) {
 
 function randomToken(bytes = REFRESH_TOKEN_BYTES) {
   return crypto.randomBytes(bytes).toString('base64url');
+}
+
+function checkDpopMode(mode, name) {
+  if (!DPOP_MODES.includes(mode)) throw new TypeError(`${name} must be false, 'optional' or 'required'`);
+  return mode;
 }
 
 function checkAlg(alg, name) {
@@ -382,6 +434,10 @@ export function closeOnSignals(server) {
  *   accepted beside the loopback ones (any http(s) URL on 127.0.0.1, localhost or [::1]);
  *   compared as exact strings.
  * @param {number} [options.authCodeTtl=60] lifetime in seconds of authorization codes.
+ * @param {false|'optional'|'required'} [options.dpop='optional'] DPoP (RFC 9449) at the token
+ *   endpoint: 'optional' binds the tokens of a request that carries a valid proof and issues
+ *   Bearer tokens otherwise; 'required' refuses token requests without a proof; false ignores
+ *   `DPoP` headers (and /api/me knows no DPoP scheme). `setDpopMode()` changes it.
  */
 export async function startAuthServer(options = {}) {
   const {
@@ -399,6 +455,7 @@ export async function startAuthServer(options = {}) {
     idTokens = 'auto',
     jwksMaxAge = null,
     authCodeTtl = AUTH_CODE_TTL_S,
+    dpop = 'optional',
   } = options;
   checkCount(accessTtl, 'accessTtl');
   checkAlg(alg, 'startAuthServer');
@@ -407,6 +464,7 @@ export async function startAuthServer(options = {}) {
   }
   if (!ID_TOKEN_MODES.includes(idTokens)) throw new TypeError("idTokens must be true, false or 'auto'");
   if (jwksMaxAge !== null) checkCount(jwksMaxAge, 'jwksMaxAge');
+  checkDpopMode(dpop, 'dpop');
   const opaque = accessTokenFormat === 'opaque';
   checkCount(reuseGraceMs, 'reuseGraceMs');
   checkCount(authCodeTtl, 'authCodeTtl');
@@ -420,7 +478,7 @@ export async function startAuthServer(options = {}) {
   const publishedJwks = () => ({ keys: signingKeys.filter((k) => k.published).map((k) => ({ ...k.publicJwk })) });
   /** alg -> another key of that alg, for badTokenNext('wrong_key'); made on first use. */
   const wrongKeys = new Map();
-  /** Opaque access token -> { sub, iat, exp } (server seconds). */
+  /** Opaque access token -> { sub, iat, exp, jkt } (server seconds; jkt: the DPoP key it is bound to, or null). */
   const opaqueAccessTokens = new Map();
   const staticRoot = staticDir ? path.resolve(staticDir) : undefined;
 
@@ -439,12 +497,17 @@ export async function startAuthServer(options = {}) {
     failAuthorize: { count: 0, error: 'server_error' },
     authCodeTtl,
     idTokenAudience: [],
+    dpopMode: dpop,
+    dpopNonceRequired: false,
   });
   let faults = defaults();
 
   /** refresh token -> { familyId, sub, rotatedAt, successor: Promise<grant> | null } */
   const refreshTokens = new Map();
-  /** familyId -> { sub, revoked, idToken: boolean, authTime } */
+  /**
+   * familyId -> { sub, revoked, idToken: boolean, authTime, jkt }; jkt: the thumbprint of the DPoP
+   * key the family is bound to (RFC 9449 §5: refresh tokens of a public client), or null.
+   */
   const families = new Map();
   const issuedRefreshTokens = [];
   /**
@@ -466,8 +529,12 @@ export async function startAuthServer(options = {}) {
 
   // --- tokens ---------------------------------------------------------------------------------
 
-  /** An access token: a JWT signed with the current key, or (opaque format) a remembered random string. */
-  async function signAccessToken(sub, kind = 'good') {
+  /**
+   * An access token: a JWT signed with the current key, or (opaque format) a remembered random
+   * string. With `jkt` it is DPoP-bound: the JWT carries `cnf: { jkt }` (RFC 9449 §6.1), an opaque
+   * token keeps the jkt in the server's record.
+   */
+  async function signAccessToken(sub, kind = 'good', jkt = null) {
     const now = Math.floor(serverNowMs() / 1000);
     let iat = now;
     let exp = now + faults.accessTtl;
@@ -478,7 +545,7 @@ export async function startAuthServer(options = {}) {
     if (opaque) {
       const token = randomToken();
       // A 'wrong_key' opaque token is one the server never issued.
-      if (kind !== 'wrong_key') opaqueAccessTokens.set(token, { sub, iat, exp });
+      if (kind !== 'wrong_key') opaqueAccessTokens.set(token, { sub, iat, exp, jkt });
       return token;
     }
     const signer = current;
@@ -487,7 +554,7 @@ export async function startAuthServer(options = {}) {
       if (!wrongKeys.has(signer.alg)) wrongKeys.set(signer.alg, (await jose.generateKeyPair(signer.alg)).privateKey);
       key = wrongKeys.get(signer.alg);
     }
-    return new jose.SignJWT({ sub, jti: randomToken(12) })
+    return new jose.SignJWT({ sub, jti: randomToken(12), ...(jkt ? { cnf: { jkt } } : {}) })
       .setProtectedHeader({ alg: signer.alg, kid: signer.kid, typ: 'JWT' })
       .setIssuer(issuer)
       .setAudience(audience)
@@ -522,18 +589,31 @@ export async function startAuthServer(options = {}) {
     return opaque || (typeof scope === 'string' && scope.split(' ').includes('openid'));
   }
 
-  async function grantFor(sub, refreshToken, family, { nonce } = {}) {
-    const grant = { accessToken: await signAccessToken(sub), refreshToken, expiresIn: faults.accessTtl };
+  /** A token response's content; with `jkt` the access token is DPoP-bound and `tokenType` is 'DPoP'. */
+  async function grantFor(sub, refreshToken, family, { nonce, jkt = null } = {}) {
+    const grant = {
+      accessToken: await signAccessToken(sub, 'good', jkt),
+      refreshToken,
+      expiresIn: faults.accessTtl,
+      tokenType: jkt ? 'DPoP' : 'Bearer',
+    };
     if (family?.idToken) grant.idToken = await signIdToken(sub, { nonce, authTime: family.authTime });
     return grant;
+  }
+
+  /** The family of refresh token `token`, or undefined for a token never issued. */
+  function familyOfToken(token) {
+    const record = typeof token === 'string' ? refreshTokens.get(token) : undefined;
+    return record ? families.get(record.familyId) : undefined;
   }
 
   /**
    * Redeems a refresh token: rotates it, replays the successor within the grace window, or
    * revokes its whole family on a late replay. Synchronous up to the rotation, so concurrent
-   * requests with the same token see it rotated.
+   * requests with the same token see it rotated. `jkt`, the key of the request's DPoP proof (whose
+   * binding the caller has checked), binds a family that is not bound yet at its rotation.
    */
-  function redeem(presented) {
+  function redeem(presented, jkt = null) {
     const record = typeof presented === 'string' ? refreshTokens.get(presented) : undefined;
     if (!record) return { outcome: 'invalid_grant', description: 'unknown refresh token' };
     const family = families.get(record.familyId);
@@ -548,7 +628,8 @@ export async function startAuthServer(options = {}) {
       return { outcome: 'reuse_detected', description: 'refresh token reused; session revoked' };
     }
     record.rotatedAt = Date.now();
-    record.successor = grantFor(record.sub, newRefreshToken(record.familyId, record.sub), family);
+    if (jkt && !family.jkt) family.jkt = jkt;
+    record.successor = grantFor(record.sub, newRefreshToken(record.familyId, record.sub), family, { jkt: family.jkt });
     return { outcome: 'rotated', grant: record.successor };
   }
 
@@ -593,6 +674,145 @@ export async function startAuthServer(options = {}) {
   }
 
   const audiences = (claims) => (Array.isArray(claims.aud) ? claims.aud : [claims.aud]);
+
+  // --- DPoP (RFC 9449) ------------------------------------------------------------------------
+
+  /** jti of every accepted proof -> real time (ms) until which it stays remembered; insertion order is expiry order. */
+  const usedJtis = new Map();
+  /** What proofs must carry as `nonce` while `requireDpopNonce` is on; `rotateDpopNonce()` replaces it. */
+  let dpopNonce = randomToken(16);
+
+  function logDpop(route, outcome, { jkt = null, jti = null } = {}) {
+    stats.dpopLog.push({ ...logStamp(), route, outcome, jkt, jti });
+  }
+
+  /** The request's `DPoP` header lines, as sent (RFC 9449 §4.3 check 1 wants exactly one). */
+  const dpopHeaderLines = (req) => req.headersDistinct.dpop ?? [];
+  /** Whether the token endpoint reads the request's proof: DPoP is on and the request sends one. */
+  const readsDpop = (req) => faults.dpopMode !== false && dpopHeaderLines(req).length > 0;
+
+  /** Logs a proof that is needed but absent (`missing`) and returns the DpopError for it. */
+  function missingProof(route, description) {
+    logDpop(route, 'missing');
+    return new DpopError('missing', description);
+  }
+
+  /**
+   * RFC 9449 §4.3 checks 1, 2 and 4 to 7, those that need nothing but the proof: exactly one `DPoP`
+   * header holding a compact JWS with `typ: dpop+jwt`, an alg of DPOP_ALGS (so neither `none`
+   * nor an HMAC), a `jwk` header without private members, and a signature that verifies under
+   * that jwk. Counts in `stats.dpopProofs`. Resolves with `{ route, jkt, claims }` (jkt: the RFC
+   * 7638 SHA-256 thumbprint of the jwk) for `acceptDpopProof`; a refusal throws DpopError, logged.
+   */
+  async function readDpopProof(req, route) {
+    stats.dpopProofs += 1;
+    const known = { jkt: null, jti: null };
+    const refuse = (outcome, description) => {
+      logDpop(route, outcome, known);
+      return new DpopError(outcome, description);
+    };
+    const lines = dpopHeaderLines(req);
+    if (lines.length !== 1) throw refuse('multiple', 'more than one DPoP header');
+    const proof = lines[0].trim();
+    let header;
+    let claims;
+    try {
+      if (proof.length > MAX_DPOP_PROOF_LENGTH) throw new RangeError('too long');
+      header = jose.decodeProtectedHeader(proof);
+      claims = jose.decodeJwt(proof);
+    } catch {
+      throw refuse('malformed', 'the DPoP header is not a JWT');
+    }
+    if (typeof claims.jti === 'string' && claims.jti.length <= MAX_DPOP_JTI_LENGTH) known.jti = claims.jti;
+    const typ = typeof header.typ === 'string' ? header.typ.toLowerCase().replace(/^application\//, '') : undefined;
+    if (typ !== DPOP_TYP) throw refuse('bad_typ', 'the DPoP proof must have typ dpop+jwt');
+    if (!DPOP_ALGS.includes(header.alg)) throw refuse('bad_alg', `the DPoP proof must be signed with one of ${DPOP_ALGS.join(', ')}`);
+    if (!isPlainObject(header.jwk)) throw refuse('bad_jwk', 'the DPoP proof header carries no jwk');
+    if (PRIVATE_JWK_MEMBERS.some((name) => Object.hasOwn(header.jwk, name))) {
+      throw refuse('private_jwk', 'the jwk of the DPoP proof holds private key material');
+    }
+    try {
+      known.jkt = await jose.calculateJwkThumbprint(header.jwk, 'sha256');
+      await jose.compactVerify(proof, jose.EmbeddedJWK, { algorithms: DPOP_ALGS });
+    } catch (e) {
+      if (e?.code === 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED') throw refuse('bad_signature', 'the DPoP proof signature does not verify under its jwk');
+      throw refuse('bad_jwk', 'the jwk of the DPoP proof is no usable public key for its alg');
+    }
+    return { route, jkt: known.jkt, claims };
+  }
+
+  /** Whether `htu` names this request's target: one of the server's origins and the request's path (query and fragment ignored). */
+  function htuMatches(htu, req) {
+    let target;
+    try {
+      target = new URL(htu);
+    } catch {
+      return false;
+    }
+    return serverOrigins.has(target.origin) && target.pathname === new URL(req.url, 'http://x').pathname;
+  }
+
+  /**
+   * The rest of RFC 9449 §4.3 for a proof `readDpopProof` passed: `jti`, `htm`, `htu` and `iat`
+   * present; `htm` the request method; `htu` the request URL; `iat` within DPOP_IAT_PAST_S before
+   * and DPOP_IAT_FUTURE_S after the server clock; with `accessToken` (check 12) an `ath` that is
+   * its hash and, with `expectedJkt`, the key the token or refresh token is bound to; the jti not
+   * used before (§11.1); the current nonce while nonces are required (§8), checked last so that
+   * a `use_dpop_nonce` answer means nothing else is wrong. Synchronous, so that of two requests
+   * with one jti only one passes. Remembers the jti, logs `ok` and returns the proof; a refusal
+   * throws DpopError, logged.
+   */
+  function acceptDpopProof(req, proof, { accessToken, expectedJkt } = {}) {
+    const { route, jkt, claims } = proof;
+    const known = { jkt, jti: typeof claims.jti === 'string' && claims.jti.length <= MAX_DPOP_JTI_LENGTH ? claims.jti : null };
+    const refuse = (outcome, description) => {
+      logDpop(route, outcome, known);
+      return new DpopError(outcome, description);
+    };
+    if (!known.jti || typeof claims.htm !== 'string' || typeof claims.htu !== 'string' || !Number.isFinite(claims.iat)) {
+      throw refuse('missing_claim', `the DPoP proof needs jti (1 to ${MAX_DPOP_JTI_LENGTH} characters), htm, htu and a numeric iat`);
+    }
+    if (claims.htm !== req.method) throw refuse('htm_mismatch', 'htm of the DPoP proof is not the request method');
+    if (!htuMatches(claims.htu, req)) throw refuse('htu_mismatch', 'htu of the DPoP proof is not the request URL');
+    const now = serverNowMs() / 1000;
+    if (claims.iat < now - DPOP_IAT_PAST_S || claims.iat > now + DPOP_IAT_FUTURE_S) {
+      throw refuse('iat_window', `iat of the DPoP proof is more than ${DPOP_IAT_PAST_S} s old or ${DPOP_IAT_FUTURE_S} s ahead`);
+    }
+    if (accessToken !== undefined) {
+      if (claims.ath === undefined) throw refuse('ath_missing', 'the DPoP proof has no ath for the access token');
+      if (claims.ath !== accessTokenHash(accessToken)) throw refuse('ath_mismatch', 'ath of the DPoP proof is not the hash of the access token');
+    }
+    if (expectedJkt !== undefined && jkt !== expectedJkt) throw refuse('key_mismatch', 'the DPoP proof key is not the key the token is bound to');
+    const realNow = Date.now();
+    for (const [jti, until] of usedJtis) {
+      if (until > realNow) break;
+      usedJtis.delete(jti);
+    }
+    if (usedJtis.has(known.jti)) throw refuse('jti_replay', 'the jti of the DPoP proof was used before');
+    if (faults.dpopNonceRequired) {
+      if (claims.nonce === undefined) throw refuse('nonce_required', 'the DPoP proof must carry the nonce of the DPoP-Nonce header');
+      if (claims.nonce !== dpopNonce) throw refuse('nonce_stale', 'the nonce of the DPoP proof is not the current one');
+    }
+    if (usedJtis.size >= DPOP_REPLAY_CACHE_MAX) usedJtis.delete(usedJtis.keys().next().value);
+    usedJtis.set(known.jti, realNow + DPOP_JTI_RETENTION_MS);
+    logDpop(route, 'ok', known);
+    return proof;
+  }
+
+  /** A refresh of a bound family without a proof by its key: refused, and the family left as it is. */
+  const dpopKeyMismatch = () =>
+    new HttpError(400, 'invalid_grant', 'the refresh token is bound to a DPoP key this request does not prove', 'dpop_key_mismatch');
+
+  /**
+   * A refused proof at the token endpoint as the answer (RFC 9449 §5, §8): 400 `use_dpop_nonce`
+   * when only the nonce was wrong, `invalid_grant` (outcome `dpop_key_mismatch`) for a refresh
+   * token bound to another key, else 400 `invalid_dpop_proof`.
+   */
+  function tokenEndpointDpopError(e) {
+    if (e.nonce) return new HttpError(400, 'use_dpop_nonce', 'the authorization server requires the nonce of the DPoP-Nonce header in the DPoP proof');
+    if (e.outcome === 'key_mismatch') return dpopKeyMismatch();
+    return new HttpError(400, 'invalid_dpop_proof', e.message);
+  }
 
   // --- HTTP plumbing --------------------------------------------------------------------------
 
@@ -706,7 +926,7 @@ export async function startAuthServer(options = {}) {
       }
     }
     const familyId = randomToken(9);
-    const family = { sub: user, revoked: false, idToken: wantsIdToken(body.scope), authTime: Math.floor(serverNowMs() / 1000) };
+    const family = { sub: user, revoked: false, idToken: wantsIdToken(body.scope), authTime: Math.floor(serverNowMs() / 1000), jkt: null };
     families.set(familyId, family);
     const refreshToken = newRefreshToken(familyId, user);
     const grant = await grantFor(user, refreshToken, family, { nonce: body.nonce });
@@ -719,7 +939,7 @@ export async function startAuthServer(options = {}) {
       {
         access_token: grant.accessToken,
         ...(cookieOnly ? {} : { refresh_token: refreshToken }),
-        token_type: 'Bearer',
+        token_type: grant.tokenType,
         expires_in: grant.expiresIn,
         ...(grant.idToken ? { id_token: grant.idToken } : {}),
         ...(body.scope !== undefined ? { scope: body.scope } : {}),
@@ -793,7 +1013,7 @@ export async function startAuthServer(options = {}) {
     if (style === 'oauth2') {
       return {
         access_token: grant.accessToken,
-        token_type: 'Bearer',
+        token_type: grant.tokenType,
         expires_in: grant.expiresIn,
         ...(grant.refreshToken ? { refresh_token: grant.refreshToken } : {}),
         ...(grant.idToken ? { id_token: grant.idToken } : {}),
@@ -860,8 +1080,11 @@ export async function startAuthServer(options = {}) {
       } else if (kind === 'missing_fields') {
         sendJson(res, 200, style === 'oauth2' ? { token_type: 'Bearer', expires_in: faults.accessTtl } : { expiresIn: faults.accessTtl }, noStore);
       } else {
-        const sub = refreshTokens.get(presentedTokenQuiet(req, style, text))?.sub ?? 'unknown';
-        const grant = { accessToken: await signAccessToken(sub, kind), expiresIn: faults.accessTtl };
+        const presentedQuietly = presentedTokenQuiet(req, style, text);
+        const sub = refreshTokens.get(presentedQuietly)?.sub ?? 'unknown';
+        // Bound like a good answer would be, so that only the fault itself is off.
+        const jkt = familyOfToken(presentedQuietly)?.jkt ?? null;
+        const grant = { accessToken: await signAccessToken(sub, kind, jkt), expiresIn: faults.accessTtl, tokenType: jkt ? 'DPoP' : 'Bearer' };
         sendJson(res, 200, refreshBody(style, grant), noStore);
       }
       return;
@@ -874,7 +1097,33 @@ export async function startAuthServer(options = {}) {
       refuse(e);
       return;
     }
-    const result = redeem(presented);
+    // DPoP only at /oauth/token; the JSON and cookie routes take no proof.
+    const route = new URL(req.url, 'http://x').pathname;
+    let proof = null;
+    if (style === 'oauth2' && readsDpop(req)) {
+      try {
+        proof = await readDpopProof(req, route);
+      } catch (e) {
+        refuse(e instanceof DpopError ? tokenEndpointDpopError(e) : e);
+        return;
+      }
+    }
+    // From here to the rotation nothing waits: the binding checked is the one redeem() sees.
+    // A bound family refuses a request without its key but stays live: a stolen refresh token
+    // used with another key must not end the real client's session.
+    const boundTo = familyOfToken(presented)?.jkt ?? undefined;
+    try {
+      if (proof) acceptDpopProof(req, proof, { expectedJkt: boundTo });
+      else if (style === 'oauth2' && faults.dpopMode === 'required') throw missingProof(route, 'a DPoP proof is required');
+      else if (boundTo) {
+        logDpop(route, 'missing');
+        throw dpopKeyMismatch();
+      }
+    } catch (e) {
+      refuse(e instanceof DpopError ? tokenEndpointDpopError(e) : e);
+      return;
+    }
+    const result = redeem(presented, proof?.jkt ?? null);
     const dropping = faults.dropAfterRotateNext > 0;
     if (dropping) faults.dropAfterRotateNext -= 1;
     if (!result.grant) {
@@ -1114,6 +1363,12 @@ ${message ? `<p class="message" id="message" role="alert">${escapeHtml(message)}
     let record;
     const log = (outcome, status) =>
       stats.codeExchangeLog.push({ ...logStamp(), outcome, status, code: presented, sub: record?.sub ?? null });
+    const refuse = (e) => {
+      if (e instanceof DpopError) e = tokenEndpointDpopError(e);
+      if (!(e instanceof HttpError)) throw e;
+      log(e.outcome, e.status);
+      sendJson(res, e.status, { error: e.error, error_description: e.message }, noStore);
+    };
     let form;
     try {
       form = parseForm(text);
@@ -1127,6 +1382,23 @@ ${message ? `<p class="message" id="message" role="alert">${escapeHtml(message)}
       if (!CODE_VERIFIER.test(form.code_verifier)) {
         throw new HttpError(400, 'invalid_request', 'code_verifier must be 43 to 128 characters of A-Z a-z 0-9 - . _ ~');
       }
+    } catch (e) {
+      refuse(e);
+      return;
+    }
+    // The proof's signature is checked before the code, so that the code checks and spending stay synchronous.
+    let proof = null;
+    if (readsDpop(req)) {
+      try {
+        proof = await readDpopProof(req, '/oauth/token');
+      } catch (e) {
+        refuse(e);
+        return;
+      }
+    }
+    try {
+      if (proof) acceptDpopProof(req, proof);
+      else if (faults.dpopMode === 'required') throw missingProof('/oauth/token', 'a DPoP proof is required');
       record = authCodes.get(form.code);
       if (!record) throw new HttpError(400, 'invalid_grant', 'unknown authorization code', 'unknown_code');
       if (record.familyId !== null) {
@@ -1141,24 +1413,23 @@ ${message ? `<p class="message" id="message" role="alert">${escapeHtml(message)}
         throw new HttpError(400, 'invalid_grant', 'code_verifier does not match the code_challenge', 'pkce_mismatch');
       }
     } catch (e) {
-      if (!(e instanceof HttpError)) throw e;
-      log(e.outcome, e.status);
-      sendJson(res, e.status, { error: e.error, error_description: e.message }, noStore);
+      refuse(e);
       return;
     }
     const familyId = randomToken(9);
     record.familyId = familyId;
-    const family = { sub: record.sub, revoked: false, idToken: wantsIdToken(record.scope), authTime: record.authTime };
+    // With a proof the session is bound to its key: the refresh tokens (RFC 9449 §5) and every access token.
+    const family = { sub: record.sub, revoked: false, idToken: wantsIdToken(record.scope), authTime: record.authTime, jkt: proof?.jkt ?? null };
     families.set(familyId, family);
     const refreshToken = newRefreshToken(familyId, record.sub);
     log('exchanged', 200);
-    const grant = await grantFor(record.sub, refreshToken, family, { nonce: record.nonce });
+    const grant = await grantFor(record.sub, refreshToken, family, { nonce: record.nonce, jkt: family.jkt });
     sendJson(
       res,
       200,
       {
         access_token: grant.accessToken,
-        token_type: 'Bearer',
+        token_type: grant.tokenType,
         expires_in: grant.expiresIn,
         refresh_token: refreshToken,
         ...(grant.idToken ? { id_token: grant.idToken } : {}),
@@ -1246,6 +1517,7 @@ ${message ? `<p class="message" id="message" role="alert">${escapeHtml(message)}
       revocation_endpoint_auth_methods_supported: ['none'],
       scopes_supported: ['openid', 'offline_access'],
       claims_supported: ['iss', 'sub', 'aud', 'iat', 'exp', 'auth_time', 'nonce'],
+      ...(faults.dpopMode !== false ? { dpop_signing_alg_values_supported: [...DPOP_ALGS] } : {}),
     };
   }
 
@@ -1309,39 +1581,82 @@ ${message ? `<p class="message" id="message" role="alert">${escapeHtml(message)}
     }
   }
 
-  async function apiMe(req, res) {
-    stats.apiCalls += 1;
-    const deny = (description) => {
-      stats.api401 += 1;
-      const challenge = description
-        ? `Bearer error="invalid_token", error_description="${description}"`
-        : `Bearer realm="${audience}"`;
-      sendJson(res, 401, { error: description ? 'invalid_token' : 'unauthorized' }, { 'WWW-Authenticate': challenge });
-    };
-    if (faults.api401Always) return deny('token rejected by test control');
-    const auth = req.headers.authorization ?? '';
-    const match = /^Bearer ([A-Za-z0-9._~+/=-]+)$/i.exec(auth);
-    if (!match) return auth ? deny('malformed Authorization header') : deny(undefined);
+  /**
+   * What /api/me knows of an access token: `{ sub, exp, iat, jkt }` (jkt: the DPoP key it is bound
+   * to, or null), or `{ error }` with the reason it is refused.
+   */
+  async function accessTokenInfo(token) {
     if (opaque) {
-      const record = opaqueAccessTokens.get(match[1]);
-      if (!record) return deny('the access token is invalid');
-      if (record.exp <= Math.floor(serverNowMs() / 1000)) return deny('the access token expired');
-      sendJson(res, 200, { sub: record.sub, exp: record.exp, iat: record.iat }, { 'Cache-Control': 'no-store' });
-      return undefined;
+      const record = opaqueAccessTokens.get(token);
+      if (!record) return { error: 'the access token is invalid' };
+      if (record.exp <= Math.floor(serverNowMs() / 1000)) return { error: 'the access token expired' };
+      return { sub: record.sub, exp: record.exp, iat: record.iat, jkt: record.jkt };
     }
     try {
       // Any key the server still holds (published or not) verifies; a dropped key no longer does.
-      const { payload } = await jose.jwtVerify(match[1], heldKey, {
+      const { payload } = await jose.jwtVerify(token, heldKey, {
         algorithms: SIGNING_ALGS,
         issuer,
         audience,
         currentDate: new Date(serverNowMs()),
         requiredClaims: ['exp', 'iat', 'sub'],
       });
-      sendJson(res, 200, { sub: payload.sub, exp: payload.exp, iat: payload.iat }, { 'Cache-Control': 'no-store' });
+      return { sub: payload.sub, exp: payload.exp, iat: payload.iat, jkt: typeof payload.cnf?.jkt === 'string' ? payload.cnf.jkt : null };
     } catch (e) {
-      deny(e?.code === 'ERR_JWT_EXPIRED' ? 'the access token expired' : 'the access token is invalid');
+      return { error: e?.code === 'ERR_JWT_EXPIRED' ? 'the access token expired' : 'the access token is invalid' };
     }
+  }
+
+  /**
+   * `GET /api/me`: a Bearer token (RFC 6750) that is not DPoP-bound, or a DPoP-bound one with the
+   * DPoP scheme and a proof whose `ath` is the token's hash, signed by the key the token is bound
+   * to (RFC 9449 §7). Refusals are 401 with a `WWW-Authenticate` challenge of the scheme concerned.
+   */
+  async function apiMe(req, res) {
+    stats.apiCalls += 1;
+    const dpopOn = faults.dpopMode !== false;
+    const deny = (description) => {
+      stats.api401 += 1;
+      const challenge = description
+        ? `Bearer error="invalid_token", error_description="${description}"`
+        : `Bearer realm="${audience}"`;
+      // Without credentials the client learns both schemes it may use (RFC 9449 §7.2).
+      const challenges = !description && dpopOn ? [challenge, `DPoP realm="${audience}", ${DPOP_CHALLENGE_ALGS}`] : challenge;
+      sendJson(res, 401, { error: description ? 'invalid_token' : 'unauthorized' }, { 'WWW-Authenticate': challenges });
+    };
+    const denyDpop = (error, description) => {
+      stats.api401 += 1;
+      const challenge = `DPoP error="${error}", error_description="${description}", ${DPOP_CHALLENGE_ALGS}`;
+      sendJson(res, 401, { error }, { 'WWW-Authenticate': challenge });
+    };
+    if (faults.api401Always) return deny('token rejected by test control');
+    const auth = req.headers.authorization ?? '';
+    const match = /^(Bearer|DPoP) ([A-Za-z0-9._~+/=-]+)$/i.exec(auth);
+    const scheme = match?.[1].toLowerCase();
+    if (!match || (scheme === 'dpop' && !dpopOn)) return auth ? deny('malformed Authorization header') : deny(undefined);
+    const token = match[2];
+    const info = await accessTokenInfo(token);
+    if (scheme === 'bearer') {
+      if (info.error) return deny(info.error);
+      // RFC 9449 §7.2: a bound token is worthless without its key, also when sent as Bearer.
+      if (info.jkt) return denyDpop('invalid_token', 'the access token is DPoP-bound: send it with the DPoP scheme and a proof');
+    } else {
+      if (info.error) return denyDpop('invalid_token', info.error);
+      if (!info.jkt) return denyDpop('invalid_token', 'the access token is not DPoP-bound: send it with the Bearer scheme');
+      try {
+        if (dpopHeaderLines(req).length === 0) throw missingProof('/api/me', 'the DPoP header is missing');
+        const proof = await readDpopProof(req, '/api/me');
+        acceptDpopProof(req, proof, { accessToken: token, expectedJkt: info.jkt });
+      } catch (e) {
+        if (!(e instanceof DpopError)) throw e;
+        if (e.nonce) return denyDpop('use_dpop_nonce', 'the resource server requires the nonce of the DPoP-Nonce header in the DPoP proof');
+        // RFC 9449 §7.1: a proof by another key is a problem of the token's binding.
+        if (e.outcome === 'key_mismatch') return denyDpop('invalid_token', 'the DPoP proof key is not the key the access token is bound to');
+        return denyDpop('invalid_dpop_proof', e.message);
+      }
+    }
+    sendJson(res, 200, { sub: info.sub, exp: info.exp, iat: info.iat }, { 'Cache-Control': 'no-store' });
+    return undefined;
   }
 
   async function control(req, res) {
@@ -1397,6 +1712,8 @@ ${message ? `<p class="message" id="message" role="alert">${escapeHtml(message)}
   }
 
   async function route(req, res, pathname) {
+    // RFC 9449 §8.2: every answer of a route that reads proofs hands out the current nonce.
+    if (DPOP_ROUTES.has(pathname) && faults.dpopMode !== false && faults.dpopNonceRequired) res.setHeader('DPoP-Nonce', dpopNonce);
     const style = REFRESH_ROUTES.get(pathname);
     if (style) {
       requirePost(req);
@@ -1564,6 +1881,23 @@ ${message ? `<p class="message" id="message" role="alert">${escapeHtml(message)}
     /** Lifetime in seconds of authorization codes issued from now on (0: expired at once). */
     setAuthCodeTtl(seconds) {
       faults.authCodeTtl = checkCount(seconds, 'setAuthCodeTtl');
+    },
+    /** The DPoP mode from now on: false, 'optional' or 'required' (as the `dpop` option). */
+    setDpopMode(mode) {
+      faults.dpopMode = checkDpopMode(mode, 'setDpopMode: mode');
+    },
+    /**
+     * While on, every DPoP proof must carry the current nonce (RFC 9449 §8), which every answer
+     * of /oauth/token and /api/me sends as `DPoP-Nonce`. Returns `{ nonce }`.
+     */
+    requireDpopNonce(on = true) {
+      faults.dpopNonceRequired = Boolean(on);
+      return { nonce: dpopNonce };
+    },
+    /** Replaces the nonce: proofs with the previous one get `use_dpop_nonce` (nonce_stale). Returns `{ nonce }`. */
+    rotateDpopNonce() {
+      dpopNonce = randomToken(16);
+      return { nonce: dpopNonce };
     },
     /** All faults and settings back to the start options (stats, tokens and keys are kept). */
     reset() {

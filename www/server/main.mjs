@@ -2,7 +2,8 @@
 // Starts the local auth server: node www/server/main.mjs --port 8787 [--static DIR]
 // Other flags: --host, --access-ttl SECONDS, --audience, --issuer, --client-id, --reuse-grace-ms,
 // --allowed-origin ORIGIN (repeatable), --alg ES256|RS256|PS256, --access-token-format jwt|opaque,
-// --id-tokens auto|always|never, --jwks-max-age SECONDS, --redirect-uri URI (repeatable).
+// --id-tokens auto|always|never, --jwks-max-age SECONDS, --redirect-uri URI (repeatable),
+// --dpop optional|required|off.
 
 import { parseArgs } from 'node:util';
 import { checkRedirectUris, closeOnSignals, normalizeOrigin, SIGNING_ALGS, startAuthServer } from './auth-server.mjs';
@@ -13,7 +14,8 @@ const USAGE =
   '       [--allowed-origin ORIGIN ...]   (default: the server\'s own origins)\n' +
   '       [--alg ES256|RS256|PS256] [--access-token-format jwt|opaque] [--id-tokens auto|always|never]\n' +
   '       [--jwks-max-age SECONDS]   (default: JWKS sent with Cache-Control: no-store)\n' +
-  '       [--redirect-uri URI ...]   (accepted beside any http(s) URL on 127.0.0.1, localhost, [::1])';
+  '       [--redirect-uri URI ...]   (accepted beside any http(s) URL on 127.0.0.1, localhost, [::1])\n' +
+  '       [--dpop optional|required|off]   (default optional: tokens are DPoP-bound when the request sends a proof)';
 
 /** `value` if it is one of `allowed`, else a usage error. */
 function oneOf(value, allowed, flag) {
@@ -23,6 +25,7 @@ function oneOf(value, allowed, flag) {
 }
 
 const ID_TOKEN_FLAGS = { auto: 'auto', always: true, never: false };
+const DPOP_FLAGS = { optional: 'optional', required: 'required', off: false };
 
 function integer(value, flag) {
   if (value === undefined) return undefined;
@@ -75,6 +78,7 @@ try {
       'id-tokens': { type: 'string' },
       'jwks-max-age': { type: 'string' },
       'redirect-uri': { type: 'string', multiple: true },
+      dpop: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   }));
@@ -103,6 +107,7 @@ const server = await startAuthServer({
   idTokens: ID_TOKEN_FLAGS[oneOf(values['id-tokens'], Object.keys(ID_TOKEN_FLAGS), '--id-tokens')],
   jwksMaxAge: integer(values['jwks-max-age'], '--jwks-max-age'),
   redirectUris: redirectUris(values['redirect-uri']),
+  dpop: DPOP_FLAGS[oneOf(values.dpop, Object.keys(DPOP_FLAGS), '--dpop')],
 });
 console.log(`auth server listening on ${server.url}`);
 
