@@ -7,17 +7,16 @@
 // between runs while their package.json / package-lock.json stay the same; the freshly packed
 // tarball is installed into them on every run with `npm install --no-save`.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import http from 'node:http';
-import { extname, join, relative } from 'node:path';
+import { extname, join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { startAuthServer } from '../www/server/auth-server.mjs';
 import { launchBrowser, openPage } from './helpers/browser.mjs';
 import { PKG, ROOT, runNode } from './helpers/paths.mjs';
+import { prepareProject, run, tool } from './helpers/apps.mjs';
 
 const WORK = join(ROOT, '.tmp/packaging');
 /** Tool versions of the generated consumer projects (the React and Vue apps pin their own). */
@@ -28,8 +27,6 @@ const VERSIONS = {
   typescript: '7.0.2',
   publint: '0.3.25',
 };
-/** One install or build step may take this long (a cold npm cache on a slow link). */
-const STEP_TIMEOUT_MS = 180_000;
 /** How long a built page may take to show its result. */
 const PAGE_TIMEOUT_MS = 20_000;
 const AUDIENCE = 'jwt-keeper-demo';
@@ -43,74 +40,10 @@ const projects = {};
 
 // ---- processes -------------------------------------------------------------------------------
 
-/**
- * The environment for npm and the tools: without the variables an enclosing `npm test` sets
- * about the repository's own package (with them, npm would work on the root project).
- */
-function cleanEnv() {
-  const env = { ...process.env, npm_config_audit: 'false', npm_config_fund: 'false', npm_config_update_notifier: 'false' };
-  for (const name of Object.keys(env)) {
-    if (/^npm_(package_|lifecycle_|command$|config_local_prefix$|config_loglevel$)/i.test(name)) delete env[name];
-  }
-  return env;
-}
-
-/** Runs a command; resolves with its output, rejects with it on a non-zero exit. */
-function run(cmd, args, cwd) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (out += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), STEP_TIMEOUT_MS);
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      if (code === 0) resolve(out);
-      else reject(new Error(`${cmd} ${args.join(' ')} (in ${relative(ROOT, cwd)}) failed: ${signal ?? code}\n${out.slice(-4000)}`));
-    });
-  });
-}
-
-const sha256 = (bytes) => createHash('sha256').update(bytes).digest('hex');
-const tool = (dir, name) => join(dir, 'node_modules/.bin', name);
-
 // ---- consumer projects -----------------------------------------------------------------------
 
-/**
- * Makes `.tmp/packaging/<name>` hold `files` (path -> text) or a copy of `from`, installs its
- * dependencies unless the same package.json + lock file were installed before, then installs
- * the packed tarball. Resolves with the project directory.
- */
-async function prepare(name, { files, from }) {
-  const dir = join(WORK, name);
-  mkdirSync(dir, { recursive: true });
-  if (from) {
-    cpSync(from, dir, { recursive: true, filter: (src) => !/[/\\](node_modules|dist)$/.test(src) });
-  }
-  for (const [path, text] of Object.entries(files ?? {})) {
-    mkdirSync(join(dir, path, '..'), { recursive: true });
-    writeFileSync(join(dir, path), text);
-  }
-  const committedLock = from !== undefined && existsSync(join(dir, 'package-lock.json'));
-  const stampFile = join(dir, 'node_modules/.installed-from');
-  const stamp = sha256(
-    readFileSync(join(dir, 'package.json')) + (committedLock ? readFileSync(join(dir, 'package-lock.json')) : ''),
-  );
-  if (!existsSync(stampFile) || readFileSync(stampFile, 'utf8') !== stamp) {
-    // A committed lock file must be enough on its own (`npm ci`); a generated project gets one.
-    await run('npm', committedLock ? ['ci'] : ['install'], dir);
-    writeFileSync(stampFile, stamp);
-  }
-  await run('npm', ['install', '--no-save', tarball], dir);
-  const installed = join(dir, 'node_modules/jwt-keeper');
-  assert.equal(
-    sha256(readFileSync(join(installed, 'jwt_keeper_core_bg.wasm'))),
-    sha256(readFileSync(join(extracted, 'jwt_keeper_core_bg.wasm'))),
-    `${name}: node_modules/jwt-keeper is not the tarball just packed`,
-  );
-  return dir;
-}
+/** `.tmp/packaging/<name>` made from `files` or a copy of `from`, with the tarball installed. */
+const prepare = (name, spec) => prepareProject(join(WORK, name), { ...spec, tarball });
 
 /** Starts `prepare` now; the test that needs the project awaits it. */
 function startPreparing(name, spec) {

@@ -1,0 +1,93 @@
+// Projects that install the package the way a user does — from the packed tarball — for the
+// packaging tests and the framework apps' end-to-end tests: running npm and the tools without
+// the root package's npm variables, packing pkg/, and preparing a project directory.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+
+import { PKG, ROOT } from './paths.mjs';
+
+/** One install or build step may take this long (a cold npm cache on a slow link). */
+export const STEP_TIMEOUT_MS = 180_000;
+
+export const sha256 = (bytes) => createHash('sha256').update(bytes).digest('hex');
+
+/**
+ * The environment for npm and the tools, plus `extra`: without the variables an enclosing
+ * `npm test` sets about the repository's own package (with them, npm would work on the root
+ * project).
+ */
+export function cleanEnv(extra = {}) {
+  const env = { ...process.env, npm_config_audit: 'false', npm_config_fund: 'false', npm_config_update_notifier: 'false', ...extra };
+  for (const name of Object.keys(env)) {
+    if (/^npm_(package_|lifecycle_|command$|config_local_prefix$|config_loglevel$)/i.test(name)) delete env[name];
+  }
+  return env;
+}
+
+/** Runs a command in `cwd` (with `env` added); resolves with its output, rejects with it on a non-zero exit. */
+export function run(cmd, args, cwd, env = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { cwd, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), STEP_TIMEOUT_MS);
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      if (code === 0) resolve(out);
+      else reject(new Error(`${cmd} ${args.join(' ')} (in ${relative(ROOT, cwd)}) failed: ${signal ?? code}\n${out.slice(-4000)}`));
+    });
+  });
+}
+
+/** A tool installed in a project. */
+export const tool = (dir, name) => join(dir, 'node_modules/.bin', name);
+
+/** `npm pack` of pkg/ into `work` (older tarballs removed); resolves with npm's record of it. */
+export async function packPkg(work) {
+  mkdirSync(work, { recursive: true });
+  for (const f of readdirSync(work)) if (f.endsWith('.tgz')) rmSync(join(work, f));
+  const out = await run('npm', ['pack', '--json', '--pack-destination', work], PKG);
+  const [packed] = JSON.parse(out.slice(out.indexOf('[')));
+  return { ...packed, path: join(work, packed.filename) };
+}
+
+/**
+ * Makes `dir` hold a fresh copy of `from` (its node_modules kept, dist dropped) and/or `files`
+ * (path -> text), installs its dependencies unless the same package.json + lock file were
+ * installed before (`npm ci` with a committed lock file, else `npm install`), then installs
+ * `tarball` with `npm install --no-save`, and checks that each of `same` (paths in the package)
+ * is the file of pkg/. Resolves with `dir`.
+ */
+export async function prepareProject(dir, { from, files, tarball, same = ['jwt_keeper_core_bg.wasm'] }) {
+  mkdirSync(dir, { recursive: true });
+  if (from) {
+    for (const f of readdirSync(dir)) if (f !== 'node_modules') rmSync(join(dir, f), { recursive: true, force: true });
+    cpSync(from, dir, { recursive: true, filter: (src) => !/[/\\](node_modules|dist)$/.test(src) });
+  }
+  for (const [path, text] of Object.entries(files ?? {})) {
+    mkdirSync(join(dir, path, '..'), { recursive: true });
+    writeFileSync(join(dir, path), text);
+  }
+  const committedLock = from !== undefined && existsSync(join(dir, 'package-lock.json'));
+  const stampFile = join(dir, 'node_modules/.installed-from');
+  const stamp = sha256(readFileSync(join(dir, 'package.json')) + (committedLock ? readFileSync(join(dir, 'package-lock.json')) : ''));
+  if (!existsSync(stampFile) || readFileSync(stampFile, 'utf8') !== stamp) {
+    // A committed lock file must be enough on its own (`npm ci`); a generated project gets one.
+    await run('npm', committedLock ? ['ci'] : ['install'], dir);
+    writeFileSync(stampFile, stamp);
+  }
+  await run('npm', ['install', '--no-save', tarball], dir);
+  for (const f of same) {
+    assert.equal(
+      sha256(readFileSync(join(dir, 'node_modules/jwt-keeper', f))),
+      sha256(readFileSync(join(PKG, f))),
+      `${relative(ROOT, dir)}: node_modules/jwt-keeper/${f} is not the one of pkg/`,
+    );
+  }
+  return dir;
+}
