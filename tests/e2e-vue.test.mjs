@@ -13,6 +13,7 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { after, before, test } from 'node:test';
 import { startAuthServer } from '../www/server/auth-server.mjs';
 import { launchBrowser } from './helpers/browser.mjs';
@@ -69,7 +70,8 @@ before(async () => {
 
   rmSync(join(APP, 'src'), { recursive: true, force: true });
   rmSync(DIST, { recursive: true, force: true });
-  cpSync(join(ROOT, 'www/vue'), APP, { recursive: true, filter: (src) => !/[/\\](node_modules|dist)$/.test(src) });
+  rmSync(join(APP, 'dist-server'), { recursive: true, force: true });
+  cpSync(join(ROOT, 'www/vue'), APP, { recursive: true, filter: (src) => !/[/\\](node_modules|dist|dist-server)$/.test(src) });
   const stampFile = join(APP, 'node_modules/.installed-from');
   const stamp = sha256(readFileSync(join(APP, 'package.json')) + readFileSync(join(APP, 'package-lock.json')));
   if (!existsSync(stampFile) || readFileSync(stampFile, 'utf8') !== stamp) {
@@ -367,6 +369,58 @@ test('SSR (createSSRApp + renderToString, the installed tarball): the isLoading 
     serverCall: 'unsupported',
     touched: [],
   });
+});
+
+test('the app itself on the server (npm run build:ssr, then render() of dist-server/entry-server.js): / and /protected are its loading state, the guarded route rendered without a redirect, no browser global read by jwt-keeper or the app', { timeout: 120_000 }, async (t) => {
+  await run('npm', ['run', 'build:ssr'], APP);
+  const entry = join(APP, 'dist-server/entry-server.js');
+  assert.ok(existsSync(entry), 'the SSR build wrote dist-server/entry-server.js');
+  // As in the test above: every browser global (and fetch) is a trap set before anything loads.
+  // A read from jwt-keeper or from the app's own built code is recorded and throws; Vue and
+  // vue-router, which look for a document when they load, get what a server has: undefined
+  // (fetch: Node's own).
+  const code = `
+    const touched = [];
+    const byOthers = new Set();
+    const ours = (reader) => reader.includes('/node_modules/jwt-keeper/') || reader.includes(${JSON.stringify(pathToFileURL(join(APP, 'dist-server')).href + '/')});
+    const realFetch = globalThis.fetch;
+    for (const name of ['window', 'document', 'self', 'location', 'localStorage', 'sessionStorage', 'navigator', 'BroadcastChannel', 'fetch']) {
+      Object.defineProperty(globalThis, name, {
+        configurable: true,
+        get() {
+          const reader = new Error().stack.split('\\n')[2] ?? '';
+          if (ours(reader)) {
+            touched.push(name + ' ' + reader.trim());
+            throw new Error(name + ' touched');
+          }
+          byOthers.add(name);
+          return name === 'fetch' ? realFetch : undefined;
+        },
+      });
+    }
+    const { render } = await import(${JSON.stringify(pathToFileURL(entry).href)});
+    const home = await render('/');
+    const guarded = await render('/protected');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    console.log(JSON.stringify({ home, guarded, touched, byOthers: [...byOthers] }));`;
+  const { status, stderr, json } = await runNode(code, { cwd: APP });
+  assert.equal(status, 0, stderr);
+  t.diagnostic(`read by Vue and vue-router (undefined to them, as on a server): ${json.byOthers.join(', ') || 'none'}`);
+  assert.deepEqual(json.touched, [], 'no browser global read by jwt-keeper or the app');
+  assert.equal(stderr, '');
+  // The markup without Vue's fragment and v-if comments (<!--[-->, <!--]-->, <!---->).
+  const markup = (html) => html.replace(/<!--[^]*?-->/g, '');
+  const header = '<header><h1>jwt-keeper · Vue</h1><nav>';
+  const home = markup(json.home.html);
+  assert.equal(json.home.path, '/');
+  assert.ok(home.startsWith(header), home);
+  assert.ok(home.endsWith('</nav></header><main><p id="status">loading…</p></main>'), `Home.vue while isLoading: ${home}`);
+  assert.doesNotMatch(home, /signed out|signed in|id="signin"|id="error"/);
+  const guarded = markup(json.guarded.html);
+  assert.equal(json.guarded.path, '/protected', 'authGuard let the navigation through: no redirect');
+  assert.ok(guarded.startsWith(header), guarded);
+  assert.ok(guarded.endsWith('</nav></header><main><p id="status">loading…</p></main>'), `Protected.vue while isLoading: ${guarded}`);
+  assert.doesNotMatch(guarded, /signed out|id="protected"/);
 });
 
 test('the plugin with a scripted client: one client and one callback for two apps, onRedirectCallback(appState), a failed callback in error, the state following the events, and the guard\'s rule for each answer', { timeout: 60_000 }, async () => {

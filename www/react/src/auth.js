@@ -2,6 +2,9 @@
 // promise created once, outside React: <AuthProvider client={auth}> uses it, and so can code
 // outside components (a router's data loader, a plain module):
 //   const token = await (await auth).getAccessToken();
+// On the server (src/entry-server.jsx) there is no page to fetch discovery for and no session:
+// `auth` is a promise that never settles, so the provider renders its loading state and
+// nothing here reads `fetch`, `location` or any other browser global.
 import { createAuthClient } from 'jwt-keeper';
 
 /** The audience and client id the local auth server issues tokens for. */
@@ -22,5 +25,9 @@ async function connect() {
   });
 }
 
-/** Resolves with the app's AuthClient. */
-export const auth = connect();
+// A browser is where there is a DOM; a server has none. The DOM's interface objects are asked,
+// never `window` or `document`, as jwt-keeper/vue does.
+const inBrowser = typeof Document === 'function' && typeof HTMLElement === 'function';
+
+/** Resolves with the app's AuthClient; on the server, never settles. */
+export const auth = inBrowser ? connect() : new Promise(() => {});

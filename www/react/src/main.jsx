@@ -3,18 +3,9 @@ import { createRoot } from 'react-dom/client';
 import { createBrowserRouter, RouterProvider } from 'react-router';
 import { AuthProvider } from 'jwt-keeper/react';
 import { auth } from './auth.js';
-import { Home, Layout, Protected } from './App.jsx';
+import { routes } from './routes.jsx';
 
-const router = createBrowserRouter([
-  {
-    path: '/',
-    Component: Layout,
-    children: [
-      { index: true, Component: Home },
-      { path: 'protected', Component: Protected },
-    ],
-  },
-]);
+const router = createBrowserRouter(routes);
 
 /** After a sign-in: back to the page that asked for it (only a path of this app). */
 function onRedirectCallback(appState) {

@@ -1,5 +1,8 @@
 // The app's AuthClient, configured from the auth server's OpenID Connect discovery. It is made
-// here rather than by the plugin so that code outside components (main.js, stores) can use it.
+// here rather than by the plugin so that code outside components (app.js, stores) can use it.
+// On the server (src/entry-server.js) there is no page to fetch discovery for and no session:
+// `client` is a promise that never settles (the plugin makes nothing of it there and stays
+// `isLoading`), so nothing here reads `fetch`, `location` or any other browser global.
 import { shallowRef } from 'vue';
 import { createAuthClient } from 'jwt-keeper';
 
@@ -20,8 +23,12 @@ async function connect() {
   });
 }
 
-/** Resolves with the app's AuthClient (given to createAuth in main.js). */
-export const client = connect();
+// A browser is where there is a DOM; a server has none. The DOM's interface objects are asked,
+// never `window` or `document`, as jwt-keeper/vue does.
+const inBrowser = typeof Document === 'function' && typeof HTMLElement === 'function';
+
+/** Resolves with the app's AuthClient (given to createAuth in app.js); on the server, never settles. */
+export const client = inBrowser ? connect() : new Promise(() => {});
 
 /** Why the session last ended in this tab ('user', 'peer', 'refresh_rejected', …), or null. */
 export const logoutReason = shallowRef(null);
