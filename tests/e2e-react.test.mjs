@@ -11,23 +11,21 @@
 // its node_modules are kept between runs while package.json and package-lock.json stay the same.
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { createHash, generateKeyPairSync } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { generateKeyPairSync } from 'node:crypto';
+import { cpSync, existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 
 import { launchBrowser } from './helpers/browser.mjs';
 import { PKG, ROOT, runNode } from './helpers/paths.mjs';
+import { packPkg, prepareProject, run } from './helpers/apps.mjs';
 import { startAuthServer } from '../www/server/auth-server.mjs';
 
 const WORK = join(ROOT, '.tmp/e2e-react');
 const APP = join(WORK, 'app');
 const DIST = join(APP, 'dist');
-/** One install or build step may take this long (a cold npm cache). */
-const STEP_TIMEOUT_MS = 90_000;
 /** How long a page may take to show what a step waits for. */
 const PAGE_TIMEOUT_MS = 15_000;
 
@@ -36,33 +34,6 @@ let verifyJwt;
 
 // ---- preparing the app -----------------------------------------------------------------------
 
-/** The environment for npm and the tools, without what an enclosing `npm test` sets. */
-function cleanEnv(extra = {}) {
-  const env = { ...process.env, npm_config_audit: 'false', npm_config_fund: 'false', npm_config_update_notifier: 'false', ...extra };
-  for (const name of Object.keys(env)) {
-    if (/^npm_(package_|lifecycle_|command$|config_local_prefix$|config_loglevel$)/i.test(name)) delete env[name];
-  }
-  return env;
-}
-
-/** Runs a command; resolves with its output, rejects with it on a non-zero exit. */
-function run(cmd, args, cwd, env) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (out += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), STEP_TIMEOUT_MS);
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      if (code === 0) resolve(out);
-      else reject(new Error(`${cmd} ${args.join(' ')} (in ${relative(ROOT, cwd)}) failed: ${signal ?? code}\n${out.slice(-4000)}`));
-    });
-  });
-}
-
-const sha256 = (bytes) => createHash('sha256').update(bytes).digest('hex');
 
 /**
  * `npm pack` pkg/, a fresh copy of www/react in .tmp/e2e-react/app (node_modules kept), `npm ci`
@@ -70,27 +41,8 @@ const sha256 = (bytes) => createHash('sha256').update(bytes).digest('hex');
  * `vite build` with React's development build.
  */
 async function prepareApp() {
-  mkdirSync(WORK, { recursive: true });
-  for (const f of readdirSync(WORK)) if (f.endsWith('.tgz')) rmSync(join(WORK, f));
-  const packOut = await run('npm', ['pack', '--json', '--pack-destination', WORK], PKG);
-  const [packed] = JSON.parse(packOut.slice(packOut.indexOf('[')));
-  mkdirSync(APP, { recursive: true });
-  for (const f of readdirSync(APP)) if (f !== 'node_modules') rmSync(join(APP, f), { recursive: true, force: true });
-  cpSync(join(ROOT, 'www/react'), APP, { recursive: true, filter: (src) => !/[/\\](node_modules|dist|dist-server)$/.test(src) });
-  const stampFile = join(APP, 'node_modules/.installed-from');
-  const stamp = sha256(readFileSync(join(APP, 'package.json')) + readFileSync(join(APP, 'package-lock.json')));
-  if (!existsSync(stampFile) || readFileSync(stampFile, 'utf8') !== stamp) {
-    await run('npm', ['ci'], APP);
-    writeFileSync(stampFile, stamp);
-  }
-  await run('npm', ['install', '--no-save', join(WORK, packed.filename)], APP);
-  for (const f of ['react.js', 'index.js', 'jwt_keeper_core_bg.wasm']) {
-    assert.equal(
-      sha256(readFileSync(join(APP, 'node_modules/jwt-keeper', f))),
-      sha256(readFileSync(join(PKG, f))),
-      `node_modules/jwt-keeper/${f} is not the one of pkg/`,
-    );
-  }
+  const packed = await packPkg(WORK);
+  await prepareProject(APP, { from: join(ROOT, 'www/react'), tarball: packed.path, same: ['react.js', 'index.js', 'jwt_keeper_core_bg.wasm'] });
   // NODE_ENV=development: React's development build, in which StrictMode mounts, unmounts and
   // mounts again every effect (a production build runs them once).
   const vite = join(APP, 'node_modules/.bin/vite');

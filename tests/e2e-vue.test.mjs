@@ -9,21 +9,18 @@
 // tarball of pkg/, a copy of www/vue, `npm ci` (kept while package.json and the lock file stay
 // the same), the tarball installed with `npm install --no-save`, `vite build`.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { after, before, test } from 'node:test';
 import { startAuthServer } from '../www/server/auth-server.mjs';
 import { launchBrowser } from './helpers/browser.mjs';
 import { PKG, ROOT, runNode } from './helpers/paths.mjs';
+import { packPkg, prepareProject, run } from './helpers/apps.mjs';
 
 const WORK = join(ROOT, '.tmp/e2e-vue');
 const APP = join(WORK, 'app');
 const DIST = join(APP, 'dist');
-/** One install or build step may take this long (a cold npm cache). */
-const STEP_TIMEOUT_MS = 180_000;
 /** How long the page may take to show what the test waits for. */
 const PAGE_TIMEOUT_MS = 20_000;
 const AUDIENCE = 'jwt-keeper-demo';
@@ -32,58 +29,12 @@ let browser;
 
 // ---- preparing the app -----------------------------------------------------------------------
 
-/** The environment for npm without the variables an enclosing `npm test` sets about the root package. */
-function cleanEnv() {
-  const env = { ...process.env, npm_config_audit: 'false', npm_config_fund: 'false', npm_config_update_notifier: 'false' };
-  for (const name of Object.keys(env)) {
-    if (/^npm_(package_|lifecycle_|command$|config_local_prefix$|config_loglevel$)/i.test(name)) delete env[name];
-  }
-  return env;
-}
-
-/** Runs a command; resolves with its output, rejects with it on a non-zero exit. */
-function run(cmd, args, cwd) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (out += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), STEP_TIMEOUT_MS);
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      if (code === 0) resolve(out);
-      else reject(new Error(`${cmd} ${args.join(' ')} (in ${relative(ROOT, cwd)}) failed: ${signal ?? code}\n${out.slice(-4000)}`));
-    });
-  });
-}
-
-const sha256 = (bytes) => createHash('sha256').update(bytes).digest('hex');
 
 before(async () => {
   assert.ok(existsSync(join(PKG, 'vue.js')), 'pkg/ is missing or old: run `npm run build` first');
-  mkdirSync(WORK, { recursive: true });
-  for (const f of readdirSync(WORK)) if (f.endsWith('.tgz')) rmSync(join(WORK, f));
-  const out = await run('npm', ['pack', '--json', '--pack-destination', WORK], PKG);
-  const [packed] = JSON.parse(out.slice(out.indexOf('[')));
+  const packed = await packPkg(WORK);
   assert.ok(packed.files.some((f) => f.path === 'vue.js') && packed.files.some((f) => f.path === 'vue.d.ts'), 'the tarball carries vue.js and vue.d.ts');
-
-  rmSync(join(APP, 'src'), { recursive: true, force: true });
-  rmSync(DIST, { recursive: true, force: true });
-  rmSync(join(APP, 'dist-server'), { recursive: true, force: true });
-  cpSync(join(ROOT, 'www/vue'), APP, { recursive: true, filter: (src) => !/[/\\](node_modules|dist|dist-server)$/.test(src) });
-  const stampFile = join(APP, 'node_modules/.installed-from');
-  const stamp = sha256(readFileSync(join(APP, 'package.json')) + readFileSync(join(APP, 'package-lock.json')));
-  if (!existsSync(stampFile) || readFileSync(stampFile, 'utf8') !== stamp) {
-    await run('npm', ['ci'], APP);
-    writeFileSync(stampFile, stamp);
-  }
-  await run('npm', ['install', '--no-save', join(WORK, packed.filename)], APP);
-  assert.equal(
-    sha256(readFileSync(join(APP, 'node_modules/jwt-keeper/vue.js'))),
-    sha256(readFileSync(join(PKG, 'vue.js'))),
-    'node_modules/jwt-keeper is not the tarball just packed',
-  );
+  await prepareProject(APP, { from: join(ROOT, 'www/vue'), tarball: packed.path, same: ['vue.js', 'jwt_keeper_core_bg.wasm'] });
   await run(join(APP, 'node_modules/.bin/vite'), ['build'], APP);
   browser = await launchBrowser();
 });

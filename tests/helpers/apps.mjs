@@ -57,7 +57,7 @@ export async function packPkg(work) {
 }
 
 /**
- * Makes `dir` hold a fresh copy of `from` (its node_modules kept, dist dropped) and/or `files`
+ * Makes `dir` hold a fresh copy of `from` (its node_modules kept, its builds dropped) and/or `files`
  * (path -> text), installs its dependencies unless the same package.json + lock file were
  * installed before (`npm ci` with a committed lock file, else `npm install`), then installs
  * `tarball` with `npm install --no-save`, and checks that each of `same` (paths in the package)
@@ -67,7 +67,7 @@ export async function prepareProject(dir, { from, files, tarball, same = ['jwt_k
   mkdirSync(dir, { recursive: true });
   if (from) {
     for (const f of readdirSync(dir)) if (f !== 'node_modules') rmSync(join(dir, f), { recursive: true, force: true });
-    cpSync(from, dir, { recursive: true, filter: (src) => !/[/\\](node_modules|dist)$/.test(src) });
+    cpSync(from, dir, { recursive: true, filter: (src) => !/[/\\](node_modules|dist|dist-server)$/.test(src) });
   }
   for (const [path, text] of Object.entries(files ?? {})) {
     mkdirSync(join(dir, path, '..'), { recursive: true });
