@@ -14,13 +14,12 @@ import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { cpSync, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 
 import { launchBrowser } from './helpers/browser.mjs';
 import { PKG, ROOT, runNode } from './helpers/paths.mjs';
-import { packPkg, prepareProject, run } from './helpers/apps.mjs';
+import { packPkg, prepareProject, renderOnServer, run } from './helpers/apps.mjs';
 import { startAuthServer } from '../www/server/auth-server.mjs';
 
 const WORK = join(ROOT, '.tmp/e2e-react');
@@ -382,50 +381,21 @@ describe('jwt-keeper/react in www/react', { timeout: 120_000 }, () => {
   });
 
   test('the app itself on the server (npm run build:ssr, then render() of dist-server/entry-server.jsx\'s build): / and /protected are its loading state, the guarded route rendered without a redirect, no browser global read by jwt-keeper or the app', { timeout: 120_000 }, async (t) => {
-    await run('npm', ['run', 'build:ssr'], APP);
-    const entry = join(APP, 'dist-server/entry-server.js');
-    assert.ok(existsSync(entry), 'the SSR build wrote dist-server/entry-server.js');
-    // Every browser global (and fetch) is a trap set before anything loads. A read from
-    // jwt-keeper or from the app's own built code is recorded and throws; any other reader
-    // (React, react-router) gets what a server has: undefined (fetch: Node's own).
-    const code = `
-      const touched = [];
-      const byOthers = new Set();
-      const ours = (reader) => reader.includes('/node_modules/jwt-keeper/') || reader.includes(${JSON.stringify(pathToFileURL(join(APP, 'dist-server')).href + '/')});
-      const realFetch = globalThis.fetch;
-      for (const name of ['window', 'document', 'self', 'location', 'localStorage', 'sessionStorage', 'navigator', 'BroadcastChannel', 'fetch']) {
-        Object.defineProperty(globalThis, name, {
-          configurable: true,
-          get() {
-            const reader = new Error().stack.split('\\n')[2] ?? '';
-            if (ours(reader)) {
-              touched.push(name + ' ' + reader.trim());
-              throw new Error(name + ' touched');
-            }
-            byOthers.add(name);
-            return name === 'fetch' ? realFetch : undefined;
-          },
-        });
-      }
-      const { render } = await import(${JSON.stringify(pathToFileURL(entry).href)});
-      const home = await render('/');
-      const guarded = await render('/protected');
-      await new Promise((resolve) => setTimeout(resolve, 200));
-      console.log(JSON.stringify({ home, guarded, touched, byOthers: [...byOthers] }));`;
-    const { status, stderr, json } = await runNode(code, { cwd: APP });
+    const { status, stderr, json } = await renderOnServer(APP, ['/', '/protected']);
+
     assert.equal(status, 0, stderr);
     t.diagnostic(`read by React and react-router (undefined to them, as on a server): ${json.byOthers.join(', ') || 'none'}`);
     assert.deepEqual(json.touched, [], 'no browser global read by jwt-keeper or the app');
     assert.equal(stderr, '');
     const layout = /^<main><h1>jwt-keeper · React<\/h1><nav><a href="\/"[^>]*>Home<\/a> · <a href="\/protected"[^>]*>Protected page<\/a><\/nav><p id="status">loading…<\/p>/;
-    assert.equal(json.home.status, 200);
-    assert.match(json.home.html, layout, 'Layout while isLoading');
-    assert.ok(json.home.html.endsWith('<p>Sign in to call the API, or open the protected page.</p></main>'), json.home.html);
-    assert.doesNotMatch(json.home.html, /signed out|signed in|id="signin"|id="logout"|id="error"/);
-    assert.equal(json.guarded.status, 200, 'no redirect');
-    assert.equal(json.guarded.location, undefined);
-    assert.match(json.guarded.html, layout, 'Layout while isLoading');
-    assert.ok(json.guarded.html.endsWith('<p id="redirecting">checking the session…</p></main>'), 'withAuthenticationRequired\'s onRedirecting: ' + json.guarded.html);
-    assert.doesNotMatch(json.guarded.html, /id="protected"|signed out|id="signin"/);
+    assert.equal(json.rendered[0].status, 200);
+    assert.match(json.rendered[0].html, layout, 'Layout while isLoading');
+    assert.ok(json.rendered[0].html.endsWith('<p>Sign in to call the API, or open the protected page.</p></main>'), json.rendered[0].html);
+    assert.doesNotMatch(json.rendered[0].html, /signed out|signed in|id="signin"|id="logout"|id="error"/);
+    assert.equal(json.rendered[1].status, 200, 'no redirect');
+    assert.equal(json.rendered[1].location, undefined);
+    assert.match(json.rendered[1].html, layout, 'Layout while isLoading');
+    assert.ok(json.rendered[1].html.endsWith('<p id="redirecting">checking the session…</p></main>'), 'withAuthenticationRequired\'s onRedirecting: ' + json.rendered[1].html);
+    assert.doesNotMatch(json.rendered[1].html, /id="protected"|signed out|id="signin"/);
   });
 });

@@ -11,12 +11,11 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { after, before, test } from 'node:test';
 import { startAuthServer } from '../www/server/auth-server.mjs';
 import { launchBrowser } from './helpers/browser.mjs';
 import { PKG, ROOT, runNode } from './helpers/paths.mjs';
-import { packPkg, prepareProject, run } from './helpers/apps.mjs';
+import { packPkg, prepareProject, renderOnServer, run } from './helpers/apps.mjs';
 
 const WORK = join(ROOT, '.tmp/e2e-vue');
 const APP = join(WORK, 'app');
@@ -323,38 +322,8 @@ test('SSR (createSSRApp + renderToString, the installed tarball): the isLoading 
 });
 
 test('the app itself on the server (npm run build:ssr, then render() of dist-server/entry-server.js): / and /protected are its loading state, the guarded route rendered without a redirect, no browser global read by jwt-keeper or the app', { timeout: 120_000 }, async (t) => {
-  await run('npm', ['run', 'build:ssr'], APP);
-  const entry = join(APP, 'dist-server/entry-server.js');
-  assert.ok(existsSync(entry), 'the SSR build wrote dist-server/entry-server.js');
-  // As in the test above: every browser global (and fetch) is a trap set before anything loads.
-  // A read from jwt-keeper or from the app's own built code is recorded and throws; Vue and
-  // vue-router, which look for a document when they load, get what a server has: undefined
-  // (fetch: Node's own).
-  const code = `
-    const touched = [];
-    const byOthers = new Set();
-    const ours = (reader) => reader.includes('/node_modules/jwt-keeper/') || reader.includes(${JSON.stringify(pathToFileURL(join(APP, 'dist-server')).href + '/')});
-    const realFetch = globalThis.fetch;
-    for (const name of ['window', 'document', 'self', 'location', 'localStorage', 'sessionStorage', 'navigator', 'BroadcastChannel', 'fetch']) {
-      Object.defineProperty(globalThis, name, {
-        configurable: true,
-        get() {
-          const reader = new Error().stack.split('\\n')[2] ?? '';
-          if (ours(reader)) {
-            touched.push(name + ' ' + reader.trim());
-            throw new Error(name + ' touched');
-          }
-          byOthers.add(name);
-          return name === 'fetch' ? realFetch : undefined;
-        },
-      });
-    }
-    const { render } = await import(${JSON.stringify(pathToFileURL(entry).href)});
-    const home = await render('/');
-    const guarded = await render('/protected');
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    console.log(JSON.stringify({ home, guarded, touched, byOthers: [...byOthers] }));`;
-  const { status, stderr, json } = await runNode(code, { cwd: APP });
+  const { status, stderr, json } = await renderOnServer(APP, ['/', '/protected']);
+
   assert.equal(status, 0, stderr);
   t.diagnostic(`read by Vue and vue-router (undefined to them, as on a server): ${json.byOthers.join(', ') || 'none'}`);
   assert.deepEqual(json.touched, [], 'no browser global read by jwt-keeper or the app');
@@ -362,13 +331,13 @@ test('the app itself on the server (npm run build:ssr, then render() of dist-ser
   // The markup without Vue's fragment and v-if comments (<!--[-->, <!--]-->, <!---->).
   const markup = (html) => html.replace(/<!--[^]*?-->/g, '');
   const header = '<header><h1>jwt-keeper · Vue</h1><nav>';
-  const home = markup(json.home.html);
-  assert.equal(json.home.path, '/');
+  const home = markup(json.rendered[0].html);
+  assert.equal(json.rendered[0].path, '/');
   assert.ok(home.startsWith(header), home);
   assert.ok(home.endsWith('</nav></header><main><p id="status">loading…</p></main>'), `Home.vue while isLoading: ${home}`);
   assert.doesNotMatch(home, /signed out|signed in|id="signin"|id="error"/);
-  const guarded = markup(json.guarded.html);
-  assert.equal(json.guarded.path, '/protected', 'authGuard let the navigation through: no redirect');
+  const guarded = markup(json.rendered[1].html);
+  assert.equal(json.rendered[1].path, '/protected', 'authGuard let the navigation through: no redirect');
   assert.ok(guarded.startsWith(header), guarded);
   assert.ok(guarded.endsWith('</nav></header><main><p id="status">loading…</p></main>'), `Protected.vue while isLoading: ${guarded}`);
   assert.doesNotMatch(guarded, /signed out|id="protected"/);

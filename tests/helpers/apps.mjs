@@ -6,8 +6,9 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { pathToFileURL } from 'node:url';
 
-import { PKG, ROOT } from './paths.mjs';
+import { PKG, ROOT, runNode } from './paths.mjs';
 
 /** One install or build step may take this long (a cold npm cache on a slow link). */
 export const STEP_TIMEOUT_MS = 180_000;
@@ -90,4 +91,44 @@ export async function prepareProject(dir, { from, files, tarball, same = ['jwt_k
     );
   }
   return dir;
+}
+
+/**
+ * An example app rendered on the server: `npm run build:ssr` in `app`, then, in a child Node
+ * process where every browser global (and `fetch`) is a trap set before anything loads, the
+ * `render(url)` of `dist-server/entry-server.js` for each of `urls`. A read from jwt-keeper or
+ * from the app's own built code is recorded in `touched` and throws; any other reader (the
+ * framework and its router look for a document when they load) gets what a server has:
+ * undefined (fetch: Node's own), and is named in `byOthers`. Resolves with the child's
+ * `{ status, stderr, json: { rendered, touched, byOthers } }`.
+ */
+export async function renderOnServer(app, urls) {
+  await run('npm', ['run', 'build:ssr'], app);
+  const entry = join(app, 'dist-server/entry-server.js');
+  assert.ok(existsSync(entry), 'the SSR build wrote dist-server/entry-server.js');
+  const code = `
+    const touched = [];
+    const byOthers = new Set();
+    const ours = (reader) => reader.includes('/node_modules/jwt-keeper/') || reader.includes(${JSON.stringify(pathToFileURL(join(app, 'dist-server')).href + '/')});
+    const realFetch = globalThis.fetch;
+    for (const name of ['window', 'document', 'self', 'location', 'localStorage', 'sessionStorage', 'navigator', 'BroadcastChannel', 'fetch']) {
+      Object.defineProperty(globalThis, name, {
+        configurable: true,
+        get() {
+          const reader = new Error().stack.split('\\n')[2] ?? '';
+          if (ours(reader)) {
+            touched.push(name + ' ' + reader.trim());
+            throw new Error(name + ' touched');
+          }
+          byOthers.add(name);
+          return name === 'fetch' ? realFetch : undefined;
+        },
+      });
+    }
+    const { render } = await import(${JSON.stringify(pathToFileURL(entry).href)});
+    const rendered = [];
+    for (const url of ${JSON.stringify(urls)}) rendered.push(await render(url));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    console.log(JSON.stringify({ rendered, touched, byOthers: [...byOthers] }));`;
+  return runNode(code, { cwd: app });
 }
