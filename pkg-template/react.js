@@ -3,26 +3,12 @@
 // Nothing here touches a browser global while rendering: the client is made, and the sign-in
 // callback read, in an effect, which never runs on the server.
 import { createContext, createElement, useContext, useEffect, useRef, useState, useSyncExternalStore } from 'react';
-import { AuthError, createAuthClient, isAuthError } from './index.js';
+import { AuthError, createAuthClient } from './index.js';
+import { NO_SESSION, asAuthError as asError, callbackInAddress, clientMethods, report } from './adapter.js';
 
 const Context = createContext(null);
 
-// getAccessToken() rejections that mean there is no session to renew: only these sign in again.
-const NO_SESSION = new Set(['not_authenticated', 'refresh_rejected']);
-
-const asAuthError = (e) =>
-  isAuthError(e) ? e : new AuthError('internal', `the AuthClient could not be created: ${e?.message ?? e}`, { cause: e });
-
-const report = (e) =>
-  setTimeout(() => {
-    throw e;
-  });
-
-// The sign-in callback: the provider came back with `state` and a `code` or an `error`.
-function isCallback() {
-  const params = new URLSearchParams(globalThis.location?.search ?? '');
-  return params.has('state') && (params.has('code') || params.has('error'));
-}
+const asAuthError = (e) => asError(e, 'the AuthClient could not be created: ');
 
 /**
  * The state of one provider: its client (made at most once, or given), the callback, and the
@@ -57,16 +43,7 @@ function createStore(props) {
     for (const w of list) client !== null ? w.resolve(client) : w.reject(error);
   };
 
-  const methods = {
-    getAccessToken: () => whenReady().then((c) => c.getAccessToken()),
-    fetch: (input, init) => whenReady().then((c) => c.fetch(input, init)),
-    loginWithRedirect: (options) => whenReady().then((c) => c.loginWithRedirect(options)),
-    logout(options) {
-      const done = whenReady().then((c) => c.logout(options));
-      done.catch(() => {});
-      return done;
-    },
-  };
+  const methods = clientMethods(whenReady);
 
   const initial = Object.freeze({ isLoading: true, isAuthenticated: false, user: null, claims: null, error: null, ...methods });
   let snapshot = initial;
@@ -108,7 +85,7 @@ function createStore(props) {
         lastLogout = reason;
         changed();
       });
-      if (isCallback()) {
+      if (callbackInAddress()) {
         let result;
         try {
           result = await c.handleRedirectCallback();

@@ -4,13 +4,12 @@
 // server (no DOM) the plugin creates no client and reads no browser global.
 import { hasInjectionContext, inject, shallowReactive, shallowReadonly } from 'vue';
 import { AuthError, createAuthClient, isAuthError } from './index.js';
+import { NO_SESSION, asAuthError as asError, callbackInAddress, clientMethods, report } from './adapter.js';
 
 const KEY = Symbol('jwt-keeper/vue');
 
 // Failures that say nothing about the session: the client keeps it and retries.
 const TRANSIENT = new Set(['network', 'timeout', 'bad_response']);
-// Failures that say there is no session (any more).
-const NO_SESSION = new Set(['not_authenticated', 'refresh_rejected']);
 
 // The plugin installed last: how authGuard finds it where `inject` cannot (outside setup, or a
 // vue-router that does not run guards in the app's context).
@@ -31,25 +30,7 @@ function frozen(value) {
   return Object.freeze(copy);
 }
 
-const asAuthError = (e) => (isAuthError(e) ? e : new AuthError('internal', `jwt-keeper/vue: ${e?.message ?? String(e)}`, { cause: e }));
-
-// The address carries a sign-in callback: `state` and `code` or `error` (RFC 6749 §4.1.2).
-function callbackInAddress() {
-  let search = '';
-  try {
-    search = globalThis.location?.search ?? '';
-  } catch {
-    return false;
-  }
-  const params = new URLSearchParams(search);
-  return params.has('state') && (params.has('code') || params.has('error'));
-}
-
-// An error thrown by app code the plugin calls (onRedirectCallback) is reported as uncaught,
-// without stopping the plugin.
-const report = (e) => setTimeout(() => {
-  throw e;
-});
+const asAuthError = (e) => asError(e, 'jwt-keeper/vue: ');
 
 /**
  * Creates the plugin: `app.use(createAuth(options))`. `optionsOrClient` is the options of
@@ -141,16 +122,7 @@ export function createAuth(optionsOrClient, extra) {
     return started;
   }
 
-  const methods = {
-    getAccessToken: () => ready().then((c) => c.getAccessToken()),
-    fetch: (input, init) => ready().then((c) => c.fetch(input, init)),
-    loginWithRedirect: (options) => ready().then((c) => c.loginWithRedirect(options)),
-    logout(options) {
-      const done = ready().then((c) => c.logout(options));
-      done.catch(() => {});
-      return done;
-    },
-  };
+  const methods = clientMethods(ready);
 
   const view = shallowReadonly(Object.assign(state, methods));
 

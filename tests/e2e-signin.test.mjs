@@ -11,7 +11,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
-import { launchBrowser } from './helpers/browser.mjs';
+import { launchBrowser, withContext as withBrowserContext } from './helpers/browser.mjs';
 import { startOidcProvider } from './helpers/oidc-provider.mjs';
 import { ROOT } from './helpers/paths.mjs';
 import { startAuthServer } from '../www/server/auth-server.mjs';
@@ -26,15 +26,8 @@ after(async () => {
   await browser?.close();
 });
 
-/** A browser context (its own storage) and a way to open the test app in it. */
-async function withContext(fn) {
-  const context = await browser.newContext();
-  try {
-    return await fn(context);
-  } finally {
-    await context.close();
-  }
-}
+/** A browser context (its own storage, shared by its pages) for `fn`. */
+const withContext = (fn) => withBrowserContext(browser, fn);
 
 /**
  * Opens the test app at `url` in `context` with `config` ({ options, once }) for its client,

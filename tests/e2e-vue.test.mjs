@@ -13,7 +13,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { startAuthServer } from '../www/server/auth-server.mjs';
-import { launchBrowser } from './helpers/browser.mjs';
+import { launchBrowser, withContext as withBrowserContext } from './helpers/browser.mjs';
 import { PKG, ROOT, runNode } from './helpers/paths.mjs';
 import { packPkg, prepareProject, renderOnServer, run } from './helpers/apps.mjs';
 
@@ -48,14 +48,7 @@ after(async () => {
 const startServer = () => startAuthServer({ port: 0, staticDir: DIST, spaFallback: true });
 
 /** A browser context (its own storage, shared by its pages) for `fn`. */
-async function withContext(fn) {
-  const context = await browser.newContext();
-  try {
-    return await fn(context);
-  } finally {
-    await context.close();
-  }
-}
+const withContext = (fn) => withBrowserContext(browser, fn);
 
 /**
  * Opens `url` in a new page of `context`, recording page errors, console errors and every

@@ -59,3 +59,13 @@ export async function withPage(browser, url, fn) {
     await opened.page.close();
   }
 }
+
+/** Runs `fn(context)` in a new browser context of `browser` (its own storage) and always closes it. */
+export async function withContext(browser, fn) {
+  const context = await browser.newContext();
+  try {
+    return await fn(context);
+  } finally {
+    await context.close();
+  }
+}
