@@ -83,6 +83,17 @@ for (const url of [
   seed('signin', Buffer.concat([Buffer.from(url), Buffer.from([0]), Buffer.from(tx)]));
 }
 
+// dpop: a WWW-Authenticate value, 0x00, a DPoP-Nonce value, 0x00, a key input (as the shell sends it).
+const dpopKey = '{"jwk":{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0","ext":true},"random":[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,32]}';
+for (const [challenge, nonce] of [
+  ['DPoP error="use_dpop_nonce", error_description="Resource server requires nonce in DPoP proof", algs="ES256"', 'eyJ7S_zG.eyJH0-Z.HX4w-7v'],
+  ['Bearer realm="api", error="invalid_token"', ''],
+  ['Basic abc==, Bearer error=invalid_token , DPoP error="a\\"b"', 'n"1'],
+  ['DPoP algs="ES256 PS256"', 'x'.repeat(600)],
+]) {
+  seed('dpop', Buffer.concat([Buffer.from(challenge), Buffer.from([0]), Buffer.from(nonce), Buffer.from([0]), Buffer.from(dpopKey)]));
+}
+
 // verify: the first byte picks the fixture case; then no edit, or one edit: 0x01 (one more
 // edit follows), then the variant as a little-endian u32 scaled to the 16 variants
 // (0x90000000 = 9 = the high-S twin).

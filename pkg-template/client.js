@@ -7,9 +7,11 @@ import { AuthError } from './errors.js';
 import { MAX_KEY_CHARS, core, finite, glue, keyText } from './core.js';
 import { checkKey, checkSignature } from './signature.js';
 
-const { call, generation } = core;
+// The core without DPoP (the start-up wasm); `dpop: true` loads the one with it (dpop.js).
+const BEARER = { core, glue };
 
 // RFC 6750 §3: `WWW-Authenticate: Bearer error="invalid_token"` says the token is the problem.
+// (With DPoP the core reads the challenges: its `resource` input.)
 const INVALID_TOKEN = /^\s*Bearer\b.*\berror\s*=\s*"?invalid_token"?/i;
 
 // setTimeout fires at once for delays above 2^31 - 1 ms: a longer one wakes early and re-arms.
@@ -41,6 +43,7 @@ export async function createAuthClient(options) {
   // Own properties only: a polluted Object.prototype changes nothing.
   let text;
   let publicKey;
+  let dpop = false;
   try {
     if (Object.prototype.toString.call(options) !== '[object Object]') throw new TypeError('not a plain object');
     const rest = Object.create(null);
@@ -49,14 +52,43 @@ export async function createAuthClient(options) {
     // The core refuses more than its limit; a huge value is not copied whole into wasm.
     if (text.length > MAX_KEY_CHARS) text = text.slice(0, MAX_KEY_CHARS + 1);
     publicKey = Object.hasOwn(options, 'publicKey') ? options.publicKey : undefined;
+    dpop = Object.hasOwn(options, 'dpop') && options.dpop === true;
   } catch (cause) {
     throw new AuthError('malformed', 'createAuthClient needs a plain object of options', { cause });
   }
-  await core.init();
+  let wasm = BEARER;
+  let dpopModule = null;
+  if (dpop) {
+    // Only here is the DPoP code loaded; without WebCrypto or IndexedDB, nothing is.
+    let available = false;
+    try {
+      available = typeof globalThis.crypto?.subtle?.sign === 'function' && typeof globalThis.indexedDB?.open === 'function';
+    } catch {
+      // a getter that throws: not available
+    }
+    if (!available) throw new AuthError('unsupported', 'dpop: true needs WebCrypto and IndexedDB (a secure context that may store data)');
+    try {
+      dpopModule = await import('./dpop.js');
+    } catch (cause) {
+      throw new AuthError('internal', 'could not load the jwt-keeper DPoP module', { cause });
+    }
+    wasm = dpopModule.wasm;
+  }
+  await wasm.core.init();
   let keys = [];
-  const client = new AuthClient(text, publicKey, (k) => {
+  const client = new AuthClient(text, publicKey, wasm, (k) => {
     keys = k;
   });
+  // The configuration's DPoP key (IndexedDB, shared by the tabs) before the core starts: a
+  // stored session may need a refresh at once, with a proof.
+  if (dpopModule !== null) {
+    try {
+      await client.start(await dpopModule.dpopKey(client.dpopName));
+    } catch (e) {
+      client.dispose();
+      throw e;
+    }
+  }
   // The core checked the key's form; whether a P-256 point is on the curve, the arithmetic says.
   const good = await Promise.all(keys.map(checkKey));
   if (!good.every(Boolean)) {
@@ -71,6 +103,11 @@ export async function createAuthClient(options) {
 class AuthClient {
   #options;
   #publicKey;
+  // The wasm the cores are made from: { core: loader, glue }.
+  #wasm;
+  // With dpop: true, the key: { jwk, sign(input) } (null until start() got it).
+  #dpop = null;
+  #dpopName = null;
   // The current core and every platform resource bound to it (null while none could start).
   // Each callback checks that its epoch is still the current one.
   #epoch = null;
@@ -93,19 +130,34 @@ class AuthClient {
   #memoryOnly = false;
   #disposed = false;
 
-  // `onKeys` gets the keys (JWK texts) the core asks to check at creation.
-  constructor(optionsText, publicKey, onKeys) {
+  // `onKeys` gets the keys (JWK texts) the core asks to check at creation. A client with
+  // DPoP starts once `start(key)` gave it the key.
+  constructor(optionsText, publicKey, wasm, onKeys) {
     this.#options = optionsText;
     this.#publicKey = publicKey;
+    this.#wasm = wasm;
     this.#open(onKeys);
     if (this.#epoch === null) throw new AuthError('internal', 'jwt-keeper could not start the client');
   }
 
-  // A new core with its storage, channel and wake-up listeners, started from storage.
+  /** The IndexedDB name of the DPoP key of this configuration (null without DPoP). */
+  get dpopName() {
+    return this.#dpopName;
+  }
+
+  /** Starts a DPoP client's core with its key. */
+  start(key) {
+    this.#dpop = key;
+    if (this.#epoch !== null) this.#begin(this.#epoch);
+  }
+
+  // A new core with its storage, channel and wake-up listeners, started from storage (a DPoP
+  // client's first core waits for its key).
   #open(onKeys) {
+    const { call, generation } = this.#wasm.core;
     const [key, kind] = keyText(this.#publicKey);
-    const core = call(() => new glue.WasmCore(this.#options, key, kind, Math.random() * 2 ** 53));
-    const ep = { core, generation: generation(), started: false, timer: undefined, fetches: new Map(), locks: new Map(), off: [], channel: null, storage: null, key: '', transactionKey: '' };
+    const core = call(() => new this.#wasm.glue.WasmCore(this.#options, key, kind, Math.random() * 2 ** 53));
+    const ep = { core, wasm: this.#wasm.core, generation: generation(), started: false, timer: undefined, fetches: new Map(), locks: new Map(), off: [], channel: null, storage: null, key: '', transactionKey: '' };
     let setup;
     try {
       setup = JSON.parse(call(() => core.setup()));
@@ -119,6 +171,7 @@ class AuthClient {
     }
     ep.key = setup.key;
     ep.transactionKey = setup.transaction;
+    this.#dpopName = setup.dpop ?? null;
     onKeys?.(setup.keys);
     this.#epoch = ep;
     this.#fresh = null;
@@ -151,7 +204,16 @@ class AuthClient {
     listen(target, 'pageshow', { t: 'wake' });
     listen(target, 'focus', { t: 'wake' });
     listen(target, 'online', { t: 'online' });
-    this.#input(ep, { t: 'start', stored: this.#read(ep), channel: ep.channel !== null });
+    if (this.#dpopName === null || this.#dpop !== null) this.#begin(ep);
+  }
+
+  #begin(ep) {
+    let dpop = null;
+    if (this.#dpop !== null) {
+      // Fresh random bytes for this core's proof ids (jti).
+      dpop = { jwk: this.#dpop.jwk, random: Array.from(globalThis.crypto.getRandomValues(new Uint8Array(32))) };
+    }
+    this.#input(ep, { t: 'start', stored: this.#read(ep), channel: ep.channel !== null, dpop });
   }
 
   #live(ep) {
@@ -181,14 +243,14 @@ class AuthClient {
       while (this.#queue.length > 0) {
         const [ep, text] = this.#queue.shift();
         if (!this.#live(ep)) continue;
-        if (ep.generation !== generation()) {
+        if (ep.generation !== ep.wasm.generation()) {
           this.#restart();
           continue;
         }
         this.#fresh = null;
         let effects;
         try {
-          effects = JSON.parse(call(() => ep.core.handle(Date.now(), monotonic(), text)));
+          effects = JSON.parse(ep.wasm.call(() => ep.core.handle(Date.now(), monotonic(), text)));
         } catch {
           // The instance trapped and core.js replaced it: this core is gone. A core that
           // trapped before it even started is not restarted in a loop: the next call retries.
@@ -284,7 +346,7 @@ class AuthClient {
     }
   }
 
-  #send(ep, { id, method, url, headers, body, credentials, timeoutMs, keepalive }) {
+  #send(ep, { id, method, url, headers, body, credentials, timeoutMs, keepalive, dpop }) {
     const controller = new AbortController();
     let timedOut = false;
     const timer = later(() => {
@@ -305,8 +367,10 @@ class AuthClient {
       ep.fetches.delete(id);
       this.#input(ep, { ...input, id, stored: this.#read(ep) });
     };
-    const init = bare({ method, headers, body: method === 'GET' ? undefined : body, credentials, cache: 'no-store', signal: controller.signal, keepalive });
-    new Promise((resolve) => resolve(fetch(url, init)))
+    const key = this.#dpop;
+    const signed = typeof dpop === 'string' && key !== null ? key.sign(dpop).then((proof) => [...headers, ['DPoP', proof]]) : Promise.resolve(headers);
+    signed
+      .then((all) => fetch(url, bare({ method, headers: all, body: method === 'GET' ? undefined : body, credentials, cache: 'no-store', signal: controller.signal, keepalive })))
       .then(async (response) => {
         const text = await response.text();
         end({
@@ -314,6 +378,7 @@ class AuthClient {
           status: response.status,
           retryAfter: response.headers.get('Retry-After'),
           date: response.headers.get('Date'),
+          dpopNonce: response.headers.get('DPoP-Nonce'),
           body: text.length > MAX_BODY_CHARS ? text.slice(0, MAX_BODY_CHARS) : text,
         });
       })
@@ -471,7 +536,7 @@ class AuthClient {
       } catch {
         // reported by the call
       }
-    } else if (this.#epoch.generation !== generation()) {
+    } else if (this.#epoch.generation !== this.#epoch.wasm.generation()) {
       this.#restart();
     }
   }
@@ -541,7 +606,8 @@ class AuthClient {
   /** A verified access token that is not about to expire; refreshes first when needed. */
   getAccessToken() {
     const f = this.#fresh;
-    if (f !== null && this.#epoch?.generation === generation() && Date.now() < f.wall && monotonic() < f.monotonic) {
+    const ep = this.#epoch;
+    if (f !== null && ep !== null && ep.generation === ep.wasm.generation() && Date.now() < f.wall && monotonic() < f.monotonic) {
       return Promise.resolve(f.token);
     }
     return this.#request({ t: 'get' });
@@ -553,24 +619,61 @@ class AuthClient {
   }
 
   /**
-   * `fetch` with `Authorization: Bearer`. On `401` with `WWW-Authenticate: Bearer
-   * error="invalid_token"` it refreshes once and replays once; a second 401 is returned as is.
+   * `fetch` with `Authorization: Bearer` (with DPoP: `Authorization: DPoP` and a `DPoP`
+   * proof). On `401` with `WWW-Authenticate: Bearer error="invalid_token"` it refreshes once
+   * and replays once; with DPoP a `use_dpop_nonce` is replayed once with the server's nonce.
+   * What the core does not replay is returned as is.
    */
   async fetch(input, init) {
-    const token = await this.getAccessToken();
-    const request = new Request(input, init);
-    const replay = request.clone();
-    const first = await fetch(withBearer(request, token));
-    if (first.status !== 401 || !INVALID_TOKEN.test(first.headers.get('WWW-Authenticate') ?? '')) {
-      return first;
+    const original = new Request(input, init);
+    let token = await this.getAccessToken();
+    let response = await this.#authorized(original.clone(), token);
+    if (this.#dpop === null) {
+      if (response.status !== 401 || !INVALID_TOKEN.test(response.headers.get('WWW-Authenticate') ?? '')) return response;
+      try {
+        token = await this.#request({ t: 'unauthorized', token });
+      } catch {
+        return response;
+      }
+      return this.#authorized(original.clone(), token);
     }
-    let fresh;
-    try {
-      fresh = await this.#request({ t: 'unauthorized', token });
-    } catch {
-      return first;
+    let nonceDone = false;
+    let refreshDone = false;
+    for (;;) {
+      const nonce = response.headers.get('DPoP-Nonce');
+      // Only a 401 or a new nonce can change anything; every other answer is the app's.
+      if (response.status !== 401 && nonce === null) return response;
+      const facts = { t: 'resource', url: original.url, status: response.status, challenge: response.headers.get('WWW-Authenticate'), nonce, nonceDone, refreshDone };
+      let step;
+      try {
+        step = await this.#request(facts);
+        if (step === 'nonce') {
+          nonceDone = true;
+        } else if (step === 'refresh') {
+          refreshDone = true;
+          token = await this.#request({ t: 'unauthorized', token });
+        } else {
+          return response;
+        }
+      } catch {
+        return response;
+      }
+      response = await this.#authorized(original.clone(), token);
     }
-    return fetch(withBearer(replay, fresh));
+  }
+
+  // The request with its credentials: `Bearer`, or `DPoP` and a proof for this request.
+  async #authorized(request, token) {
+    const headers = new Headers(request.headers);
+    const key = this.#dpop;
+    if (key === null) {
+      headers.set('Authorization', `Bearer ${token}`);
+    } else {
+      const input = await this.#request({ t: 'proof', method: request.method, url: request.url, token });
+      headers.set('Authorization', `DPoP ${token}`);
+      headers.set('DPoP', await key.sign(input));
+    }
+    return fetch(new Request(request, bare({ headers })));
   }
 
   /**
@@ -669,9 +772,9 @@ class AuthClient {
     if (this.#disposed) return;
     this.#disposed = true;
     const ep = this.#epoch;
-    if (ep !== null && ep.generation === generation()) {
+    if (ep !== null && ep.generation === ep.wasm.generation()) {
       try {
-        const effects = JSON.parse(call(() => ep.core.handle(Date.now(), monotonic(), JSON.stringify({ t: 'dispose' }))));
+        const effects = JSON.parse(ep.wasm.call(() => ep.core.handle(Date.now(), monotonic(), JSON.stringify({ t: 'dispose' }))));
         for (const effect of effects) this.#perform(ep, effect);
       } catch {
         // a trap: everything is stopped below anyway
@@ -686,7 +789,7 @@ class AuthClient {
 // pointer is dropped, or wasm-bindgen's finalizer would free it in the new instance.
 function forget(ep) {
   try {
-    if (ep.generation === generation()) call(() => ep.core.free());
+    if (ep.generation === ep.wasm.generation()) ep.wasm.call(() => ep.core.free());
     else ep.core.__destroy_into_raw();
   } catch {
     // nothing more to free
@@ -714,8 +817,3 @@ function authError({ code, message, error, errorDescription }) {
   return e;
 }
 
-function withBearer(request, token) {
-  const headers = new Headers(request.headers);
-  headers.set('Authorization', `Bearer ${token}`);
-  return new Request(request, bare({ headers }));
-}

@@ -231,6 +231,13 @@ export interface AuthClientOptions {
   /** The scope sign-in asks for. Default `'openid offline_access'`. */
   scope?: string;
   /**
+   * DPoP (RFC 9449): tokens bound to a non-extractable P-256 key of this browser (WebCrypto,
+   * kept in IndexedDB, shared by the tabs). Token requests and `fetch` carry proofs; the
+   * token response must say `token_type: DPoP` and a JWT access token's `cnf.jkt` must name
+   * the key. Rejects `unsupported` without WebCrypto or IndexedDB. Default `false`.
+   */
+  dpop?: boolean;
+  /**
    * `'jwt'` (default): every access token is verified. `'opaque'`: access tokens are not read
    * (their life is `expires_in`); identity comes from the verified ID token (`user`).
    */
@@ -333,7 +340,11 @@ export interface AuthClient {
    * Concurrent callers share one refresh. Rejects `not_authenticated` without a session.
    */
   getAccessToken(): Promise<string>;
-  /** `fetch` with `Authorization: Bearer`; one refresh and one replay on 401 `invalid_token`. */
+  /**
+   * `fetch` with `Authorization: Bearer` (with `dpop`: `Authorization: DPoP` and a `DPoP`
+   * proof); one refresh and one replay on 401 `invalid_token`, and with `dpop` one replay with
+   * the server's nonce on 401 `use_dpop_nonce`.
+   */
   fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response>;
   /** Forces a refresh (single-flight). */
   refresh(): Promise<string>;

@@ -2,6 +2,8 @@
 // -> wasm-bindgen --target web -> wasm-opt -Oz; then the JS entries from pkg-template/.
 //   pkg/jwt_keeper_core*   the client core (createAuthClient, verifyJwtAsync): no curve
 //                          arithmetic, signatures go to WebCrypto; the only wasm at start-up
+//   pkg/jwt_keeper_core_dpop*  the same core with DPoP (RFC 9449): loaded instead of it, and
+//                          only, for createAuthClient({ dpop: true })
 //   pkg/verify/            the verifier (p256): `jwt-keeper/verify`, the synchronous
 //                          decodeJwt/verifyJwt, and the fallback where WebCrypto is missing
 // Prints every file, the start-up bytes (an app bundled by esbuild: what it loads before its
@@ -65,6 +67,7 @@ function buildWasm(features, outDir, name, profile) {
 
 rmSync(pkg, { recursive: true, force: true });
 buildWasm('client,tiny', pkg, 'jwt_keeper_core', 'release-core');
+buildWasm('client,dpop,tiny', pkg, 'jwt_keeper_core_dpop', 'release-core');
 buildWasm('verifier,tiny', join(pkg, 'verify'), 'jwt_keeper', 'release');
 buildWasm('rsa-verifier,tiny', join(pkg, 'verify'), 'jwt_keeper_rsa', 'release-rsa');
 cpSync(join(root, 'pkg-template'), pkg, { recursive: true });
@@ -135,7 +138,7 @@ async function splitBundle(name, code) {
   // Each chunk is a file of its own, compressed on its own as a server sends it.
   const chunks = bundled.outputFiles.filter((f) => [...loaded].some((k) => f.path.endsWith(k)));
   const lazy = Object.keys(outputs).filter((k) => !loaded.has(k) && k.endsWith('.js'));
-  return { chunks, lazy, outputs };
+  return { chunks, lazy, outputs, files: bundled.outputFiles };
 }
 
 const { chunks, lazy, outputs } = await splitBundle('startup-app', `import { createAuthClient } from ${JSON.stringify(join(pkg, 'index.js'))};
@@ -144,6 +147,9 @@ await client.setSession({ accessToken: globalThis.TOKEN, refreshToken: globalThi
 globalThis.TOKEN_OUT = await client.getAccessToken();
 `);
 const startWasm = readFileSync(join(pkg, 'jwt_keeper_core_bg.wasm'));
+// DPoP is not in the start-up bytes: neither its core (the proof header's `typ` is its mark)
+// nor its JS (reached by dynamic import only).
+const noDpop = !startWasm.includes('dpop+jwt') && !chunks.some((f) => Buffer.from(f.contents).includes('dpop-keys'));
 const row = (file, b) => ({ file, raw: b.length, min: b.length, gzip: gz(b), brotli: br(b) });
 const startRows = [
   ...chunks.map((f, i) => row(`app bundle: chunk ${i + 1} of ${chunks.length} (JS)`, Buffer.from(f.contents))),
@@ -153,6 +159,24 @@ const startTotal = sum(startRows);
 table('start-up bytes (createAuthClient + setSession + getAccessToken, esbuild bundle)', [...startRows, startTotal]);
 console.log(`loaded later, only when used: ${lazy.map((k) => `${k.split('/').pop()} (${kb(outputs[k].bytes).trim()} minified)`).join(', ')}, verify/jwt_keeper_bg.wasm, verify/jwt_keeper_rsa_bg.wasm`);
 console.log(`budget: ${kb(START_UP_BUDGET_GZIP).trim()} gzip -9 -> ${startTotal.gzip <= START_UP_BUDGET_GZIP ? 'ok' : 'OVER'}`);
+console.log(`DPoP code in the start-up bytes: ${noDpop ? 'none (ok)' : 'FOUND'}`);
+
+// With dpop: true: what the same app loads instead (the DPoP core and its JS chunk), for the
+// README; no budget of its own.
+{
+  const app = await splitBundle('startup-app-dpop', `import { createAuthClient } from ${JSON.stringify(join(pkg, 'index.js'))};
+const client = await createAuthClient({ publicKey: globalThis.KEY, refresh: { url: '/token', clientId: 'app' }, dpop: true });
+await client.setSession({ accessToken: globalThis.TOKEN, refreshToken: globalThis.RT });
+globalThis.TOKEN_OUT = await client.getAccessToken();
+`);
+  const dpopJs = app.files.filter((f) => !app.chunks.includes(f) && f.path.endsWith('.js') && Buffer.from(f.contents).includes('dpop-keys'));
+  const rows = [
+    ...app.chunks.map((f, i) => row(`app bundle: chunk ${i + 1} of ${app.chunks.length} (JS)`, Buffer.from(f.contents))),
+    ...dpopJs.map((f) => row('DPoP chunk (JS, dynamic import)', Buffer.from(f.contents))),
+    row('jwt_keeper_core_dpop_bg.wasm', readFileSync(join(pkg, 'jwt_keeper_core_dpop_bg.wasm'))),
+  ];
+  table('with dpop: true, loaded instead (createAuthClient + setSession + getAccessToken)', [...rows, sum(rows)]);
+}
 
 // jwt-keeper/verify: what a browser downloads for decodeJwt/verifyJwt, bundled the same way.
 // Not code-split: the verifier's entry is small, and one file compresses better than two.
@@ -190,12 +214,13 @@ for (const name of ['jwt_keeper_core', 'jwt_keeper', 'jwt_keeper_rsa']) {
 
 const sizes = {
   files: all,
+  noDpopAtStartUp: noDpop,
   startUp: { rows: startRows, total: startTotal, budgetGzip: START_UP_BUDGET_GZIP, ok: startTotal.gzip <= START_UP_BUDGET_GZIP },
   verify: { rows: verifyRows, total: verifyTotal, budgetGzip: VERIFY_BUDGET_GZIP, ok: verifyTotal.gzip <= VERIFY_BUDGET_GZIP },
   rsa: { rows: rsaRows, total: rsaTotal, budgetGzip: RSA_BUDGET_GZIP, ok: rsaTotal.gzip <= RSA_BUDGET_GZIP },
 };
 writeFileSync(join(pkg, '.size.json'), JSON.stringify(sizes, null, 2));
-if (!sizes.startUp.ok || !sizes.verify.ok || !sizes.rsa.ok) {
+if (!sizes.startUp.ok || !sizes.verify.ok || !sizes.rsa.ok || !noDpop) {
   console.error('size check FAILED: a build is over its budget');
   process.exit(1);
 }

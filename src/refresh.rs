@@ -147,6 +147,7 @@ fn bad_response(message: &'static str) -> Classified {
 /// the local time (for a `Retry-After` given as an HTTP date).
 pub fn classify(
     style: Style,
+    dpop: bool,
     status: u16,
     retry_after: Option<&str>,
     now_ms: u64,
@@ -154,7 +155,7 @@ pub fn classify(
 ) -> Classified {
     if (200..300).contains(&status) {
         return match json::parse_object(body.as_bytes(), "") {
-            Ok(obj) => token_response(style, &obj),
+            Ok(obj) => token_response(style, dpop, &obj),
             Err(_) => bad_response("the refresh response is not a JSON object"),
         };
     }
@@ -168,7 +169,13 @@ pub fn classify(
             error_code.as_deref(),
             Some("invalid_grant" | "invalid_client" | "unauthorized_client")
         );
-    if definitive || status == 401 || status == 403 {
+    // A DPoP nonce or proof refused (RFC 9449 §8, §5): about the proof, never the grant; the
+    // next proof (a new nonce, a corrected clock) may pass.
+    let proof = matches!(
+        error_code.as_deref(),
+        Some("use_dpop_nonce" | "invalid_dpop_proof")
+    );
+    if !proof && (definitive || status == 401 || status == 403) {
         return Classified::Rejected { error: REJECTED };
     }
     let message = match status {
@@ -183,7 +190,7 @@ pub fn classify(
     }
 }
 
-fn token_response(style: Style, obj: &Object) -> Classified {
+fn token_response(style: Style, dpop: bool, obj: &Object) -> Classified {
     let (access, refresh, expires, id) = match style {
         Style::OAuth2 => ("access_token", "refresh_token", "expires_in", "id_token"),
         Style::Json | Style::Cookie => ("accessToken", "refreshToken", "expiresIn", "idToken"),
@@ -192,12 +199,13 @@ fn token_response(style: Style, obj: &Object) -> Classified {
         return bad_response("the refresh response has no access token");
     };
     if style == Style::OAuth2 {
-        // RFC 6749 §5.1 requires token_type; only bearer tokens are usable here (not DPoP).
-        let bearer = obj
-            .get("token_type")
-            .and_then(Value::as_str)
-            .is_none_or(|t| t.eq_ignore_ascii_case("bearer"));
-        if !bearer {
+        // RFC 6749 §5.1 requires token_type: Bearer (absent is read as Bearer), or with DPoP
+        // exactly DPoP (RFC 9449 §5): a server that did not bind the token says Bearer.
+        let token_type = obj.get("token_type").and_then(Value::as_str);
+        if dpop && !token_type.is_some_and(|t| t.eq_ignore_ascii_case("dpop")) {
+            return bad_response("the token response's token_type is not DPoP");
+        }
+        if !dpop && !token_type.is_none_or(|t| t.eq_ignore_ascii_case("bearer")) {
             return bad_response("the refresh response's token_type is not Bearer");
         }
     }
@@ -315,6 +323,7 @@ mod tests {
     fn token_responses() {
         let ok = classify(
             Style::OAuth2,
+            false,
             200,
             None,
             0,
@@ -329,7 +338,7 @@ mod tests {
                 id_token: None,
             })
         );
-        let json = classify(Style::Json, 200, None, 0, r#"{"accessToken":"A"}"#);
+        let json = classify(Style::Json, false, 200, None, 0, r#"{"accessToken":"A"}"#);
         assert!(matches!(
             json,
             Classified::Tokens(TokenResponse {
@@ -340,6 +349,7 @@ mod tests {
         ));
         let cookie = classify(
             Style::Cookie,
+            false,
             200,
             None,
             0,
@@ -364,11 +374,51 @@ mod tests {
             r#"{"access_token":"A","token_type":"DPoP"}"#,
             r#"{"access_token":"A","expires_in":"300"}"#,
         ] {
-            let c = classify(Style::OAuth2, 200, None, 0, body);
+            let c = classify(Style::OAuth2, false, 200, None, 0, body);
             assert!(
                 matches!(c, Classified::Transient { error, .. } if error.code() == ErrorCode::BadResponse),
                 "{body}"
             );
+        }
+    }
+
+    #[test]
+    fn dpop_token_responses() {
+        // With DPoP the server must say it bound the token; a Bearer answer is not used.
+        let dpop = |body| classify(Style::OAuth2, true, 200, None, 0, body);
+        assert!(matches!(
+            dpop(r#"{"access_token":"A","token_type":"DPoP"}"#),
+            Classified::Tokens(_)
+        ));
+        assert!(matches!(
+            dpop(r#"{"access_token":"A","token_type":"dpop"}"#),
+            Classified::Tokens(_)
+        ));
+        for body in [
+            r#"{"access_token":"A","token_type":"Bearer"}"#,
+            r#"{"access_token":"A"}"#,
+            r#"{"access_token":"A","token_type":5}"#,
+        ] {
+            assert!(
+                matches!(dpop(body), Classified::Transient { error, .. } if error.code() == ErrorCode::BadResponse),
+                "{body}"
+            );
+        }
+        // A refused proof or a nonce demanded is never a rejection of the grant, whatever
+        // the status.
+        for status in [400, 401, 403] {
+            for body in [
+                r#"{"error":"use_dpop_nonce"}"#,
+                r#"{"error":"invalid_dpop_proof"}"#,
+            ] {
+                assert!(
+                    matches!(
+                        classify(Style::OAuth2, true, status, None, 0, body),
+                        Classified::Transient { .. }
+                    ),
+                    "{status} {body}"
+                );
+            }
         }
     }
 
@@ -383,7 +433,7 @@ mod tests {
         ] {
             assert!(
                 matches!(
-                    classify(Style::OAuth2, status, None, 0, body),
+                    classify(Style::OAuth2, false, status, None, 0, body),
                     Classified::Rejected { .. }
                 ),
                 "{status} {body}"
@@ -398,14 +448,14 @@ mod tests {
             (500, r#"{"error":"invalid_grant"}"#),
             (503, ""),
         ] {
-            let c = classify(Style::OAuth2, status, None, 0, body);
+            let c = classify(Style::OAuth2, false, status, None, 0, body);
             assert!(matches!(c, Classified::Transient { .. }), "{status}");
         }
     }
 
     #[test]
     fn retry_after() {
-        let c = classify(Style::Json, 429, Some("7"), 0, "");
+        let c = classify(Style::Json, false, 429, Some("7"), 0, "");
         assert!(matches!(
             c,
             Classified::Transient {

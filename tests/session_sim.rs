@@ -1131,6 +1131,7 @@ impl World {
         self.feed(
             uid,
             Input::Start {
+                dpop: json::Value::Null,
                 stored,
                 channel: self.v.cross_tab,
             },
@@ -2096,6 +2097,7 @@ impl World {
         self.feed(
             uid,
             Input::Answer {
+                dpop_nonce: None,
                 id,
                 status: reply.status,
                 retry_after: reply.retry_after,
@@ -3044,6 +3046,7 @@ fn a_rotation_announced_with_an_older_access_token_is_kept() {
             .expect("a refresh request")
     };
     let start = Input::Start {
+        dpop: json::Value::Null,
         stored: None,
         channel: true,
     };
@@ -3087,6 +3090,7 @@ fn a_rotation_announced_with_an_older_access_token_is_kept() {
     let server_s = iat + 60;
     let at1 = server.sign(server_s, server_s + 600, false);
     let answer = |id: u64, date: Option<String>, access: &str, rt: &str| Input::Answer {
+        dpop_nonce: None,
         id,
         status: 200,
         retry_after: None,
@@ -3168,6 +3172,7 @@ fn a_refresh_made_moot_while_a_refused_lock_was_pending_is_not_sent() {
     core.handle_checked(
         at(wall),
         Input::Start {
+            dpop: json::Value::Null,
             stored: None,
             channel: true,
         },

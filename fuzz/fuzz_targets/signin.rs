@@ -49,7 +49,7 @@ fuzz_target!(|data: &[u8]| {
     let keys = KeySet::from_json(JWK.as_bytes()).expect("the key");
     let mut core = Core::new(OPTIONS.as_bytes(), keys, 1).expect("the options");
     let now = Now { wall_ms: NOW_MS, monotonic_ms: Some(1) };
-    core.handle(now, Input::Start { stored: None, channel: false });
+    core.handle(now, Input::Start { stored: None, channel: false, dpop: jwt_keeper::json::Value::Null });
     let input = |call| Input::Callback {
         call: CallId(call),
         url: url.into(),

@@ -9,10 +9,13 @@
 //! clock ([`Session::judge`]), wherever it comes from: `setSession`, a refresh answer,
 //! storage, another tab.
 
+pub mod dpop;
 pub mod options;
 pub mod protocol;
 pub mod record;
 pub mod remote;
+#[cfg(feature = "dpop")]
+pub mod resource;
 pub mod signatures;
 pub mod signin;
 
@@ -29,6 +32,7 @@ use crate::session::{
 use crate::token::DEFAULT_MAX_TOKEN_BYTES;
 use crate::verify::{verify_untimed_with, Checks, VerifiedToken};
 use alloc::rc::Rc;
+use dpop::Dpop;
 use remote::{Fetched, KeySource, Metadata, Remote};
 use signatures::Signatures;
 use signin::{Callback, LoginRequest, Transaction};
@@ -78,6 +82,14 @@ const PROVIDER_REFUSED: Error = Error::new(
 const EXCHANGE_FAILED: Error = Error::new(
     ErrorCode::LoginFailed,
     "the provider refused the code exchange",
+);
+const NO_DPOP_KEY: Error = Error::new(
+    ErrorCode::Unsupported,
+    "dpop: the browser's DPoP key is not available",
+);
+const UNBOUND: Error = Error::new(
+    ErrorCode::ClaimMismatch,
+    "the access token is not bound to this browser's DPoP key (cnf.jkt)",
 );
 const NO_DISCOVERY: Error = Error::new(
     ErrorCode::Network,
@@ -208,6 +220,11 @@ pub struct Core {
     login: Option<Login>,
     /// Inputs an input left to run after it (the provider side of a logout).
     followups: Vec<Input>,
+    /// With `dpop: true`, the key the shell signs proofs with (from [`Input::Start`]).
+    dpop: Option<Dpop>,
+    /// Token requests with a DPoP proof, as sent: one is sent again with the server's nonce.
+    #[cfg(feature = "dpop")]
+    dpop_sent: Vec<DpopSent>,
     last_state: Option<Effect>,
     disposed: bool,
 }
@@ -221,6 +238,8 @@ impl Core {
 
     /// A core whose keys come from `source`: given, a JWKS URL, or (absent) discovery.
     pub fn with_source(options_json: &[u8], source: KeySource, seed: u64) -> Result<Self> {
+        // `dpop: true` in a build without DPoP: no key can be had, so no token is adopted
+        // (`unsupported`); the shell loads the DPoP build for it.
         let mut opts = ClientOptions::from_json(options_json)?;
         let remote = Remote::new(source, opts.metadata.clone(), opts.checks.issuer.as_deref())?;
         opts.resolve_refresh(remote.awaits_discovery())?;
@@ -249,6 +268,9 @@ impl Core {
             probe: None,
             login: None,
             followups: Vec::new(),
+            dpop: None,
+            #[cfg(feature = "dpop")]
+            dpop_sent: Vec::new(),
             last_state: None,
             disposed: false,
         })
@@ -281,6 +303,15 @@ impl Core {
                 _ => Vec::new(),
             }),
         );
+        // The IndexedDB name of this configuration's DPoP key, shared by the tabs.
+        #[cfg(feature = "dpop")]
+        let o = if self.opts.dpop {
+            let mut k = self.key.clone();
+            k.push_str(":dpop");
+            o.str("dpop", &k)
+        } else {
+            o
+        };
         if self.opts.cross_tab {
             o.str("channel", &self.key)
         } else {
@@ -474,6 +505,7 @@ impl Core {
                 include_credentials: false,
                 timeout_ms: remote::FETCH_TIMEOUT_MS,
                 keepalive: false,
+                dpop: None,
             });
         }
         wanted
@@ -504,7 +536,16 @@ impl Core {
             }
         }
         match input {
-            Input::Start { stored, channel } => self.start(now, stored, channel, &mut fx),
+            Input::Start {
+                stored,
+                channel,
+                dpop,
+            } => {
+                if self.opts.dpop {
+                    self.dpop = Dpop::from_value(&dpop);
+                }
+                self.start(now, stored, channel, &mut fx);
+            }
             Input::SetSession { call, values } => self.set_session(now, call, &values, &mut fx),
             Input::GetToken { call } => match self.probe.as_mut() {
                 Some(p) => p.waiting.push(call),
@@ -523,6 +564,37 @@ impl Core {
                 session::Input::ApiUnauthorized { call, token },
                 &mut fx,
             ),
+            #[cfg(feature = "dpop")]
+            Input::Proof {
+                call,
+                method,
+                url,
+                token,
+            } => fx.push(settle(call, self.resource_proof(&method, &url, &token))),
+            #[cfg(feature = "dpop")]
+            Input::Resource {
+                call,
+                url,
+                status,
+                challenge,
+                nonce,
+                nonce_done,
+                refresh_done,
+            } => {
+                let learned = match (self.dpop.as_mut(), nonce.as_deref()) {
+                    (Some(d), Some(n)) => d.learn_nonce(&url, n) || d.nonce(&url) == Some(n),
+                    _ => false,
+                };
+                let step = resource::step(
+                    status,
+                    challenge.as_deref(),
+                    self.dpop.is_some(),
+                    learned,
+                    nonce_done,
+                    refresh_done,
+                );
+                fx.push(settle(call, Ok(Some(step.as_str().into()))));
+            }
             Input::Logout { call, return_to } => self.logout(now, call, return_to, &mut fx),
             Input::Login {
                 call,
@@ -545,16 +617,19 @@ impl Core {
                 status,
                 retry_after,
                 date,
+                dpop_nonce,
                 body,
                 stored,
             } => {
-                let answer = Answer::Http {
-                    status,
-                    retry_after,
-                    date,
-                    body,
-                };
-                self.answered(now, id, answer, stored, &mut fx)
+                if !self.dpop_retry(id, status, date.as_deref(), dpop_nonce, &body, &mut fx) {
+                    let answer = Answer::Http {
+                        status,
+                        retry_after,
+                        date,
+                        body,
+                    };
+                    self.answered(now, id, answer, stored, &mut fx);
+                }
             }
             Input::Failed {
                 id,
@@ -1003,6 +1078,8 @@ impl Core {
 
     fn dispose(&mut self) -> Vec<Effect> {
         self.disposed = true;
+        #[cfg(feature = "dpop")]
+        self.dpop_sent.clear();
         let mut fx: Vec<Effect> = self
             .requests
             .drain(..)
@@ -1096,6 +1173,7 @@ impl Core {
             return;
         };
         let (_, purpose) = self.requests.remove(at);
+        self.dpop_done(id);
         match purpose {
             Purpose::Logout => {}
             Purpose::Login => self.login_answered(now, answer, fx),
@@ -1211,6 +1289,14 @@ impl Core {
         } else {
             let checks = Rc::clone(&self.opts);
             let v = self.verified(given.access_token, &checks.checks)?;
+            // With DPoP a JWT access token is bound to this browser's key (RFC 9449 §6.1).
+            if self.opts.dpop {
+                match &self.dpop {
+                    Some(d) if d.binds(v.claims()) => {}
+                    Some(_) => return Err(UNBOUND),
+                    None => return Err(NO_DPOP_KEY),
+                }
+            }
             self.remember(given.access_token, v.payload_json());
             (v.exp_s(), v.iat_s(), v.nbf_s())
         };
@@ -1389,8 +1475,14 @@ impl Core {
                 .as_ref()
                 .map_or(Style::OAuth2, |r| r.style),
         };
-        let classified =
-            refresh::classify(style, status, retry_after.as_deref(), now.wall_ms, &body);
+        let classified = refresh::classify(
+            style,
+            self.opts.dpop,
+            status,
+            retry_after.as_deref(),
+            now.wall_ms,
+            &body,
+        );
         match classified {
             Classified::Transient {
                 error,
@@ -1669,7 +1761,13 @@ impl Core {
         }
         // A logout's requests must reach the server even when the page navigates away.
         let keepalive = matches!(purpose, Purpose::Logout | Purpose::Revoke { .. });
-        fx.push(Effect::Send {
+        // Token requests (refresh, code exchange) carry a DPoP proof (RFC 9449 §5).
+        let token_request = matches!(
+            purpose,
+            Purpose::Refresh { .. } | Purpose::Probe | Purpose::Login
+        );
+        #[cfg_attr(not(feature = "dpop"), allow(unused_mut))]
+        let mut send = Effect::Send {
             id,
             method: "POST",
             url,
@@ -1678,12 +1776,118 @@ impl Core {
             include_credentials: request.with_credentials,
             timeout_ms,
             keepalive,
-        });
+            dpop: None,
+        };
+        #[cfg(feature = "dpop")]
+        if token_request && self.dpop.is_some() {
+            self.sign_later(&mut send);
+            self.dpop_sent.push(DpopSent {
+                send: send.clone(),
+                retried: false,
+            });
+        }
+        #[cfg(not(feature = "dpop"))]
+        let _ = token_request;
+        fx.push(send);
         self.requests.push((id, purpose));
         id
     }
 
+    /// Puts a fresh DPoP proof (its signing input) on a token request: `iat` on the estimated
+    /// server clock, the server's latest nonce.
+    #[cfg(feature = "dpop")]
+    fn sign_later(&mut self, send: &mut Effect) {
+        let iat = self.session.server_now_s();
+        if let (Some(d), Effect::Send { url, dpop, .. }) = (self.dpop.as_mut(), send) {
+            *dpop = Some(d.proof("POST", url, iat, None));
+        }
+    }
+
+    /// Without DPoP in the build there is nothing to send again.
+    #[cfg(not(feature = "dpop"))]
+    #[allow(clippy::unused_self)]
+    fn dpop_retry(
+        &mut self,
+        _: u64,
+        _: u16,
+        _: Option<&str>,
+        _: Option<String>,
+        _: &str,
+        _: &mut Vec<Effect>,
+    ) -> bool {
+        false
+    }
+
+    /// A request ended or was aborted: its DPoP copy goes.
+    #[cfg_attr(not(feature = "dpop"), allow(clippy::unused_self))]
+    fn dpop_done(&mut self, _id: u64) {
+        #[cfg(feature = "dpop")]
+        self.dpop_sent.retain(|s| s.send_id() != _id);
+    }
+
+    /// A token request with a DPoP proof ended with an answer: the server's `DPoP-Nonce` is
+    /// kept for the next proofs, and a `use_dpop_nonce` refusal (RFC 9449 §8) is sent again
+    /// once, with a new proof carrying that nonce (true: sent again, the answer is spent).
+    #[cfg(feature = "dpop")]
+    fn dpop_retry(
+        &mut self,
+        id: u64,
+        status: u16,
+        date: Option<&str>,
+        nonce: Option<String>,
+        body: &str,
+        fx: &mut Vec<Effect>,
+    ) -> bool {
+        let Some(at) = self.dpop_sent.iter().position(|s| s.send_id() == id) else {
+            return false;
+        };
+        let mut sent = self.dpop_sent.remove(at);
+        let (Some(d), Effect::Send { url, .. }) = (self.dpop.as_mut(), &sent.send) else {
+            return false;
+        };
+        let usable = nonce.filter(|n| dpop::is_nonce(n));
+        if let Some(n) = usable.as_deref() {
+            d.learn_nonce(url, n);
+        }
+        let demanded = (400..500).contains(&status)
+            && crate::json::parse_object(body.as_bytes(), "")
+                .ok()
+                .is_some_and(|o| o.get("error").and_then(Value::as_str) == Some("use_dpop_nonce"));
+        if !demanded || usable.is_none() || sent.retried {
+            return false;
+        }
+        // The answer tells the server's time too: the new proof's iat uses it.
+        if let Some(d) = date.and_then(refresh::parse_http_date) {
+            self.session.learn_date(d);
+        }
+        self.sign_later(&mut sent.send);
+        sent.retried = true;
+        fx.push(sent.send.clone());
+        self.dpop_sent.push(sent);
+        true
+    }
+
+    /// `client.fetch` with DPoP: the signing input of the proof for its request (`ath` of
+    /// `token`, the resource server's nonce).
+    #[cfg(feature = "dpop")]
+    fn resource_proof(&mut self, method: &str, url: &str, token: &str) -> Result<Option<String>> {
+        let iat = self.session.server_now_s();
+        let d = self.dpop.as_mut().ok_or(NO_DPOP_KEY)?;
+        let method_ok = !method.is_empty()
+            && method.len() <= 32
+            && method
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !method_ok || !remote::is_http_url(url) || token.is_empty() {
+            return Err(Error::malformed(
+                "fetch needs an http(s) URL, a method and a token for a DPoP proof",
+            ));
+        }
+        Ok(Some(d.proof(method, url, iat, Some(token))))
+    }
+
     fn abort(&mut self, id: u64, fx: &mut Vec<Effect>) {
+        self.dpop_done(id);
         if let Some(at) = self.requests.iter().position(|(i, _)| *i == id) {
             self.requests.remove(at);
             fx.push(Effect::Abort { id });
@@ -1763,6 +1967,26 @@ impl<'a> Offered<'a> {
             fresh: false,
             sub: None,
             nonce: None,
+        }
+    }
+}
+
+/// A token request sent with a DPoP proof, kept until it ends.
+#[derive(Debug, Clone)]
+#[cfg(feature = "dpop")]
+struct DpopSent {
+    /// The [`Effect::Send`] as sent.
+    send: Effect,
+    /// Already sent again with the server's nonce.
+    retried: bool,
+}
+
+#[cfg(feature = "dpop")]
+impl DpopSent {
+    fn send_id(&self) -> u64 {
+        match self.send {
+            Effect::Send { id, .. } => id,
+            _ => 0,
         }
     }
 }
@@ -1849,6 +2073,10 @@ fn storage_key(opts: &ClientOptions) -> String {
     for a in &opts.checks.audience {
         id.push_str(a);
         id.push('\n');
+    }
+    // DPoP-bound and bearer sessions are never mixed.
+    if opts.dpop {
+        id.push_str("dpop\n");
     }
     let digest = crate::sha256::sha256(id.as_bytes());
     let mut key = String::from("jwt-keeper:");

@@ -74,6 +74,8 @@ pub struct ClientOptions {
     pub redirect_uri: Option<String>,
     /// `scope`: what sign-in asks for (default `openid offline_access`).
     pub scope: Option<String>,
+    /// `dpop: true`: tokens bound to a key of this browser (RFC 9449).
+    pub dpop: bool,
 }
 
 const fn bad(message: &'static str) -> Error {
@@ -100,6 +102,7 @@ impl ClientOptions {
             opaque: false,
             redirect_uri: None,
             scope: None,
+            dpop: false,
         };
         for (name, v) in obj.members() {
             if *v == Value::Null || o.checks.read(name, v)? {
@@ -163,6 +166,12 @@ impl ClientOptions {
                             .ok_or(bad("options.scope must be a string"))?
                             .into(),
                     )
+                }
+                "dpop" => {
+                    o.dpop = match v {
+                        Value::Bool(b) => *b,
+                        _ => return Err(bad("options.dpop must be a boolean")),
+                    }
                 }
                 "crossTab" => {
                     o.cross_tab = match v {

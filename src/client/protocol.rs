@@ -71,12 +71,16 @@ const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
 /// One raw fact from the shell.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Input {
-    /// The client starts: `{"t":"start","stored":text|null,"channel":bool}`.
+    /// The client starts: `{"t":"start","stored":text|null,"channel":bool,"dpop":…}`; with
+    /// `dpop: true`, `dpop` is `{"jwk":{…},"random":[32 bytes]}`: the public JWK of the key
+    /// the shell keeps and signs proofs with, and random bytes for the proofs' `jti`.
     Start {
         /// The storage record, if any.
         stored: Option<String>,
         /// A BroadcastChannel to the other tabs exists.
         channel: bool,
+        /// The DPoP key (`Null` without DPoP).
+        dpop: Value,
     },
     /// `setSession(...)`: `{"t":"set","call":n,"accessToken":…,"refreshToken":…,"expiresIn":…,
     /// "idToken":…}` with the app's values as given (absent members are `undefined`).
@@ -140,6 +144,44 @@ pub enum Input {
         /// The transaction text in `sessionStorage`, if any.
         transaction: Option<String>,
     },
+    /// `client.fetch` with DPoP needs a proof for its request:
+    /// `{"t":"proof","call":n,"method":s,"url":s,"token":s}`. Settled with the proof's signing
+    /// input (`header.payload`) for the shell to sign with the DPoP key. (DPoP builds only.)
+    #[cfg(feature = "dpop")]
+    Proof {
+        /// The call to settle.
+        call: CallId,
+        /// The request's method.
+        method: String,
+        /// The request's URL (absolute, as `Request.url` has it).
+        url: String,
+        /// The access token it carries (`ath`).
+        token: String,
+    },
+    /// `client.fetch` got an answer the core decides on (a `401`, or one carrying
+    /// `DPoP-Nonce`): `{"t":"resource","call":n,"url":s,"status":n,"challenge":s|null,
+    /// "nonce":s|null,"nonceDone":bool,"refreshDone":bool}` with `WWW-Authenticate` and
+    /// `DPoP-Nonce`, and which replays this fetch already made. Settled with `"done"` (give
+    /// the answer to the app), `"nonce"` (replay with a new proof) or `"refresh"` (feed
+    /// [`Input::Unauthorized`], replay with its token). (DPoP builds only: without DPoP the
+    /// shell sends [`Input::Unauthorized`] on `Bearer error="invalid_token"` itself.)
+    #[cfg(feature = "dpop")]
+    Resource {
+        /// The call to settle.
+        call: CallId,
+        /// The request's URL.
+        url: String,
+        /// The HTTP status.
+        status: u16,
+        /// `WWW-Authenticate`, if readable.
+        challenge: Option<String>,
+        /// `DPoP-Nonce`, if readable.
+        nonce: Option<String>,
+        /// This fetch was already replayed with a nonce.
+        nonce_done: bool,
+        /// This fetch was already replayed after a refresh.
+        refresh_done: bool,
+    },
     /// The provider side of a logout (never from the shell): revocation, then end-session.
     #[doc(hidden)]
     EndSession(EndSession),
@@ -149,8 +191,8 @@ pub enum Input {
     Wake,
     /// `online`: `{"t":"online"}`.
     Online,
-    /// A request ended with an HTTP answer:
-    /// `{"t":"answer","id":n,"status":n,"retryAfter":s|null,"date":s|null,"body":s,"stored":s|null}`.
+    /// A request ended with an HTTP answer: `{"t":"answer","id":n,"status":n,"retryAfter":s|null,
+    /// "date":s|null,"dpopNonce":s|null,"body":s,"stored":s|null}`.
     Answer {
         /// From [`Effect::Send`].
         id: u64,
@@ -160,6 +202,8 @@ pub enum Input {
         retry_after: Option<String>,
         /// The `Date` header, if readable (cross-origin only with `Access-Control-Expose-Headers`).
         date: Option<String>,
+        /// The `DPoP-Nonce` header, if readable.
+        dpop_nonce: Option<String>,
         /// The body text.
         body: String,
         /// The storage record now.
@@ -254,6 +298,9 @@ pub enum Effect {
         timeout_ms: u64,
         /// `keepalive: true`: the request outlives the page (a revocation before navigating).
         keepalive: bool,
+        /// A DPoP proof's signing input: sign it with the DPoP key and send the proof in the
+        /// `DPoP` header.
+        dpop: Option<String>,
     },
     /// Abort request `id`; report nothing for it.
     Abort {
@@ -365,6 +412,13 @@ fn opt_text(obj: &Object, name: &str) -> Result<Option<String>> {
     }
 }
 
+fn status(obj: &Object) -> Result<u16> {
+    obj.get("status")
+        .and_then(|v| v.as_whole(999))
+        .and_then(|s| u16::try_from(s).ok())
+        .ok_or(BAD_INPUT)
+}
+
 fn flag(obj: &Object, name: &str) -> bool {
     matches!(obj.get(name), Some(Value::Bool(true)))
 }
@@ -381,6 +435,7 @@ impl Input {
                 "start" => Self::Start {
                     stored: opt_text(&obj, "stored")?,
                     channel: flag(&obj, "channel"),
+                    dpop: member("dpop"),
                 },
                 "set" => Self::SetSession {
                     call: call()?,
@@ -419,18 +474,32 @@ impl Input {
                     address: opt_text(&obj, "address")?,
                     transaction: opt_text(&obj, "transaction")?,
                 },
+                #[cfg(feature = "dpop")]
+                "proof" => Self::Proof {
+                    call: call()?,
+                    method: opt_text(&obj, "method")?.ok_or(BAD_INPUT)?,
+                    url: opt_text(&obj, "url")?.ok_or(BAD_INPUT)?,
+                    token: opt_text(&obj, "token")?.unwrap_or_default(),
+                },
+                #[cfg(feature = "dpop")]
+                "resource" => Self::Resource {
+                    call: call()?,
+                    url: opt_text(&obj, "url")?.unwrap_or_default(),
+                    status: status(&obj)?,
+                    challenge: opt_text(&obj, "challenge")?,
+                    nonce: opt_text(&obj, "nonce")?,
+                    nonce_done: flag(&obj, "nonceDone"),
+                    refresh_done: flag(&obj, "refreshDone"),
+                },
                 "dispose" => Self::Dispose,
                 "wake" => Self::Wake,
                 "online" => Self::Online,
                 "answer" => Self::Answer {
                     id: id_of(&obj, "id")?,
-                    status: obj
-                        .get("status")
-                        .and_then(|v| v.as_whole(999))
-                        .and_then(|s| u16::try_from(s).ok())
-                        .ok_or(BAD_INPUT)?,
+                    status: status(&obj)?,
                     retry_after: opt_text(&obj, "retryAfter")?,
                     date: opt_text(&obj, "date")?,
+                    dpop_nonce: opt_text(&obj, "dpopNonce")?,
                     body: opt_text(&obj, "body")?.unwrap_or_default(),
                     stored: opt_text(&obj, "stored")?,
                 },
@@ -481,6 +550,7 @@ impl Effect {
                 include_credentials,
                 timeout_ms,
                 keepalive,
+                dpop,
             } => Obj::new()
                 .str("t", "send")
                 .num("id", *id)
@@ -507,7 +577,8 @@ impl Effect {
                     },
                 )
                 .num("timeoutMs", *timeout_ms)
-                .bool("keepalive", *keepalive),
+                .bool("keepalive", *keepalive)
+                .opt_str("dpop", dpop.as_deref()),
             Self::Abort { id } => Obj::new().str("t", "abort").num("id", *id),
             Self::Lock { id, name, wait_ms } => Obj::new()
                 .str("t", "lock")
@@ -727,6 +798,7 @@ mod tests {
                 include_credentials: true,
                 timeout_ms: 5,
                 keepalive: false,
+                dpop: Some("h.p".into()),
             },
             Effect::Transaction(None),
             Effect::Refused {

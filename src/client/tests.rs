@@ -1912,3 +1912,6 @@ fn a_sign_in_id_token_without_iat_is_refused() {
     let fx = r.answer(posts_to(&fx)[0].0, 200, None, &code_answer(Some(&id)));
     assert_eq!(settled(&fx, call), Some(Err(ErrorCode::ClaimMismatch)));
 }
+
+#[cfg(feature = "dpop")]
+mod dpop;

@@ -1,0 +1,112 @@
+// DPoP (RFC 9449), loaded only for `createAuthClient({ dpop: true })`: the client core built
+// with DPoP (jwt_keeper_core_dpop_bg.wasm), and the key that never leaves the browser. The
+// core builds every proof; this file only keeps the key and signs what the core hands it.
+//
+// The key: an ECDSA P-256 pair made by WebCrypto with a non-extractable private key, kept in
+// IndexedDB (database `jwt-keeper`, store `dpop-keys`, one record per client configuration, the
+// name the core's setup gives) so that reloads and the origin's other tabs use the same key.
+import { AuthError } from './errors.js';
+import * as glue from './jwt_keeper_core_dpop.js';
+import { wasmModule } from './wasm.js';
+
+/** The DPoP core's loader (trap recovery as for the other modules) and its glue. */
+export const wasm = { core: wasmModule(glue), glue };
+
+const DATABASE = 'jwt-keeper';
+const STORE = 'dpop-keys';
+const ALGORITHM = { name: 'ECDSA', namedCurve: 'P-256' };
+const SIGNING = { name: 'ECDSA', hash: 'SHA-256' };
+
+const unsupported = (cause) =>
+  new AuthError('unsupported', 'dpop: true needs WebCrypto and IndexedDB (a secure context that may store data)', { cause });
+
+/** Whether this runtime can keep a DPoP key at all. */
+export function available() {
+  try {
+    return typeof globalThis.crypto?.subtle?.generateKey === 'function' && typeof globalThis.indexedDB?.open === 'function';
+  } catch {
+    return false;
+  }
+}
+
+const settled = (request) =>
+  new Promise((resolve, reject) => {
+    request.onsuccess = () => resolve(request.result);
+    request.onerror = () => reject(request.error);
+  });
+
+function openDatabase() {
+  const request = indexedDB.open(DATABASE, 1);
+  request.onupgradeneeded = () => {
+    if (!request.result.objectStoreNames.contains(STORE)) request.result.createObjectStore(STORE);
+  };
+  return settled(request);
+}
+
+function transact(db, mode, fn) {
+  const tx = db.transaction(STORE, mode);
+  return settled(fn(tx.objectStore(STORE)));
+}
+
+// A record made by this module: a signing private key that cannot be exported, and its
+// public key. Anything else under the name (a damaged record) is replaced.
+const usable = (r) =>
+  r !== null && typeof r === 'object' &&
+  r.privateKey instanceof CryptoKey && r.publicKey instanceof CryptoKey &&
+  r.privateKey.type === 'private' && r.privateKey.extractable === false &&
+  r.privateKey.algorithm?.name === 'ECDSA' && r.privateKey.algorithm?.namedCurve === 'P-256' &&
+  r.privateKey.usages.includes('sign');
+
+/**
+ * The key of configuration `name`: read from IndexedDB, or made and stored. Two tabs making
+ * one at once keep the first stored (`add` refuses the second). Resolves with `{ jwk, sign }`:
+ * the public JWK for the core, and `sign(input)` → the compact JWS of a proof.
+ * @throws {AuthError} `unsupported`
+ */
+export async function dpopKey(name) {
+  let record;
+  try {
+    const db = await openDatabase();
+    try {
+      record = await transact(db, 'readonly', (s) => s.get(name));
+      if (!usable(record)) {
+        const made = await crypto.subtle.generateKey(ALGORITHM, false, ['sign', 'verify']);
+        const fresh = { privateKey: made.privateKey, publicKey: made.publicKey };
+        if (record === undefined) {
+          try {
+            await transact(db, 'readwrite', (s) => s.add(fresh, name));
+            record = fresh;
+          } catch {
+            // Another tab stored its key first: that one is the configuration's key.
+            record = await transact(db, 'readonly', (s) => s.get(name));
+          }
+        } else {
+          await transact(db, 'readwrite', (s) => s.put(fresh, name));
+          record = fresh;
+        }
+        if (!usable(record)) throw new Error('no usable DPoP key in IndexedDB');
+      }
+    } finally {
+      db.close();
+    }
+    const { kty, crv, x, y } = await crypto.subtle.exportKey('jwk', record.publicKey);
+    const { privateKey } = record;
+    return {
+      jwk: { kty, crv, x, y },
+      async sign(input) {
+        const signature = await crypto.subtle.sign(SIGNING, privateKey, new TextEncoder().encode(input));
+        return `${input}.${base64url(new Uint8Array(signature))}`;
+      },
+    };
+  } catch (cause) {
+    throw unsupported(cause);
+  }
+}
+
+function base64url(bytes) {
+  let text = '';
+  for (const b of bytes) text += String.fromCharCode(b);
+  return btoa(text).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}
+
+export { unsupported };
