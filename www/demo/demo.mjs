@@ -108,6 +108,26 @@ function clearRetry() {
   state.stalled = false;
 }
 
+/** The DPoP switch: kept in this origin's localStorage, applied at load (a client is made once). */
+const DPOP_SETTING = 'jwt-keeper-demo:dpop';
+const dpop = (() => {
+  try {
+    return localStorage.getItem(DPOP_SETTING) === 'on';
+  } catch {
+    return false;
+  }
+})();
+$('#dpop').checked = dpop;
+$('#api-scheme').textContent = dpop ? 'DPoP-bound' : 'Bearer';
+$('#dpop').addEventListener('change', (event) => {
+  try {
+    localStorage.setItem(DPOP_SETTING, event.target.checked ? 'on' : 'off');
+  } catch {
+    // storage refused: the switch cannot stick
+  }
+  location.reload();
+});
+
 const issuer = await serverIssuer();
 // decodeJwt (the header panel) is synchronous: it needs the verifier loaded first.
 await init();
@@ -119,7 +139,9 @@ const client = await createAuthClient({
   redirectUri: HERE,
   refreshMargin: REFRESH_MARGIN_S,
   persist: 'local',
+  dpop,
 });
+if (dpop) log('dpop', 'tokens are bound to this browser\'s key (IndexedDB, not extractable); every token request and API call carries a proof');
 
 client.on('refresh', ({ accessToken, expiresAt, source }) => {
   clearRetry();
@@ -172,6 +194,8 @@ function renderSession() {
     return;
   }
   $('#claims').replaceChildren(claimRows(claims));
+  // RFC 9449 §6.1: the verified token names the key it is bound to (its RFC 7638 thumbprint).
+  $('#dpop-key').textContent = dpop && typeof claims.cnf?.jkt === 'string' ? `bound to key ${claims.cnf.jkt.slice(0, 12)}…` : '';
   const token = state.token ?? '';
   $('#token').textContent = token || '(not read yet)';
   try {
@@ -332,8 +356,19 @@ const controls = {
     press(['skew-plus', 'skew-zero', 'skew-minus']);
     log('control', 'server clock 2 h ahead of this machine (from the next token on)');
   },
+  async 'dpop-nonce'(button) {
+    const on = button.getAttribute('aria-pressed') !== 'true';
+    await control('requireDpopNonce', on);
+    button.setAttribute('aria-pressed', String(on));
+    log('control', on ? 'the server demands a DPoP nonce: the next proof without it gets use_dpop_nonce, and one retry' : 'DPoP nonces no longer required');
+  },
+  async 'dpop-nonce-rotate'() {
+    await control('rotateDpopNonce');
+    log('control', 'the server\'s DPoP nonce changed: the next proof with the old one is retried once with the new one');
+  },
   async reset() {
     await control('reset');
+    document.querySelector('[data-control="dpop-nonce"]').setAttribute('aria-pressed', 'false');
     press(['ttl-normal', 'ttl-short']);
     press(['skew-zero', 'skew-minus', 'skew-plus']);
     document.querySelector('[data-control="down"]').setAttribute('aria-pressed', 'false');
