@@ -59,20 +59,13 @@ export async function createAuthClient(options) {
   let wasm = BEARER;
   let dpopModule = null;
   if (dpop) {
-    // Only here is the DPoP code loaded; without WebCrypto or IndexedDB, nothing is.
-    let available = false;
-    try {
-      available = typeof globalThis.crypto?.subtle?.sign === 'function' && typeof globalThis.indexedDB?.open === 'function';
-    } catch {
-      // a getter that throws: not available
-    }
-    if (!available) throw new AuthError('unsupported', 'dpop: true needs WebCrypto and IndexedDB (a secure context that may store data)');
+    // Only here is the DPoP code loaded (it refuses where WebCrypto or IndexedDB is missing).
     try {
       dpopModule = await import('./dpop.js');
     } catch (cause) {
       throw new AuthError('internal', 'could not load the jwt-keeper DPoP module', { cause });
     }
-    wasm = dpopModule.wasm;
+    wasm = dpopModule.load();
   }
   await wasm.core.init();
   let keys = [];
@@ -626,54 +619,17 @@ class AuthClient {
    */
   async fetch(input, init) {
     const original = new Request(input, init);
-    let token = await this.getAccessToken();
-    let response = await this.#authorized(original.clone(), token);
-    if (this.#dpop === null) {
-      if (response.status !== 401 || !INVALID_TOKEN.test(response.headers.get('WWW-Authenticate') ?? '')) return response;
-      try {
-        token = await this.#request({ t: 'unauthorized', token });
-      } catch {
-        return response;
-      }
-      return this.#authorized(original.clone(), token);
+    const token = await this.getAccessToken();
+    if (this.#dpop !== null) return this.#dpop.fetch(original, token, (facts) => this.#request(facts));
+    const first = await fetch(withAuthorization(original.clone(), `Bearer ${token}`));
+    if (first.status !== 401 || !INVALID_TOKEN.test(first.headers.get('WWW-Authenticate') ?? '')) return first;
+    let fresh;
+    try {
+      fresh = await this.#request({ t: 'unauthorized', token });
+    } catch {
+      return first;
     }
-    let nonceDone = false;
-    let refreshDone = false;
-    for (;;) {
-      const nonce = response.headers.get('DPoP-Nonce');
-      // Only a 401 or a new nonce can change anything; every other answer is the app's.
-      if (response.status !== 401 && nonce === null) return response;
-      const facts = { t: 'resource', url: original.url, status: response.status, challenge: response.headers.get('WWW-Authenticate'), nonce, nonceDone, refreshDone };
-      let step;
-      try {
-        step = await this.#request(facts);
-        if (step === 'nonce') {
-          nonceDone = true;
-        } else if (step === 'refresh') {
-          refreshDone = true;
-          token = await this.#request({ t: 'unauthorized', token });
-        } else {
-          return response;
-        }
-      } catch {
-        return response;
-      }
-      response = await this.#authorized(original.clone(), token);
-    }
-  }
-
-  // The request with its credentials: `Bearer`, or `DPoP` and a proof for this request.
-  async #authorized(request, token) {
-    const headers = new Headers(request.headers);
-    const key = this.#dpop;
-    if (key === null) {
-      headers.set('Authorization', `Bearer ${token}`);
-    } else {
-      const input = await this.#request({ t: 'proof', method: request.method, url: request.url, token });
-      headers.set('Authorization', `DPoP ${token}`);
-      headers.set('DPoP', await key.sign(input));
-    }
-    return fetch(new Request(request, bare({ headers })));
+    return fetch(withAuthorization(original, `Bearer ${fresh}`));
   }
 
   /**
@@ -817,3 +773,9 @@ function authError({ code, message, error, errorDescription }) {
   return e;
 }
 
+/** `request` with the `Authorization` header `value` (other headers kept). */
+function withAuthorization(request, value) {
+  const headers = new Headers(request.headers);
+  headers.set('Authorization', value);
+  return new Request(request, bare({ headers }));
+}

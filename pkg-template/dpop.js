@@ -10,7 +10,7 @@ import * as glue from './jwt_keeper_core_dpop.js';
 import { wasmModule } from './wasm.js';
 
 /** The DPoP core's loader (trap recovery as for the other modules) and its glue. */
-export const wasm = { core: wasmModule(glue), glue };
+const wasm = { core: wasmModule(glue), glue };
 
 const DATABASE = 'jwt-keeper';
 const STORE = 'dpop-keys';
@@ -20,13 +20,19 @@ const SIGNING = { name: 'ECDSA', hash: 'SHA-256' };
 const unsupported = (cause) =>
   new AuthError('unsupported', 'dpop: true needs WebCrypto and IndexedDB (a secure context that may store data)', { cause });
 
-/** Whether this runtime can keep a DPoP key at all. */
-export function available() {
+/**
+ * The DPoP core, where this runtime can keep a DPoP key at all.
+ * @throws {AuthError} `unsupported` without WebCrypto or IndexedDB
+ */
+export function load() {
+  let available = false;
   try {
-    return typeof globalThis.crypto?.subtle?.generateKey === 'function' && typeof globalThis.indexedDB?.open === 'function';
+    available = typeof globalThis.crypto?.subtle?.generateKey === 'function' && typeof globalThis.indexedDB?.open === 'function';
   } catch {
-    return false;
+    // a getter that throws: not available
   }
+  if (!available) throw unsupported();
+  return wasm;
 }
 
 const settled = (request) =>
@@ -91,15 +97,52 @@ export async function dpopKey(name) {
     }
     const { kty, crv, x, y } = await crypto.subtle.exportKey('jwk', record.publicKey);
     const { privateKey } = record;
-    return {
-      jwk: { kty, crv, x, y },
-      async sign(input) {
-        const signature = await crypto.subtle.sign(SIGNING, privateKey, new TextEncoder().encode(input));
-        return `${input}.${base64url(new Uint8Array(signature))}`;
-      },
+    const sign = async (input) => {
+      const signature = await crypto.subtle.sign(SIGNING, privateKey, new TextEncoder().encode(input));
+      return `${input}.${base64url(new Uint8Array(signature))}`;
     };
+    return { jwk: { kty, crv, x, y }, sign, fetch: (request, token, ask) => dpopFetch(request, token, ask, sign) };
   } catch (cause) {
     throw unsupported(cause);
+  }
+}
+
+/**
+ * `client.fetch` with DPoP: `Authorization: DPoP` and a proof the core built for this request
+ * (`ask` feeds the client core). The core decides on a 401 or a new nonce: `nonce` (replay with
+ * the nonce, once), `refresh` (a new token, then replay, once) or `done`.
+ */
+async function dpopFetch(original, token, ask, sign) {
+  const send = async (t) => {
+    const input = await ask({ t: 'proof', method: original.method, url: original.url, token: t });
+    const headers = new Headers(original.headers);
+    headers.set('Authorization', `DPoP ${t}`);
+    headers.set('DPoP', await sign(input));
+    // An options bag without a prototype: a polluted Object.prototype adds nothing.
+    return fetch(new Request(original.clone(), Object.assign(Object.create(null), { headers })));
+  };
+  let response = await send(token);
+  let nonceDone = false;
+  let refreshDone = false;
+  for (;;) {
+    const nonce = response.headers.get('DPoP-Nonce');
+    // Only a 401 or a new nonce can change anything; every other answer is the app's.
+    if (response.status !== 401 && nonce === null) return response;
+    const facts = { t: 'resource', url: original.url, status: response.status, challenge: response.headers.get('WWW-Authenticate'), nonce, nonceDone, refreshDone };
+    try {
+      const step = await ask(facts);
+      if (step === 'nonce') {
+        nonceDone = true;
+      } else if (step === 'refresh') {
+        refreshDone = true;
+        token = await ask({ t: 'unauthorized', token });
+      } else {
+        return response;
+      }
+    } catch {
+      return response;
+    }
+    response = await send(token);
   }
 }
 
@@ -109,4 +152,3 @@ function base64url(bytes) {
   return btoa(text).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
 }
 
-export { unsupported };
