@@ -277,6 +277,34 @@ test('log out at the server: the refresh token is revoked, then the server ends 
   assert.deepEqual(unexpected(tab.errors), []);
 });
 
+test('the DPoP switch: sign in again with tokens bound to this browser\'s key, the API call carries a proof, a demanded nonce costs one retry', async () => {
+  const { page } = tab;
+  await page.click('#dpop');
+  await page.waitForSelector('body[data-ready="true"]');
+  assert.equal(await page.isChecked('#dpop'), true, 'the switch sticks over the reload');
+  await page.waitForSelector('#status[data-state="out"]');
+  await signIn(page);
+  const shown = /^bound to key ([\w-]{12})…$/.exec(await text(page, '#dpop-key'));
+  assert.ok(shown, 'the key the token is bound to is shown');
+  assert.match(await text(page, '#claims'), /cnf/);
+  assert.equal(await text(page, '#api-scheme'), 'DPoP-bound');
+  const statsBefore = await (await fetch(new URL('/__stats', url))).json();
+  await clickControl(page, 'dpop-nonce');
+  await page.click('#api-call');
+  await page.waitForFunction(() => /"sub": "alice"/.test(document.querySelector('#api-result').textContent), null, { timeout: EVENT_TIMEOUT_MS });
+  const stats = await (await fetch(new URL('/__stats', url))).json();
+  const api = stats.dpopLog.slice(statsBefore.dpopLog.length).filter((l) => l.route === '/api/me').map((l) => l.outcome);
+  assert.deepEqual(api, ['nonce_required', 'ok'], 'one proof without the nonce, one retry with it');
+  const keys = new Set(stats.dpopLog.filter((l) => l.jkt).map((l) => l.jkt));
+  assert.deepEqual([...keys].map((k) => k.slice(0, 12)), [shown[1]], 'one key for the sign-in and the API calls: the one shown');
+  await clickControl(page, 'reset');
+  // Back to bearer tokens for whoever uses this profile next.
+  await page.click('#dpop');
+  await page.waitForSelector('body[data-ready="true"]');
+  assert.equal(await page.isChecked('#dpop'), false);
+  assert.deepEqual(unexpected(tab.errors), []);
+});
+
 test('the demo stops cleanly on SIGTERM', async () => {
   demo.child.kill('SIGTERM');
   const { code, signal } = await demo.stopped;
