@@ -13,10 +13,19 @@ import { after, before, test } from 'node:test';
 
 import { launchBrowser, withContext as withBrowserContext } from './helpers/browser.mjs';
 import { startOidcProvider } from './helpers/oidc-provider.mjs';
-import { ROOT } from './helpers/paths.mjs';
-import { startAuthServer } from '../www/server/auth-server.mjs';
-
-const PAGE = '/tests/pages/signin/index.html';
+import {
+  PAGE,
+  backAtApp,
+  openApp,
+  passOidcProviderPages,
+  ready,
+  signInLocally,
+  snapshot,
+  startLocal,
+  startLogin,
+  storedRefreshToken,
+  withLocalApp as withLocalAppIn,
+} from './helpers/signin-app.mjs';
 
 let browser;
 before(async () => {
@@ -26,92 +35,10 @@ after(async () => {
   await browser?.close();
 });
 
+/** A fresh local server and browser context with the test app open on it (see withLocalApp in the helper). */
+const withLocalApp = (settings, fn) => withLocalAppIn(browser, settings, fn);
 /** A browser context (its own storage, shared by its pages) for `fn`. */
 const withContext = (fn) => withBrowserContext(browser, fn);
-
-/**
- * Opens the test app at `url` in `context` with `config` ({ options, once }) for its client,
- * and waits until it is ready (a callback in the address is handled by then).
- */
-async function openApp(context, url, config) {
-  const page = await context.newPage();
-  const errors = [];
-  page.on('pageerror', (e) => errors.push(e.message));
-  await page.addInitScript((c) => sessionStorage.setItem('signin-test', JSON.stringify(c)), config);
-  await page.goto(url);
-  await ready(page);
-  return { page, errors };
-}
-
-const ready = (page) => page.waitForFunction(() => window.appReady === true, null, { timeout: 20_000 });
-const snapshot = (page) => page.evaluate(() => window.snapshot());
-
-/** Calls loginWithRedirect in the page (it navigates away) and waits for the provider's page. */
-async function startLogin(page, options, providerUrl) {
-  await page.evaluate((o) => {
-    window.app.client.loginWithRedirect(o).catch((e) => {
-      window.loginError = e.code;
-    });
-  }, options);
-  await page.waitForURL((u) => u.href.startsWith(providerUrl), { timeout: 20_000 });
-}
-
-/** After the provider redirected back: the app handled the callback. */
-async function backAtApp(page, appUrl) {
-  await page.waitForURL((u) => u.href.startsWith(appUrl), { timeout: 20_000 });
-  await ready(page);
-  return snapshot(page);
-}
-
-// ---- the local auth server ----
-
-const startLocal = () => startAuthServer({ port: 0, staticDir: ROOT });
-
-function localOptions(server, extra = {}) {
-  return {
-    issuer: server.issuer,
-    clientId: server.clientId,
-    audience: server.audience,
-    redirectUri: `${server.url}${PAGE}`,
-    ...extra,
-  };
-}
-
-/**
- * Runs `fn({ server, context, appUrl, page })` with a fresh local server and browser context,
- * the test app open on it with `extra` options (`once`: one callback call, not two).
- */
-async function withLocalApp({ extra = {}, once = false } = {}, fn) {
-  const server = await startLocal();
-  try {
-    return await withContext(async (context) => {
-      const appUrl = `${server.url}${PAGE}`;
-      const options = localOptions(server, extra);
-      const { page, errors } = await openApp(context, appUrl, { options, once });
-      return await fn({ server, context, appUrl, options, page, errors });
-    });
-  } finally {
-    await server.close();
-  }
-}
-
-/** The refresh token of the session stored in the page's localStorage (`persist: 'local'`). */
-const storedRefreshToken = (page) =>
-  page.evaluate(() => {
-    for (let i = 0; i < localStorage.length; i += 1) {
-      const record = JSON.parse(localStorage.getItem(localStorage.key(i)));
-      if (record?.rt) return record.rt;
-    }
-    return null;
-  });
-
-/** Signs in through the local server's login page as `user`. */
-async function signInLocally(page, server, { user = 'alice', appState } = {}) {
-  await startLogin(page, { appState }, `${server.url}/authorize`);
-  await page.fill('#username', user);
-  await page.click('#sign-in');
-  return backAtApp(page, `${server.url}${PAGE}`);
-}
 
 test('local server: sign in through its login page — verified user, appState back, the address bar cleaned, one code exchange for two callbacks at once; the same callback URL again exchanges nothing', { timeout: 90_000 }, () =>
   withLocalApp({}, async ({ server, context, appUrl, options, page, errors }) => {
@@ -246,11 +173,7 @@ test('oidc-provider: sign in through its own login and consent pages (RS256, PKC
       const { page, errors } = await openApp(context, appUrl, { options });
       await startLogin(page, { prompt: 'consent', scope: 'openid offline_access api:read', extraParams: { resource: op.resource }, appState: { from: 'oidc' } }, op.issuer);
       // oidc-provider's own development pages: login, then consent.
-      await page.fill('input[name="login"]', 'erin');
-      await page.fill('input[name="password"]', 'any-password');
-      await page.click('button[type="submit"]');
-      await page.waitForSelector('button[type="submit"]');
-      await page.click('button[type="submit"]');
+      await passOidcProviderPages(page, 'erin');
       const s = await backAtApp(page, appUrl);
       for (const r of s.callbacks) assert.deepEqual(r, { ok: true, value: { appState: { from: 'oidc' } } }, JSON.stringify(r));
       assert.equal(s.isAuthenticated, true);

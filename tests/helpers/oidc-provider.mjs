@@ -1,10 +1,14 @@
 // A certified OpenID provider (npm oidc-provider 9.x) on 127.0.0.1 for interop tests: one public
 // client with PKCE, refresh token rotation, JWT (or opaque) access tokens for one resource,
 // CORS for given page origins, and a Node-side authorization code flow (obtainTokens) that
-// drives the provider's built-in dev login and consent pages over HTTP.
+// drives the provider's built-in dev login and consent pages over HTTP. With `dpop` the
+// provider binds tokens to DPoP keys (RFC 9449), obtainTokens/refresh can send proofs from Node,
+// and `GET /api/me` beside the provider's routes is a resource that only takes DPoP-bound tokens.
 //
 //   const op = await startOidcProvider({ alg: 'RS256', allowedOrigins: [pageOrigin] });
 //   const tokens = await op.obtainTokens();   // { access_token, refresh_token, id_token, ... }
+//   const dpopKey = await jose.generateKeyPair('ES256');
+//   const bound = await op.obtainTokens({ dpopKey });   // token_type 'DPoP', cnf.jkt in the JWT
 //   await op.close();
 //
 // Not for production: everything lives in memory, any login name with any password signs in.
@@ -17,7 +21,14 @@ import * as jose from 'jose';
 const PROVIDER_NOTICE = /^(\x1b\[[0-9;]*m)?oidc-provider (NOTICE|WARNING): /;
 const ALGS = ['RS256', 'PS256', 'ES256'];
 const FORMATS = ['jwt', 'opaque'];
+const DPOP_OPTIONS = [false, true, 'nonce'];
 const MAX_REDIRECTS = 10;
+/** The resource route beside the provider's own (which has `/me` for userinfo, nothing under /api). */
+const API_PATH = '/api/me';
+/** How far a proof's iat may lie from the clock at `/api/me`, in seconds. */
+const API_IAT_WINDOW_S = 60;
+/** Headers a page of another origin must be able to read from the token endpoint and `/api/me`. */
+const EXPOSED_HEADERS = ['Date', 'DPoP-Nonce', 'WWW-Authenticate'];
 
 let quietCount = 0;
 let restoreConsole;
@@ -188,6 +199,76 @@ function parseForm(html) {
 
 const b64urlSha256 = (text) => crypto.createHash('sha256').update(text).digest('base64url');
 
+const publicJwks = new WeakMap();
+/** The public JWK of a jose key pair (`{ publicKey, privateKey }`), members of RFC 7638 only. */
+async function dpopPublicJwk(dpopKey) {
+  if (!publicJwks.has(dpopKey)) {
+    const { kty, crv, x, y } = await jose.exportJWK(dpopKey.publicKey);
+    publicJwks.set(dpopKey, { kty, crv, x, y });
+  }
+  return publicJwks.get(dpopKey);
+}
+
+/** RFC 7638 SHA-256 thumbprint of a jose ES256 key pair's public key: what `cnf.jkt` names. */
+export async function dpopThumbprint(dpopKey) {
+  return jose.calculateJwkThumbprint(await dpopPublicJwk(dpopKey), 'sha256');
+}
+
+/**
+ * A DPoP proof (RFC 9449 §4.2) signed with an ES256 jose key pair: header `{ typ: 'dpop+jwt',
+ * alg: 'ES256', jwk }`, claims `jti, htm, htu, iat`, `nonce` when given and, with `accessToken`,
+ * `ath` = base64url(SHA-256(access token)). `jti`, `iat` (seconds) and `ath` may be forced to
+ * build bad proofs; `htu` loses its query and fragment.
+ */
+export async function createDpopProof(dpopKey, { htm, htu, nonce, accessToken, jti, iat, ath } = {}) {
+  const target = new URL(htu);
+  target.search = '';
+  target.hash = '';
+  const claims = {
+    jti: jti ?? crypto.randomBytes(16).toString('base64url'),
+    htm,
+    htu: target.href,
+    iat: iat ?? Math.floor(Date.now() / 1000),
+    ...(nonce !== undefined ? { nonce } : {}),
+    ...(ath !== undefined ? { ath } : accessToken !== undefined ? { ath: b64urlSha256(accessToken) } : {}),
+  };
+  return new jose.SignJWT(claims)
+    .setProtectedHeader({ typ: 'dpop+jwt', alg: 'ES256', jwk: await dpopPublicJwk(dpopKey) })
+    .sign(dpopKey.privateKey);
+}
+
+/** The parameters of a `WWW-Authenticate: DPoP k="v", ...` challenge, or null for another scheme. */
+export function parseDpopChallenge(header) {
+  const m = /^\s*DPoP\b(.*)$/i.exec(header ?? '');
+  if (!m) return null;
+  return Object.fromEntries([...m[1].matchAll(/([A-Za-z_]+)="([^"]*)"/g)].map(([, k, v]) => [k, v]));
+}
+
+/** What a proof says about itself, unverified, for the records: { jti, jkt, nonce } (null when absent or unreadable). */
+async function proofSummary(proof) {
+  if (typeof proof !== 'string' || proof === '') return null;
+  try {
+    const header = jose.decodeProtectedHeader(proof);
+    const claims = jose.decodeJwt(proof);
+    return {
+      jti: typeof claims.jti === 'string' ? claims.jti : null,
+      jkt: header.jwk ? await jose.calculateJwkThumbprint(header.jwk, 'sha256') : null,
+      nonce: typeof claims.nonce === 'string' ? claims.nonce : null,
+    };
+  } catch {
+    return { jti: null, jkt: null, nonce: null };
+  }
+}
+
+/** Adds `names` to a response's Access-Control-Expose-Headers (set through `get`/`set`), keeping what is there. */
+function exposeHeaders(get, set, names) {
+  const exposed = get('Access-Control-Expose-Headers');
+  const list = exposed ? String(exposed).split(',').map((s) => s.trim()).filter(Boolean) : [];
+  const lower = new Set(list.map((h) => h.toLowerCase()));
+  const missing = names.filter((n) => !lower.has(n.toLowerCase()));
+  if (missing.length > 0) set('Access-Control-Expose-Headers', [...list, ...missing].join(', '));
+}
+
 /**
  * Starts oidc-provider on 127.0.0.1 (a free port unless `port` is given).
  *
@@ -208,6 +289,14 @@ const b64urlSha256 = (text) => crypto.createHash('sha256').update(text).digest('
  * @param {'127.0.0.1'|'localhost'} [options.issuerHost='127.0.0.1'] host name in the issuer.
  * @param {number} [options.port=0]
  * @param {boolean} [options.quiet=true] drop oidc-provider's console notices and warnings.
+ * @param {false|true|'nonce'} [options.dpop=false] DPoP (RFC 9449) at the provider: false turns
+ *   oidc-provider's `features.dPoP` off (9.x has it on by default; `DPoP` headers are then
+ *   ignored and tokens are Bearer); true turns it on (a request with a proof gets DPoP-bound
+ *   tokens, one without gets Bearer ones); 'nonce' also demands a server nonce in every proof
+ *   (`nonceSecret` and `requireNonce`): a proof without a current one gets 400 `use_dpop_nonce`
+ *   with a `DPoP-Nonce` header.
+ * @param {boolean} [options.apiNonce=false] `GET /api/me` demands a nonce of its own in proofs
+ *   (401 `use_dpop_nonce` and `DPoP-Nonce`); `requireApiNonce()` changes it.
  */
 export async function startOidcProvider(options = {}) {
   const {
@@ -223,12 +312,15 @@ export async function startOidcProvider(options = {}) {
     issuerHost = '127.0.0.1',
     port: wantedPort = 0,
     quiet = true,
+    dpop = false,
+    apiNonce = false,
   } = options;
   if (!ALGS.includes(alg)) throw new TypeError(`alg must be one of ${ALGS.join(', ')}`);
   if (!FORMATS.includes(accessTokenFormat)) throw new TypeError(`accessTokenFormat must be one of ${FORMATS.join(', ')}`);
   for (const ttl of [accessTokenTtl, idTokenTtl, refreshTokenTtl]) {
     if (!Number.isInteger(ttl) || ttl <= 0) throw new TypeError('TTLs must be positive integers (seconds)');
   }
+  if (!DPOP_OPTIONS.includes(dpop)) throw new TypeError("dpop must be false, true or 'nonce'");
   const origins = new Set(allowedOrigins.map((o) => new URL(o).origin));
 
   const { Provider } = await loadProvider();
@@ -242,7 +334,17 @@ export async function startOidcProvider(options = {}) {
   /** Every request the provider received, in order: { method, path }. */
   const requestLog = [];
   const server = http.createServer((req, res) => {
-    requestLog.push({ method: req.method, path: (req.url ?? '').split('?')[0] });
+    const path = (req.url ?? '').split('?')[0];
+    requestLog.push({ method: req.method, path });
+    if (path === API_PATH) {
+      apiMe(req, res).catch((e) => {
+        if (!res.headersSent) {
+          res.statusCode = 500;
+          res.end(String(e?.message ?? e));
+        } else req.socket.destroy();
+      });
+      return;
+    }
     handler(req, res);
   });
   const sockets = new Set();
@@ -273,6 +375,8 @@ export async function startOidcProvider(options = {}) {
   let keys = [await signingJwk(alg)];
   /** Keys made by rotateKeys({ publish: false }): they sign but the JWKS does not show them. */
   const hidden = new Set();
+  /** One nonce secret for every Provider instance of this test provider, so nonces survive rotateKeys. */
+  const nonceSecret = crypto.randomBytes(32);
 
   function configuration() {
     return {
@@ -300,6 +404,10 @@ export async function startOidcProvider(options = {}) {
       },
       features: {
         devInteractions: { enabled: true },
+        dPoP:
+          dpop === false
+            ? { enabled: false }
+            : { enabled: true, ...(dpop === 'nonce' ? { nonceSecret, requireNonce: () => true } : {}) },
         revocation: { enabled: true },
         rpInitiatedLogout: { enabled: true },
         resourceIndicators: {
@@ -339,13 +447,35 @@ export async function startOidcProvider(options = {}) {
   /** Serves the public part of the keys, hidden ones left out, when the JWKS is asked for. */
   function build() {
     const provider = new Provider(issuer, configuration());
+    // oidc-provider answers most refusals with a generic error_description; the reason is in
+    // the error's error_detail, which only its events see.
+    provider.on('grant.error', (ctx, error) => {
+      grantErrors.set(ctx, error?.error_detail ?? null);
+    });
     provider.use(async (ctx, next) => {
+      const tokenRequest = ctx.method === 'POST' && ctx.path === tokenPath;
+      const proof = tokenRequest ? await proofSummary(ctx.get('DPoP')) : null;
       await next();
-      // The client learns the server clock from Date; it is not CORS-safelisted.
+      // The client learns the server clock from Date, the nonce to use from DPoP-Nonce and why a
+      // request was refused from WWW-Authenticate; none is CORS-safelisted, and oidc-provider
+      // exposes DPoP-Nonce only with a nonce secret.
       if (ctx.response.get('Access-Control-Allow-Origin')) {
-        const exposed = ctx.response.get('Access-Control-Expose-Headers');
-        const list = exposed ? exposed.split(',').map((s) => s.trim()) : [];
-        if (!list.includes('Date')) ctx.set('Access-Control-Expose-Headers', [...list, 'Date'].join(', '));
+        exposeHeaders((n) => ctx.response.get(n), (n, v) => ctx.set(n, v), EXPOSED_HEADERS);
+      }
+      if (tokenRequest) {
+        const body = ctx.body && typeof ctx.body === 'object' ? ctx.body : {};
+        tokenLog.push({
+          ...logStamp(),
+          grantType: ctx.oidc?.body?.grant_type ?? null,
+          origin: ctx.get('Origin') || null,
+          proof,
+          status: ctx.status,
+          error: body.error ?? null,
+          errorDescription: body.error_description ?? null,
+          errorDetail: grantErrors.get(ctx) ?? null,
+          tokenType: body.token_type ?? null,
+          dpopNonce: ctx.response.get('DPoP-Nonce') || null,
+        });
       }
       if (ctx.oidc?.route === 'jwks' && ctx.status === 200 && hidden.size > 0) {
         ctx.body = { keys: ctx.body.keys.filter((k) => !hidden.has(k.kid)) };
@@ -353,6 +483,15 @@ export async function startOidcProvider(options = {}) {
     });
     return provider;
   }
+
+  /** `{ seq, at }` of every record: seq orders the records of tokenLog and apiLog together. */
+  let lastSeq = 0;
+  const logStamp = () => ({ seq: (lastSeq += 1), at: Date.now() });
+  /** Every POST to the token endpoint, as the provider answered it. */
+  const tokenLog = [];
+  /** Koa context -> error_detail of the token endpoint's refusal (from the grant.error event). */
+  const grantErrors = new WeakMap();
+  const tokenPath = new URL(`${issuer}/token`).pathname;
 
   let provider = build();
   handler = provider.callback();
@@ -362,9 +501,11 @@ export async function startOidcProvider(options = {}) {
   /**
    * One authorization code + PKCE flow over HTTP: the authorization request, the dev login
    * page (any login, any password), the consent page, the redirect with `code`, then the code
-   * exchange. Resolves with the token response.
+   * exchange. Resolves with the token response. With `dpopKey` (a jose ES256 key pair) the code
+   * exchange carries a DPoP proof, retried once with the provider's nonce after a 400
+   * `use_dpop_nonce` (tokenLog shows every answer).
    */
-  async function obtainTokens({ scope = 'openid offline_access api:read', account = 'alice', nonce, prompt = 'consent', redirectUri = redirectUris[0] } = {}) {
+  async function obtainTokens({ scope = 'openid offline_access api:read', account = 'alice', nonce, prompt = 'consent', redirectUri = redirectUris[0], dpopKey } = {}) {
     const jar = cookieJar();
     const verifier = crypto.randomBytes(32).toString('base64url');
     const state = crypto.randomBytes(16).toString('base64url');
@@ -398,7 +539,7 @@ export async function startOidcProvider(options = {}) {
             throw new Error(`authorization failed: ${next.searchParams.get('error')}: ${next.searchParams.get('error_description')}`);
           }
           if (next.searchParams.get('state') !== state) throw new Error('state mismatch');
-          return exchange(next.searchParams.get('code'), verifier, redirectUri);
+          return exchange(next.searchParams.get('code'), verifier, redirectUri, { dpopKey });
         }
         res = await request(next.href);
         continue;
@@ -422,31 +563,189 @@ export async function startOidcProvider(options = {}) {
     throw new Error('too many redirects in the authorization flow');
   }
 
-  async function exchange(code, verifier, redirectUri) {
-    const res = await fetch(discovery.token_endpoint, {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({
-        grant_type: 'authorization_code',
-        code,
-        redirect_uri: redirectUri,
-        code_verifier: verifier,
-        client_id: clientId,
-      }).toString(),
-    });
-    const body = await res.json();
-    if (!res.ok) throw new Error(`code exchange answered ${res.status}: ${JSON.stringify(body)}`);
-    return body;
+  /**
+   * A form POST to the token endpoint from Node. With `dpopKey` it carries a DPoP proof (with
+   * `nonce` if given) and, answered 400 `use_dpop_nonce` with a `DPoP-Nonce` header, is sent once
+   * more with a new proof carrying that nonce. Resolves with the last answer and every one:
+   * `{ status, body, dpopNonce, attempts: [{ status, error, dpopNonce, proof }] }`.
+   */
+  async function tokenRequest(params, { dpopKey, nonce } = {}) {
+    const attempts = [];
+    let proofNonce = nonce;
+    for (;;) {
+      const proof = dpopKey ? await createDpopProof(dpopKey, { htm: 'POST', htu: discovery.token_endpoint, nonce: proofNonce }) : undefined;
+      const res = await fetch(discovery.token_endpoint, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/x-www-form-urlencoded', ...(proof ? { DPoP: proof } : {}) },
+        body: new URLSearchParams(params).toString(),
+      });
+      const body = await res.json();
+      const dpopNonce = res.headers.get('dpop-nonce');
+      attempts.push({ status: res.status, error: body.error ?? null, dpopNonce, proof: proof ?? null });
+      const retry = dpopKey && attempts.length === 1 && res.status === 400 && body.error === 'use_dpop_nonce' && dpopNonce;
+      if (!retry) return { status: res.status, body, dpopNonce, attempts };
+      proofNonce = dpopNonce;
+    }
   }
 
-  /** RFC 6749 §6 refresh from Node; resolves with { status, body }. */
-  async function refresh(refreshToken) {
-    const res = await fetch(discovery.token_endpoint, {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken, client_id: clientId }).toString(),
+  async function exchange(code, verifier, redirectUri, { dpopKey } = {}) {
+    const answer = await tokenRequest(
+      { grant_type: 'authorization_code', code, redirect_uri: redirectUri, code_verifier: verifier, client_id: clientId },
+      { dpopKey },
+    );
+    if (answer.status !== 200) throw new Error(`code exchange answered ${answer.status}: ${JSON.stringify(answer.body)}`);
+    return answer.body;
+  }
+
+  /**
+   * RFC 6749 §6 refresh from Node; resolves with { status, body }. With `dpopKey` (and
+   * optionally a `nonce` to start with) it proves that key as tokenRequest does, and the answer
+   * also has `dpopNonce` and `attempts`.
+   */
+  async function refresh(refreshToken, { dpopKey, nonce } = {}) {
+    return tokenRequest({ grant_type: 'refresh_token', refresh_token: refreshToken, client_id: clientId }, { dpopKey, nonce });
+  }
+
+  // --- GET /api/me: a resource server for DPoP-bound JWT access tokens -------------------------
+
+  /** The jti of every proof /api/me accepted (RFC 9449 §11.1). */
+  const apiJtis = new Set();
+  let apiNonceRequired = apiNonce;
+  let apiNonceValue = crypto.randomBytes(16).toString('base64url');
+  /** Every request /api/me received, with what it answered. */
+  const apiLog = [];
+  /** The URLs a proof's htu may name for /api/me: the issuer's host and 127.0.0.1. */
+  const apiUrls = new Set([`${issuer}${API_PATH}`, `http://127.0.0.1:${port}${API_PATH}`]);
+
+  /**
+   * Verifies a DPoP-bound access token and its proof (RFC 9449 §4.3, §7.1): `Authorization:
+   * DPoP <JWT access token>` signed by a published key of the provider (typ at+jwt, iss, aud =
+   * resource, exp) and bound (`cnf.jkt`); exactly one `DPoP` proof, typ dpop+jwt, ES256 under
+   * its header jwk (no private members), htm GET, htu this URL, iat within API_IAT_WINDOW_S,
+   * `ath` the token's hash, its jwk's thumbprint the token's `cnf.jkt`, jti not used before, and
+   * (checked last) the current nonce while one is demanded. Resolves `{ outcome, status, error,
+   * description, sub, jkt, jti }`; outcome 'ok' only when every check passed.
+   */
+  async function checkApiRequest(req) {
+    const refuse = (outcome, error, description, known = {}) => ({ outcome, status: 401, error, description, ...known });
+    const auth = req.headers.authorization ?? '';
+    const match = /^(\S+) ([A-Za-z0-9._~+/=-]+)$/.exec(auth);
+    if (!auth) return refuse('no_token', null, null);
+    if (!match) return refuse('malformed_authorization', 'invalid_token', 'the Authorization header is malformed');
+    if (match[1].toLowerCase() !== 'dpop') return refuse('wrong_scheme', 'invalid_token', `the access token must be sent with the DPoP scheme, not ${match[1]}`);
+    const token = match[2];
+    let claims;
+    try {
+      ({ payload: claims } = await jose.jwtVerify(token, jose.createLocalJWKSet(api.jwks), {
+        issuer,
+        audience: resource,
+        typ: 'at+jwt',
+        algorithms: [alg],
+        requiredClaims: ['exp', 'sub'],
+      }));
+    } catch (e) {
+      return refuse('invalid_token', 'invalid_token', e?.code === 'ERR_JWT_EXPIRED' ? 'the access token expired' : 'the access token is invalid');
+    }
+    const known = { sub: claims.sub };
+    const boundTo = typeof claims.cnf?.jkt === 'string' ? claims.cnf.jkt : null;
+    if (!boundTo) return refuse('not_bound', 'invalid_token', 'the access token is not DPoP-bound', known);
+    // Two DPoP headers may also arrive folded into one line ("a, b"); a compact JWS has no comma.
+    const lines = (req.headersDistinct.dpop ?? []).flatMap((line) => line.split(',')).map((v) => v.trim());
+    if (lines.length === 0) return refuse('missing_proof', 'invalid_dpop_proof', 'the DPoP header is missing', known);
+    if (lines.length > 1) return refuse('multiple_proofs', 'invalid_dpop_proof', 'more than one DPoP header', known);
+    let proof;
+    try {
+      const header = jose.decodeProtectedHeader(lines[0]);
+      if (header.jwk && ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k'].some((m) => Object.hasOwn(header.jwk, m))) throw new Error('private jwk');
+      proof = await jose.jwtVerify(lines[0], jose.EmbeddedJWK, { typ: 'dpop+jwt', algorithms: ['ES256'] });
+    } catch {
+      return refuse('bad_proof', 'invalid_dpop_proof', 'the DPoP proof is not a JWT of typ dpop+jwt signed ES256 by its header jwk', known);
+    }
+    const p = proof.payload;
+    known.jkt = await jose.calculateJwkThumbprint(proof.protectedHeader.jwk, 'sha256');
+    known.jti = typeof p.jti === 'string' ? p.jti : null;
+    if (!known.jti || typeof p.htm !== 'string' || typeof p.htu !== 'string' || typeof p.iat !== 'number') {
+      return refuse('missing_claim', 'invalid_dpop_proof', 'the DPoP proof needs jti, htm, htu and iat', known);
+    }
+    if (p.htm !== req.method) return refuse('htm_mismatch', 'invalid_dpop_proof', 'htm is not the request method', known);
+    let htu;
+    try {
+      htu = new URL(p.htu);
+      htu.search = '';
+      htu.hash = '';
+    } catch {
+      htu = null;
+    }
+    if (!htu || !apiUrls.has(htu.href)) return refuse('htu_mismatch', 'invalid_dpop_proof', 'htu is not the request URL', known);
+    if (Math.abs(Date.now() / 1000 - p.iat) > API_IAT_WINDOW_S) {
+      return refuse('iat_window', 'invalid_dpop_proof', `iat is more than ${API_IAT_WINDOW_S} s away from now`, known);
+    }
+    if (p.ath !== b64urlSha256(token)) return refuse('ath_mismatch', 'invalid_dpop_proof', 'ath is not the hash of the access token', known);
+    if (known.jkt !== boundTo) return refuse('key_mismatch', 'invalid_token', 'the DPoP proof key is not the key the access token is bound to', known);
+    if (apiJtis.has(known.jti)) return refuse('jti_replay', 'invalid_dpop_proof', 'the jti of the DPoP proof was used before', known);
+    if (apiNonceRequired) {
+      if (p.nonce === undefined) return refuse('nonce_required', 'use_dpop_nonce', 'the resource server requires a DPoP nonce', known);
+      if (p.nonce !== apiNonceValue) return refuse('nonce_stale', 'use_dpop_nonce', 'the DPoP nonce is not the current one', known);
+    }
+    apiJtis.add(known.jti);
+    return { outcome: 'ok', status: 200, error: null, description: null, clientId: claims.client_id, scope: claims.scope, ...known };
+  }
+
+  /** `GET /api/me` (and its CORS preflight): checkApiRequest, recorded in apiLog. */
+  async function apiMe(req, res) {
+    const origin = req.headers.origin;
+    const cors = origin !== undefined && origins.has(origin);
+    res.setHeader('Vary', 'Origin');
+    if (cors) {
+      res.setHeader('Access-Control-Allow-Origin', origin);
+      exposeHeaders((n) => res.getHeader(n), (n, v) => res.setHeader(n, v), EXPOSED_HEADERS);
+    }
+    const record = { method: req.method, origin: origin ?? null, hasProof: (req.headersDistinct.dpop ?? []).length > 0 };
+    if (req.method === 'OPTIONS') {
+      if (cors) {
+        res.setHeader('Access-Control-Allow-Methods', 'GET');
+        res.setHeader('Access-Control-Allow-Headers', 'Authorization, DPoP');
+        res.setHeader('Access-Control-Max-Age', '600');
+      }
+      apiLog.push({ ...logStamp(), ...record, outcome: 'preflight', status: 204, error: null });
+      res.statusCode = 204;
+      res.end();
+      return;
+    }
+    if (req.method !== 'GET') {
+      apiLog.push({ ...logStamp(), ...record, outcome: 'method_not_allowed', status: 405, error: null });
+      res.writeHead(405, { Allow: 'GET, OPTIONS' });
+      res.end();
+      return;
+    }
+    const result = await checkApiRequest(req);
+    const proofSent = await proofSummary((req.headersDistinct.dpop ?? [])[0]);
+    apiLog.push({
+      ...logStamp(),
+      ...record,
+      outcome: result.outcome,
+      status: result.status,
+      error: result.error,
+      sub: result.sub ?? null,
+      jkt: result.jkt ?? null,
+      jti: result.jti ?? null,
+      nonce: proofSent?.nonce ?? null,
     });
-    return { status: res.status, body: await res.json() };
+    if (apiNonceRequired) res.setHeader('DPoP-Nonce', apiNonceValue);
+    res.setHeader('Cache-Control', 'no-store');
+    res.setHeader('Content-Type', 'application/json');
+    if (result.status === 200) {
+      res.statusCode = 200;
+      res.end(JSON.stringify({ sub: result.sub, client_id: result.clientId, scope: result.scope, jkt: result.jkt }));
+      return;
+    }
+    const params = [
+      ...(result.error ? [`error="${result.error}"`, `error_description="${result.description}"`] : []),
+      'algs="ES256"',
+    ];
+    res.setHeader('WWW-Authenticate', `DPoP ${params.join(', ')}`);
+    res.statusCode = 401;
+    res.end(JSON.stringify({ error: result.error ?? 'unauthorized', ...(result.description ? { error_description: result.description } : {}) }));
   }
 
   /**
@@ -466,7 +765,7 @@ export async function startOidcProvider(options = {}) {
   }
 
   let closed = false;
-  return {
+  const api = {
     issuer,
     port,
     clientId,
@@ -496,8 +795,43 @@ export async function startOidcProvider(options = {}) {
     get requests() {
       return [...requestLog];
     },
+    /** false, true or 'nonce', as started. */
+    dpop,
+    /** `GET` here with `Authorization: DPoP <JWT access token>` and a proof (opaque tokens are invalid_token); see apiLog. */
+    apiUrl: `${issuer}${API_PATH}`,
+    /**
+     * Every POST to the token endpoint, in order: { seq, at, grantType, origin, proof: { jti,
+     * jkt, nonce } | null (the DPoP header as sent, unverified), status, error, errorDescription,
+     * errorDetail (oidc-provider's reason, not sent to the client), tokenType, dpopNonce (the
+     * DPoP-Nonce header of the answer) }.
+     */
+    get tokenLog() {
+      return tokenLog.map((r) => ({ ...r }));
+    },
+    /**
+     * Every request to /api/me, in order: { seq, at, method, origin, hasProof, outcome, status,
+     * error }, and for GET also { sub, jkt, jti, nonce } (nonce: the one the proof carried).
+     * outcome: 'ok' | 'preflight' | 'method_not_allowed' | 'no_token' | 'malformed_authorization'
+     * | 'wrong_scheme' | 'invalid_token' | 'not_bound' | 'missing_proof' | 'multiple_proofs' |
+     * 'bad_proof' | 'missing_claim' | 'htm_mismatch' | 'htu_mismatch' | 'iat_window' |
+     * 'ath_mismatch' | 'key_mismatch' | 'jti_replay' | 'nonce_required' | 'nonce_stale'.
+     */
+    get apiLog() {
+      return apiLog.map((r) => ({ ...r }));
+    },
+    /** While on, /api/me demands its current nonce in every proof and sends it as DPoP-Nonce. Returns { nonce }. */
+    requireApiNonce(on = true) {
+      apiNonceRequired = Boolean(on);
+      return { nonce: apiNonceValue };
+    },
+    /** A new /api/me nonce: proofs with the previous one get use_dpop_nonce (nonce_stale). Returns { nonce }. */
+    rotateApiNonce() {
+      apiNonceValue = crypto.randomBytes(16).toString('base64url');
+      return { nonce: apiNonceValue };
+    },
     obtainTokens,
     refresh,
+    tokenRequest,
     rotateKeys,
     /** Stops listening and ends every connection. Idempotent. */
     close() {
@@ -513,4 +847,5 @@ export async function startOidcProvider(options = {}) {
       });
     },
   };
+  return api;
 }
