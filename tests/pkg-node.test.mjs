@@ -367,6 +367,18 @@ describe('Node and SSR', () => {
     assert.equal(json.expired, 'expired');
   });
 
+  test('dpop: true in Node (no IndexedDB) rejects unsupported; a dpop that is not a boolean is malformed', async () => {
+    const options = { publicKey: A3_JWK, refresh: { url: 'https://as.test/token', clientId: 'c' } };
+    const e = await nodeEntry.createAuthClient({ ...options, dpop: true }).then(() => null, (err) => err);
+    assertAuthError(e, 'unsupported');
+    const bad = await nodeEntry.createAuthClient({ ...options, dpop: 'yes' }).then(() => null, (err) => err);
+    assertAuthError(bad, 'malformed');
+    assert.match(bad.message, /dpop/);
+    const plain = await nodeEntry.createAuthClient({ ...options, dpop: false });
+    assert.equal(plain.isAuthenticated, false);
+    plain.dispose();
+  });
+
   test('importing reads nothing: without the .wasm file import works, calls throw AuthError internal', async () => {
     const copy = copyPkg({ without: ['verify/jwt_keeper_bg.wasm'] });
     tempDirs.push(copy);
