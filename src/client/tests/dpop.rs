@@ -29,9 +29,8 @@ fn thumbprint() -> String {
 const DPOP: &str =
     r#"{"refresh":{"url":"https://as.test/token","clientId":"c"},"crossTab":false,"dpop":true}"#;
 
-/// An access token bound (`cnf.jkt`) to `jkt`, or to no key.
+/// An access token bound (`cnf.jkt`) to `jkt`, or to no key, signed by the client's key.
 fn bound(iat: u64, exp: u64, jti: u64, jkt: Option<&str>) -> String {
-    let header = crate::base64url::encode(br#"{"alg":"ES256","typ":"at+jwt"}"#);
     let cnf = jkt.map(|j| Obj::new().str("jkt", j).finish());
     let o = Obj::new()
         .str("sub", "alice")
@@ -43,11 +42,8 @@ fn bound(iat: u64, exp: u64, jti: u64, jkt: Option<&str>) -> String {
         None => o,
     }
     .finish();
-    let input = [header, crate::base64url::encode(payload.as_bytes())].join(".");
-    let sig: Signature = signer()
-        .sign_prehash(&crate::sha256::sha256(input.as_bytes()))
-        .unwrap();
-    [input, crate::base64url::encode(&sig.to_bytes())].join(".")
+    // `signer()` is `signer_n(7)`, the key of `jwk()`.
+    jws(7, &payload)
 }
 
 fn dpop_body(access: &str, refresh: &str, token_type: &str) -> String {
@@ -104,6 +100,19 @@ fn checked(input: &str) -> (json::Object, json::Object) {
     let claims =
         json::parse_object(&crate::base64url::decode(p.as_bytes(), "").unwrap(), "").unwrap();
     (header, claims)
+}
+
+/// Moves the clocks a second at a time (at most 2 min), calling `getAccessToken()`, until a
+/// token request with a proof goes out (a retry on the backoff); the effects then.
+fn next_proofs(r: &mut Rig) -> Vec<Effect> {
+    for _ in 0..120 {
+        r.advance(1_000);
+        let fx = r.get().1;
+        if !proofs(&fx).is_empty() {
+            return fx;
+        }
+    }
+    Vec::new()
 }
 
 fn claim<'a>(o: &'a json::Object, name: &str) -> Option<&'a str> {
@@ -195,14 +204,7 @@ fn a_refresh_carries_a_proof_and_needs_token_type_dpop() {
     assert_eq!(sent.len(), 1);
     r.answer(sent[0].0, 500, None, "");
     // The retry after the 5xx: a proof for this request.
-    let mut fx = Vec::new();
-    for _ in 0..120 {
-        r.advance(1_000);
-        fx = r.get().1;
-        if !proofs(&fx).is_empty() {
-            break;
-        }
-    }
+    let fx = next_proofs(&mut r);
     let (id, input) = proofs(&fx).pop().expect("the refresh carries a proof");
     let (header, claims) = checked(&input);
     assert_eq!(claim(&header, "typ"), Some("dpop+jwt"));
@@ -218,14 +220,7 @@ fn a_refresh_carries_a_proof_and_needs_token_type_dpop() {
     assert!(!logged_out(&fx));
     assert_ne!(r.core.session().access_token(), Some(fresh.as_str()));
     // The next attempt, answered DPoP: adopted.
-    let mut fx = Vec::new();
-    for _ in 0..120 {
-        r.advance(1_000);
-        fx = r.get().1;
-        if !proofs(&fx).is_empty() {
-            break;
-        }
-    }
+    let fx = next_proofs(&mut r);
     let (id, _) = proofs(&fx).pop().unwrap();
     let fresh = bound(r.wall / 1000, r.wall / 1000 + 3600, 3, Some(&jkt));
     r.answer(id, 200, None, &dpop_body(&fresh, "rt3", "DPoP"));
@@ -256,14 +251,7 @@ fn a_nonce_demanded_is_sent_again_once_and_used_from_then_on() {
     assert_eq!(errors(&fx), [(ErrorCode::BadResponse, true)]);
     assert!(!logged_out(&fx));
     // The backoff's next attempt carries the newest nonce, and succeeds.
-    let mut fx = Vec::new();
-    for _ in 0..120 {
-        r.advance(1_000);
-        fx = r.get().1;
-        if !proofs(&fx).is_empty() {
-            break;
-        }
-    }
+    let fx = next_proofs(&mut r);
     let (id, input) = proofs(&fx).pop().unwrap();
     assert_eq!(claim(&checked(&input).1, "nonce"), Some("n-2"));
     let fresh = bound(r.wall / 1000, r.wall / 1000 + 3600, 2, Some(&jkt));
