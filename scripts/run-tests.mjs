@@ -10,6 +10,7 @@ const steps = [
   // No unwrap/expect/panic/indexing outside tests (Cargo.toml [lints], clippy.toml).
   { name: 'clippy', cmd: 'cargo', args: ['clippy', '--all-targets', '--', '-D', 'warnings'] },
   { name: 'clippy (wasm, client core)', cmd: 'cargo', args: ['clippy', '--lib', '--target', 'wasm32-unknown-unknown', '--no-default-features', '--features', 'client,tiny', '--', '-D', 'warnings'] },
+  { name: 'clippy (wasm, DPoP client core)', cmd: 'cargo', args: ['clippy', '--lib', '--target', 'wasm32-unknown-unknown', '--no-default-features', '--features', 'client,dpop,tiny', '--', '-D', 'warnings'] },
   { name: 'clippy (wasm, verifier)', cmd: 'cargo', args: ['clippy', '--lib', '--target', 'wasm32-unknown-unknown', '--no-default-features', '--features', 'verifier,tiny', '--', '-D', 'warnings'] },
   { name: 'clippy (wasm, RSA verifier)', cmd: 'cargo', args: ['clippy', '--lib', '--target', 'wasm32-unknown-unknown', '--no-default-features', '--features', 'rsa-verifier,tiny', '--', '-D', 'warnings'] },
   { name: 'native tests', cmd: 'cargo', args: ['test'] },
