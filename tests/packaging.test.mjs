@@ -558,8 +558,9 @@ test('a webpack 5 app (no config file: default entry/output) emits the wasm as a
   await run(tool(dir, 'webpack'), ['--mode', 'production'], dir);
   writeFileSync(join(dist, 'index.html'), appHtml('<script src="main.js"></script>'));
   t.diagnostic(`webpack ${((Date.now() - started) / 1000).toFixed(1)} s; dist: ${buildSize(dist)}`);
-  // The client core, the verifier and the RSA module (both loaded only when used).
-  assert.equal(readdirSync(dist).filter((f) => f.endsWith('.wasm')).length, 3, `wasm assets in ${readdirSync(dist)}`);
+  // The client core, the DPoP core, the verifier and the RSA module (the last three loaded only
+  // when used).
+  assert.equal(readdirSync(dist).filter((f) => f.endsWith('.wasm')).length, 4, `wasm assets in ${readdirSync(dist)}`);
   const { result, errors } = await loadBundledApp(dist);
   assert.deepEqual(result, BUNDLED_EXPECTED);
   assert.deepEqual(errors, []);
