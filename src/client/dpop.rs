@@ -95,14 +95,9 @@ mod enabled {
                 base64url::decode(jwk.get(name)?.as_str()?.as_bytes(), "jwk coordinate").ok()
             };
             let key = EcKey::from_coordinates(&coordinate("x")?, &coordinate("y")?).ok()?;
-            let Value::Array(items) = obj.get("random")? else {
-                return None;
-            };
-            let bytes: Vec<u8> = items
-                .iter()
-                .map(|b| b.as_whole(255).and_then(|b| u8::try_from(b).ok()))
-                .collect::<Option<_>>()?;
-            let seed: [u8; 32] = bytes.try_into().ok()?;
+            let seed: [u8; 32] = crate::client::random_bytes(obj.get("random")?)
+                .try_into()
+                .ok()?;
             let jwk = Obj::new()
                 .str("crv", "P-256")
                 .str("kty", "EC")

@@ -2042,7 +2042,7 @@ fn ended(call: Option<CallId>, navigate: Option<String>, fx: &mut Vec<Effect>) {
 }
 
 /// The shell's random bytes (an array of byte values); empty when they are not that.
-fn random_bytes(v: &Value) -> Vec<u8> {
+pub(crate) fn random_bytes(v: &Value) -> Vec<u8> {
     let Value::Array(items) = v else {
         return Vec::new();
     };
